@@ -1,0 +1,344 @@
+"""Clustering: scale the features, sweep k, choose k at the elbow, fit the final K-means.
+
+`choose_k` is the one place that decides k; `CustomerSegmenter` wraps the whole
+step as a scikit-learn estimator over a feature matrix.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
+from sklearn.cluster import KMeans
+from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from .errors import CustsegError
+
+SCALES = ("log", "log-standard", "standard", "none")
+
+
+# ---------------------------------------------------------------------------- scaling
+
+
+def signed_log1p(x: np.ndarray) -> np.ndarray:
+    """log1p for x >= 0, mirrored for negative values (refunds) so it is defined everywhere."""
+    return np.sign(x) * np.log1p(np.abs(x))
+
+
+def signed_expm1(y: np.ndarray) -> np.ndarray:
+    return np.sign(y) * np.expm1(np.abs(y))
+
+
+@dataclass
+class Scaling:
+    """A fitted feature transform: optional signed log1p, then optional standardisation."""
+
+    method: str
+    mean: np.ndarray
+    scale: np.ndarray
+
+    @classmethod
+    def fit(cls, X: np.ndarray, method: str) -> "Scaling":
+        if method not in SCALES:
+            raise CustsegError(f"--scale {method!r} is unknown; use one of: {', '.join(SCALES)}.")
+        n_features = X.shape[1]
+        mean, scale = np.zeros(n_features), np.ones(n_features)
+        if method in ("log-standard", "standard"):
+            logged = signed_log1p(X) if method == "log-standard" else X
+            mean = logged.mean(axis=0)
+            std = logged.std(axis=0)
+            scale = np.where(std > 0, std, 1.0)
+        return cls(method, mean, scale)
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        out = signed_log1p(X) if self.method.startswith("log") else np.array(X, dtype=np.float64, copy=True)
+        if self.method in ("log-standard", "standard"):
+            out -= self.mean
+            out /= self.scale
+        return out
+
+    def inverse_transform(self, Z: np.ndarray) -> np.ndarray:
+        out = np.array(Z, dtype=np.float64, copy=True)
+        if self.method in ("log-standard", "standard"):
+            out = out * self.scale + self.mean
+        return signed_expm1(out) if self.method.startswith("log") else out
+
+    def to_dict(self) -> dict:
+        return {"method": self.method, "mean": self.mean.tolist(), "scale": self.scale.tolist()}
+
+
+# ---------------------------------------------------------------------------- choosing k
+
+
+@dataclass
+class KChoice:
+    k: int
+    method: str   # "elbow", "silhouette" (no elbow found), "given"
+    reason: str
+
+
+def choose_k(ks, inertia, silhouette=None) -> KChoice:
+    """The elbow of the inertia curve (kneedle: convex, decreasing).
+
+    Falls back to the best silhouette when the curve has no elbow. The reason says
+    where silhouette stands relative to the elbow.
+    """
+    from kneed import KneeLocator
+
+    ks = [int(k) for k in ks]
+    inertia = [float(v) for v in inertia]
+    sil = {int(k): float(s) for k, s in zip(ks, silhouette)} if silhouette is not None else {}
+    sil = {k: s for k, s in sil.items() if np.isfinite(s)}
+    best_sil = max(sil, key=sil.get) if sil else None
+    knee = None
+    if len(ks) >= 3:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            knee = KneeLocator(ks, inertia, curve="convex", direction="decreasing").knee
+    if knee is not None and int(knee) >= 2:
+        k = int(knee)
+        reason = f"the elbow of the inertia curve is at k = {k}"
+        if best_sil is not None and k in sil:
+            if best_sil == k:
+                reason += f"; silhouette agrees (best at k = {k}, {sil[k]:.3f})"
+            else:
+                reason += (f"; silhouette is {sil[k]:.3f} there, {sil[best_sil] - sil[k]:.3f} below its best "
+                           f"({sil[best_sil]:.3f} at k = {best_sil})")
+        return KChoice(k, "elbow", reason)
+    if best_sil is not None:
+        return KChoice(best_sil, "silhouette",
+                       f"the inertia curve has no clear elbow; k = {best_sil} has the best silhouette "
+                       f"({sil[best_sil]:.3f})")
+    k = min(max(ks), 2) if ks else 1
+    return KChoice(k, "fallback", f"too few values of k to find an elbow; k = {k}")
+
+
+# ---------------------------------------------------------------------------- sweep and fit
+
+
+def uniform_sample(n: int, size: int | None, seed: int) -> np.ndarray | None:
+    """Sorted row indices of a uniform sample, or None when everyone fits."""
+    if size is None or n <= size:
+        return None
+    return np.sort(np.random.default_rng(seed).choice(n, size=size, replace=False))
+
+
+def silhouettes(Z: np.ndarray, labelings: list[np.ndarray], chunk: int = 1000) -> list[np.ndarray]:
+    """Silhouette value of every row under each labeling, sharing one pass over the distances.
+
+    Equivalent to sklearn.metrics.silhouette_samples for each labeling, but the pairwise
+    distances are computed once (in row chunks) for all labelings of the k sweep.
+    """
+    n = len(Z)
+    ks = [int(labels.max()) + 1 for labels in labelings]
+    offsets = np.concatenate([[0], np.cumsum(ks)])
+    # All labelings side by side as one indicator matrix: one matrix product per chunk.
+    onehot = np.zeros((n, int(offsets[-1])))
+    for labels, offset in zip(labelings, offsets[:-1]):
+        onehot[np.arange(n), offset + labels] = 1.0
+    total_all = np.empty((n, onehot.shape[1]))
+    sq = (Z * Z).sum(axis=1)
+    for start in range(0, n, chunk):
+        block = Z[start:start + chunk]
+        d2 = sq[start:start + chunk, None] - 2.0 * block @ Z.T + sq[None, :]
+        np.maximum(d2, 0.0, out=d2)
+        d = np.sqrt(d2, out=d2)
+        d[np.arange(len(block)), np.arange(start, start + len(block))] = 0.0
+        total_all[start:start + chunk] = d @ onehot
+    sums = [total_all[:, offsets[i]:offsets[i + 1]] for i in range(len(labelings))]
+    counts = [onehot[:, offsets[i]:offsets[i + 1]].sum(axis=0) for i in range(len(labelings))]
+    values = []
+    for labels, total, count in zip(labelings, sums, counts):
+        own = count[labels] - 1.0
+        a = np.divide(total[np.arange(n), labels], own, out=np.zeros(n), where=own > 0)
+        mean_other = total / np.where(count > 0, count, np.inf)[None, :]
+        mean_other[np.arange(n), labels] = np.inf
+        b = mean_other.min(axis=1)
+        s = np.where(own > 0, (b - a) / np.maximum(np.maximum(a, b), np.finfo(float).tiny), 0.0)
+        values.append(s)
+    return values
+
+
+def sweep_k(Z: np.ndarray, k_max: int, seed: int, silhouette_sample: int = 10_000, n_init: int = 3,
+            max_iter: int = 500) -> dict[str, list]:
+    """Inertia for k = 1..k_max; silhouette (on a sample), Calinski-Harabasz and Davies-Bouldin for k >= 2."""
+    n_distinct = _distinct_rows(Z)
+    rows: dict[str, list] = {"k": [], "inertia": [], "silhouette": [], "calinski_harabasz": [], "davies_bouldin": []}
+    sil_index = uniform_sample(len(Z), silhouette_sample, seed)
+    labelings = []
+    for k in range(1, min(k_max, n_distinct) + 1):
+        km = KMeans(n_clusters=k, init="k-means++", n_init=n_init, max_iter=max_iter, random_state=seed).fit(Z)
+        labels = km.labels_
+        rows["k"].append(k)
+        rows["inertia"].append(float(km.inertia_))
+        if k >= 2 and len(np.unique(labels)) >= 2:
+            rows["calinski_harabasz"].append(float(calinski_harabasz_score(Z, labels)))
+            rows["davies_bouldin"].append(float(davies_bouldin_score(Z, labels)))
+            labelings.append(labels if sil_index is None else labels[sil_index])
+        else:
+            rows["calinski_harabasz"].append(np.nan)
+            rows["davies_bouldin"].append(np.nan)
+            labelings.append(None)
+    Zs = Z if sil_index is None else Z[sil_index]
+    usable = [i for i, lab in enumerate(labelings) if lab is not None and len(np.unique(lab)) >= 2]
+    scores = silhouettes(Zs, [labelings[i] for i in usable]) if usable else []
+    by_index = {i: float(np.mean(s)) for i, s in zip(usable, scores)}
+    rows["silhouette"] = [by_index.get(i, np.nan) for i in range(len(rows["k"]))]
+    return rows
+
+
+def _distinct_rows(Z: np.ndarray, limit: int = 1000) -> int:
+    """Number of distinct rows, counted up to `limit` (enough to cap k)."""
+    head = Z[: min(len(Z), 200_000)]
+    return min(limit, len(np.unique(head, axis=0))) if len(head) else 0
+
+
+def fit_kmeans(Z: np.ndarray, k: int, seed: int, n_init: int = 10, max_iter: int = 500,
+               init_sample: int | None = 100_000) -> KMeans:
+    """The final K-means on everyone.
+
+    With more rows than `init_sample`, the n_init k-means++ starts are run on a uniform
+    sample and the best centres seed a single run on all rows.
+    """
+    index = uniform_sample(len(Z), init_sample, seed)
+    if index is None:
+        return KMeans(n_clusters=k, init="k-means++", n_init=n_init, max_iter=max_iter, random_state=seed).fit(Z)
+    start = KMeans(n_clusters=k, init="k-means++", n_init=n_init, max_iter=max_iter, random_state=seed).fit(Z[index])
+    return KMeans(n_clusters=k, init=start.cluster_centers_, n_init=1, max_iter=max_iter, random_state=seed).fit(Z)
+
+
+# ---------------------------------------------------------------------------- estimator
+
+
+class CustomerSegmenter(ClusterMixin, TransformerMixin, BaseEstimator):
+    """K-means customer segmentation over a feature matrix (customers x features).
+
+    Scales the features (`scale`), chooses the number of segments at the elbow of the
+    inertia curve over k = 1..k_max when `n_clusters` is None, and fits K-means
+    (k-means++) with `n_init` starts. Segments are numbered by ascending mean of the
+    first feature in original units, so ids do not depend on the random start.
+
+    Parameters
+    ----------
+    n_clusters : int or None, default=None
+        Number of segments; None chooses it by the elbow method.
+    k_max : int, default=15
+        Largest k of the sweep.
+    scale : {"log", "log-standard", "standard", "none"}, default="log"
+        Feature transform before clustering; "log" is log1p (signed for negative values).
+    n_init : int, default=10
+        k-means++ starts of the final model (the best is kept).
+    max_iter : int, default=500
+    random_state : int, default=42
+    sweep_sample : int or None, default=100_000
+        The k sweep and the starts run on a uniform sample of this many rows.
+    silhouette_sample : int, default=10_000
+        Rows used for silhouette scores.
+
+    Attributes
+    ----------
+    cluster_centers_ : ndarray (n_clusters, n_features), centres in the scaled space
+    labels_ : ndarray (n_samples,)
+    inertia_ : float, within-cluster sum of squares in the scaled space
+    n_clusters_ : int
+    k_selection_ : dict of lists (k, inertia, silhouette, calinski_harabasz, davies_bouldin) or None
+    k_choice_ : KChoice
+    scaling_ : Scaling
+    """
+
+    def __init__(self, n_clusters=None, *, k_max=15, scale="log", n_init=10, max_iter=500, random_state=42,
+                 sweep_sample=100_000, silhouette_sample=10_000):
+        self.n_clusters = n_clusters
+        self.k_max = k_max
+        self.scale = scale
+        self.n_init = n_init
+        self.max_iter = max_iter
+        self.random_state = random_state
+        self.sweep_sample = sweep_sample
+        self.silhouette_sample = silhouette_sample
+
+    def _seed(self) -> int:
+        if self.random_state is None:
+            return 42
+        if isinstance(self.random_state, np.random.RandomState):
+            return int(self.random_state.randint(0, 2**31 - 1))
+        return int(self.random_state)
+
+    def fit(self, X, y=None):
+        X = validate_data(self, X, dtype=np.float64, ensure_min_samples=2)
+        if self.scale not in SCALES:
+            raise ValueError(f"scale must be one of {SCALES}, got {self.scale!r}")
+        seed = self._seed()
+        self.scaling_ = Scaling.fit(X, self.scale)
+        Z = self.scaling_.transform(X)
+        if self.n_clusters is None:
+            index = uniform_sample(len(Z), self.sweep_sample, seed)
+            Zs = Z if index is None else Z[index]
+            self.k_selection_ = sweep_k(Zs, self.k_max, seed, self.silhouette_sample, max_iter=self.max_iter)
+            self.k_choice_ = choose_k(self.k_selection_["k"], self.k_selection_["inertia"],
+                                      self.k_selection_["silhouette"])
+        else:
+            k = int(self.n_clusters)
+            if k < 1:
+                raise ValueError(f"n_clusters must be >= 1, got {k}")
+            if k > len(Z):
+                raise ValueError(f"n_clusters={k} is larger than the number of samples ({len(Z)})")
+            self.k_selection_ = None
+            self.k_choice_ = KChoice(k, "given", f"k = {k} was given")
+        km = fit_kmeans(Z, self.k_choice_.k, seed, self.n_init, self.max_iter, self.sweep_sample)
+        # Number segments by ascending first feature (original units), then by centre position.
+        centres = km.cluster_centers_
+        order = np.lexsort(tuple(centres[:, j] for j in reversed(range(centres.shape[1]))))
+        self.cluster_centers_ = centres[order]
+        # Labels come from the same assignment as predict(), so scoring the training
+        # data reproduces them exactly.
+        self.labels_, self.inertia_ = assign(Z, self.cluster_centers_, with_inertia=True)
+        self.n_clusters_ = int(len(centres))
+        self.n_iter_ = int(km.n_iter_)
+        return self
+
+    def transform(self, X):
+        """Distances to the segment centres (in the scaled space)."""
+        check_is_fitted(self)
+        Z = self.scaling_.transform(validate_data(self, X, dtype=np.float64, reset=False))
+        return np.sqrt(_squared_distances(Z, self.cluster_centers_))
+
+    def predict(self, X):
+        """The nearest segment for each row."""
+        check_is_fitted(self)
+        Z = self.scaling_.transform(validate_data(self, X, dtype=np.float64, reset=False))
+        return assign(Z, self.cluster_centers_)
+
+    def score(self, X, y=None):
+        """Opposite of the within-cluster sum of squares of X (higher is better)."""
+        d = self.transform(X)
+        return -float(np.sum(np.min(d, axis=1) ** 2))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        return tags
+
+
+def _squared_distances(Z: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    d = (Z * Z).sum(axis=1)[:, None] - 2.0 * Z @ centres.T + (centres * centres).sum(axis=1)[None, :]
+    return np.maximum(d, 0.0)
+
+
+def assign(Z: np.ndarray, centres: np.ndarray, chunk: int = 100_000, with_inertia: bool = False):
+    """Index of the nearest centre for each row, in chunks (bounded memory); ties go to the lower index.
+
+    With `with_inertia`, also the within-cluster sum of squares.
+    """
+    out = np.empty(len(Z), dtype=np.int64)
+    inertia = 0.0
+    for start in range(0, len(Z), chunk):
+        block = Z[start:start + chunk]
+        d = ((block[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2)
+        best = np.argmin(d, axis=1)
+        out[start:start + chunk] = best
+        if with_inertia:
+            inertia += float(d[np.arange(len(best)), best].sum())
+    return (out, inertia) if with_inertia else out

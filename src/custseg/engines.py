@@ -1,0 +1,129 @@
+"""Engine connections: DuckDB (embedded, default) and Spark (cluster).
+
+Everything up to the customer features is an Ibis expression; an engine is the
+Ibis backend that runs it. DuckDB gets an explicit memory limit and a spill
+directory so that large inputs spill to disk instead of being killed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import CustsegError
+
+ENGINES = ("duckdb", "spark")
+
+
+def total_memory_bytes() -> int:
+    """Physical memory of this machine (or the cgroup limit, when lower)."""
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            with open(path) as fh:
+                value = fh.read().strip()
+            if value.isdigit():
+                total = min(total, int(value))
+        except OSError:
+            pass
+    return total
+
+
+def default_memory_limit() -> str:
+    """Half of the machine's memory: leaves room for clustering and the report."""
+    return f"{max(1, total_memory_bytes() // 2 // 2**20)}MB"
+
+
+_MEMORY_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb|tb|kib|mib|gib|tib)?\s*$", re.I)
+
+
+def parse_memory_limit(text: str) -> str:
+    """Validate a memory size such as '4GB' or '512MiB' and return it in DuckDB's form."""
+    match = _MEMORY_RE.match(str(text))
+    if not match:
+        raise CustsegError(
+            f"--memory-limit {text!r} is not a size; give a number with a unit, e.g. 4GB or 512MB."
+        )
+    number, unit = match.groups()
+    return f"{number}{(unit or 'B').upper()}"
+
+
+@dataclass
+class EngineOptions:
+    """How to run the lazy part of the flow."""
+
+    engine: str = "duckdb"
+    memory_limit: str | None = None
+    temp_dir: str | None = None
+    threads: int | None = None
+    spark_master: str | None = None
+    spark_conf: dict[str, str] = field(default_factory=dict)
+    spark_session: Any = None
+
+    def __post_init__(self) -> None:
+        if self.engine not in ENGINES:
+            raise CustsegError(f"--engine {self.engine!r} is unknown; use one of: {', '.join(ENGINES)}.")
+        if self.threads is not None and self.threads < 1:
+            raise CustsegError(f"--threads must be at least 1, not {self.threads}.")
+
+
+def connect(options: EngineOptions):
+    """An Ibis backend for the chosen engine."""
+    if options.engine == "spark":
+        return connect_spark(options)
+    return connect_duckdb(options)
+
+
+def connect_duckdb(options: EngineOptions):
+    import duckdb
+    import ibis
+
+    config: dict[str, Any] = {
+        "memory_limit": parse_memory_limit(options.memory_limit) if options.memory_limit else default_memory_limit(),
+        # Insertion order is not needed anywhere: every output is sorted explicitly.
+        "preserve_insertion_order": False,
+    }
+    if options.threads:
+        config["threads"] = int(options.threads)
+    if options.temp_dir:
+        os.makedirs(options.temp_dir, exist_ok=True)
+        config["temp_directory"] = options.temp_dir
+    try:
+        raw = duckdb.connect(":memory:", config=config)
+    except duckdb.Error as exc:  # bad memory limit, unwritable temp dir
+        raise CustsegError(f"cannot start DuckDB: {str(exc).splitlines()[0]}") from exc
+    return ibis.duckdb.from_connection(raw)
+
+
+def spark_session(options: EngineOptions):
+    """The active SparkSession, or a new one built from the options."""
+    if options.spark_session is not None:
+        return options.spark_session
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError as exc:
+        raise CustsegError(
+            "the Spark engine needs PySpark: install it with  pip install 'custseg[spark]'"
+        ) from exc
+    active = SparkSession.getActiveSession()
+    if active is not None and not options.spark_master and not options.spark_conf:
+        return active
+    builder = SparkSession.builder.appName("custseg").master(options.spark_master or "local[*]")
+    builder = builder.config("spark.sql.session.timeZone", "UTC")
+    for key, value in options.spark_conf.items():
+        builder = builder.config(key, value)
+    return builder.getOrCreate()
+
+
+def connect_spark(options: EngineOptions):
+    import ibis
+
+    session = spark_session(options)
+    return ibis.pyspark.connect(session)
+
+
+def duckdb_connection(backend):
+    """The raw duckdb connection behind an Ibis DuckDB backend (None for other engines)."""
+    return getattr(backend, "con", None) if backend.name == "duckdb" else None

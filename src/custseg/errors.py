@@ -1,0 +1,22 @@
+"""User-facing errors: a problem the user can fix, reported as one line with exit code 2."""
+
+from __future__ import annotations
+
+
+class CustsegError(Exception):
+    """A problem with the user's input or options.
+
+    The message is one line that names what is wrong (file, column, row, option)
+    and what to do about it. The CLI prints it on stderr and exits with code 2.
+    """
+
+    exit_code = 2
+
+    def __init__(self, message: str):
+        super().__init__(" ".join(str(message).split()))
+
+
+class Interrupted(CustsegError):
+    """The run was stopped by a signal (Ctrl-C or SIGTERM)."""
+
+    exit_code = 130

@@ -1,0 +1,157 @@
+"""Customer features: a registry of names, definitions and the Ibis aggregation behind each.
+
+All features come out of two grouped passes over the kept order lines, written once
+in Ibis so that DuckDB and Spark run the same expressions:
+
+* orders: one row per (customer, order) with its amount, ordered and returned units;
+* customers: one row per customer from the orders (and, for products_ordered, from
+  the lines).
+
+A "purchase line" is a line with ordered quantity > 0; orders and products count
+purchase lines only, so a cancellation or a refund line is never an order.
+Exact definitions: docs/features.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import ibis
+import ibis.expr.types as ir
+
+from .errors import CustsegError
+
+
+@dataclass(frozen=True)
+class Feature:
+    name: str
+    description: str
+    unit: str                 # products | rate | money | orders | days
+    needs: frozenset[str]     # canonical columns that must come from the data
+
+
+MONEY = "decimal(38, 9)"   # |amount| < 1e18 is guaranteed by cleaning
+RATE = "decimal(38, 18)"
+
+_F = Feature
+REGISTRY: dict[str, Feature] = {f.name: f for f in (
+    _F("products_ordered", "distinct products the customer ordered", "products",
+       frozenset({"customer_id", "product"})),
+    _F("average_return_rate", "share of ordered units the customer returned (0 = none, 1 = all)", "rate",
+       frozenset({"customer_id", "quantity", "returned_quantity"})),
+    _F("total_spending", "sum of the customer's line amounts", "money",
+       frozenset({"customer_id", "amount"})),
+    _F("order_count", "distinct orders", "orders",
+       frozenset({"customer_id", "order_date"})),
+    _F("avg_order_value", "total spending / orders", "money",
+       frozenset({"customer_id", "amount", "order_date"})),
+    _F("recency_days", "days from the last order to the day after the last date in the data", "days",
+       frozenset({"customer_id", "order_date"})),
+    _F("tenure_days", "days from the first to the last order", "days",
+       frozenset({"customer_id", "order_date"})),
+)}
+
+DEFAULT_FEATURES = {
+    "shopify": ("products_ordered", "average_return_rate", "total_spending"),
+    "online-retail": ("total_spending", "order_count", "avg_order_value"),
+    "generic": ("recency_days", "order_count", "total_spending"),
+}
+
+
+def parse_features(text: str | list[str] | tuple[str, ...] | None, schema: str) -> list[str]:
+    """Feature names from --features (comma-separated) or the schema's defaults."""
+    if text is None or text == "" or text == []:
+        return list(DEFAULT_FEATURES[schema])
+    names = [n.strip() for n in (text.split(",") if isinstance(text, str) else text) if n.strip()]
+    unknown = [n for n in names if n not in REGISTRY]
+    if unknown:
+        raise CustsegError(f"--features: unknown feature {unknown[0]!r}; choose from: {', '.join(REGISTRY)}.")
+    if len(set(names)) != len(names):
+        raise CustsegError("--features: a feature is named twice; name each once.")
+    return names
+
+
+def available(provided: set[str]) -> list[str]:
+    """Features whose columns the source provides."""
+    return [name for name, feature in REGISTRY.items() if feature.needs <= provided]
+
+
+def check_features(names: list[str], provided: set[str], path: str) -> None:
+    for name in names:
+        missing = REGISTRY[name].needs - provided
+        if missing:
+            raise CustsegError(
+                f"{path}: feature {name!r} needs the column(s) {', '.join(sorted(missing))}, which the data does "
+                f"not have; map them with --map or choose other --features."
+            )
+
+
+def customer_features(lines: ir.Table, names: list[str], return_rate_level: str = "order") -> ir.Table:
+    """One row per customer who made at least one purchase: customer_id and the named features.
+
+    `return_rate_level` is "order" when returns are booked on the order line (the seed's
+    mean over orders of returned / ordered units) and "customer" when they arrive as
+    separate lines (returned / ordered units over all the customer's lines, capped at 1).
+    """
+    purchase = lines.quantity > 0
+    # Money is summed as an exact decimal: the result does not depend on the order in
+    # which parallel workers add the lines, so every run gives the same bytes.
+    orders = lines.group_by(["customer_id", "order_id"]).aggregate(
+        order_amount=lines.amount.cast(MONEY).sum(),
+        ordered_units=lines.quantity.sum(where=purchase),
+        returned_units=lines.returned_quantity.sum(),
+        is_purchase=purchase.any(),
+        first_date=lines.order_date.min(where=purchase),
+        last_date=lines.order_date.max(where=purchase),
+        any_date=lines.order_date.max(),
+    )
+    o = orders
+    metrics: dict[str, ir.Value] = {
+        "total_spending": o.order_amount.sum(),
+        "order_count": o.is_purchase.sum().cast("float64"),
+        "first_order": o.first_date.min(),
+        "last_order": o.last_date.max(),
+        "last_seen": o.any_date.max(),
+    }
+    if "average_return_rate" in names:
+        if return_rate_level == "order":
+            counted = o.is_purchase & (o.ordered_units > 0)
+            order_rate = (o.returned_units / o.ordered_units).cast(RATE)
+            metrics["return_rate_sum"] = order_rate.sum(where=counted)
+            metrics["rated_orders"] = counted.sum()
+        else:
+            metrics["returned_units"] = o.returned_units.sum()
+            metrics["ordered_units"] = o.ordered_units.sum()
+    customers = o.group_by("customer_id").aggregate(**metrics)
+    customers = customers.filter(customers.order_count > 0)
+
+    if "average_return_rate" in names and return_rate_level == "customer":
+        rate = customers.returned_units / customers.ordered_units
+        customers = customers.mutate(average_return_rate=ibis.least(rate, 1.0)).drop("returned_units", "ordered_units")
+    elif "average_return_rate" in names:
+        customers = customers.mutate(
+            average_return_rate=customers.return_rate_sum.cast("float64") / customers.rated_orders.cast("float64")
+        ).drop("return_rate_sum", "rated_orders")
+    if "products_ordered" in names:
+        products = lines.filter(purchase).group_by("customer_id").aggregate(
+            products_ordered=lines.filter(purchase).product.nunique().cast("float64")
+        )
+        customers = customers.join(products, "customer_id", how="left")
+        customers = customers.mutate(products_ordered=customers.products_ordered.fill_null(0.0))
+
+    customers = customers.mutate(total_spending=customers.total_spending.cast("float64"))
+    reference = customers.last_seen.max()  # the last date in the data
+    derived = {
+        "avg_order_value": customers.total_spending / customers.order_count,
+        "recency_days": (reference.delta(customers.last_order, unit="day") + 1).cast("float64"),
+        "tenure_days": customers.last_order.delta(customers.first_order, unit="day").cast("float64"),
+    }
+    customers = customers.mutate(**{name: derived[name] for name in names if name in derived})
+    if "average_return_rate" in names:
+        customers = customers.mutate(average_return_rate=customers.average_return_rate.fill_null(0.0))
+    return customers.select("customer_id", *[customers[name].cast("float64").name(name) for name in names])
+
+
+def natural_order(table: ir.Table) -> ir.Table:
+    """Customers sorted by id length then id: numeric ids come out in numeric order."""
+    return table.order_by([table.customer_id.length(), table.customer_id])

@@ -1,0 +1,132 @@
+"""Writing a run's outputs: into a temporary directory beside the target, renamed into place
+when complete (summary.json last), so an output directory is either whole or absent."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from .errors import CustsegError
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+SEGMENT_FORMATS = ("csv", "parquet")
+
+
+def neutralise(text: Any) -> Any:
+    """A text cell that a spreadsheet would run as a formula gets a leading apostrophe."""
+    if isinstance(text, str) and text.startswith(FORMULA_STARTS):
+        return "'" + text
+    return text
+
+
+def check_target(path: str | os.PathLike, force: bool) -> Path:
+    """Refuse an existing non-empty output directory unless forced; check the parent is writable."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise CustsegError(f"{path}: exists and is not a directory; choose another --out.")
+    if path.is_dir() and any(path.iterdir()) and not force:
+        raise CustsegError(f"{path}: the output directory is not empty; use --force to replace it or choose "
+                           "another --out.")
+    parent = path.resolve().parent
+    if not parent.exists():
+        raise CustsegError(f"{parent}: no such directory for --out; create it first.")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise CustsegError(f"{parent}: not writable; choose another --out.")
+    return path
+
+
+def _json_ready(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): _json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_ready(v) for v in value]
+    if hasattr(value, "item"):  # numpy scalars
+        return _json_ready(value.item())
+    return value
+
+
+def write_json(path: Path, value: Any) -> None:
+    path.write_text(json.dumps(_json_ready(value), indent=2, allow_nan=False, ensure_ascii=False) + "\n",
+                    encoding="utf-8")
+
+
+def write_table_csv(path: Path, table: pa.Table) -> None:
+    pacsv.write_csv(table, str(path), write_options=pacsv.WriteOptions(quoting_style="needed"))
+
+
+def write_frame_csv(path: Path, frame: pd.DataFrame, text_columns: tuple[str, ...] = ()) -> None:
+    frame = frame.copy()
+    for column in text_columns:
+        if column in frame:
+            frame[column] = frame[column].map(neutralise)
+    frame.to_csv(path, index=False, lineterminator="\n", float_format="%.10g")
+
+
+def write_segments(directory: Path, table: pa.Table, fmt: str) -> str:
+    if fmt == "parquet":
+        pq.write_table(table, directory / "segments.parquet", compression="zstd")
+        return "segments.parquet"
+    write_table_csv(directory / "segments.csv", table)
+    return "segments.csv"
+
+
+def write_run(result, path: str | os.PathLike, force: bool = False, report: bool = True,
+              segments_format: str = "csv") -> Path:
+    """Write all outputs of a SegmentationResult into `path`."""
+    if segments_format not in SEGMENT_FORMATS:
+        raise CustsegError(f"--format {segments_format!r} is unknown; use csv or parquet.")
+    target = check_target(path, force)
+    tmp = target.parent / f".{target.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        tmp.mkdir(parents=True)
+        write_into(result, tmp, report=report, segments_format=segments_format)
+        replace_dir(tmp, target)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise CustsegError(f"{target}: cannot write the outputs ({exc.strerror or exc}); free space or choose "
+                           "another --out.") from exc
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target
+
+
+def write_into(result, directory: Path, report: bool = True, segments_format: str = "csv") -> None:
+    files = [write_segments(directory, result.segments_table, segments_format)]
+    write_frame_csv(directory / "profiles.csv", result.profiles, ("segment_name", "description", "strategy"))
+    write_frame_csv(directory / "k_selection.csv", result.k_selection)
+    write_frame_csv(directory / "best_sellers.csv", result.best_sellers, ("segment_name", "product", "product_name"))
+    write_json(directory / "data_quality.json", result.data_quality)
+    result.model.save(directory / "model.json")
+    files += ["profiles.csv", "k_selection.csv", "best_sellers.csv", "data_quality.json", "model.json"]
+    if report:
+        from .report.report import write_report
+
+        files += write_report(result, directory)
+    summary = dict(result.summary)
+    summary["outputs"] = files + ["summary.json"]
+    write_json(directory / "summary.json", summary)  # last: its presence means the run is complete
+
+
+def replace_dir(tmp: Path, target: Path) -> None:
+    """Move the finished temporary directory into place, replacing an old one."""
+    old = None
+    if target.exists():
+        old = target.parent / f".{target.name}.old-{os.getpid()}"
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(target, old)
+    os.replace(tmp, target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

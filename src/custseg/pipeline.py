@@ -1,0 +1,309 @@
+"""The flow, once: sources -> cleaning -> features -> clustering -> profiles -> result."""
+
+from __future__ import annotations
+
+import contextlib
+import platform
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import ibis
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from . import __version__
+from .cleaning import clean, data_quality
+from .clustering import CustomerSegmenter
+from .engines import EngineOptions, connect
+from .errors import CustsegError
+from .features import available, check_features, customer_features, natural_order, parse_features
+from .model import SegmentationModel
+from .profiles import best_sellers, build_profiles
+from .sources import SourceSpec, is_table_like, read_source, read_source_table
+
+
+@dataclass
+class RunOptions:
+    """Every option of a segmentation run (the CLI's `run` flags, the API's keyword arguments)."""
+
+    schema: str = "auto"
+    mapping: dict[str, str] = field(default_factory=dict)
+    sheet: str | None = None
+    date_format: str = "auto"
+    features: list[str] | str | None = None
+    scale: str = "log"
+    k: int | None = None
+    k_max: int = 15
+    seed: int = 42
+    n_init: int = 10
+    max_iter: int = 500
+    sweep_sample: int = 100_000
+    silhouette_sample: int = 10_000
+    top_products: int = 10
+    engine: EngineOptions = field(default_factory=EngineOptions)
+    command: str = ""
+
+    def validate(self) -> None:
+        if self.k is not None and self.k < 1:
+            raise CustsegError(f"--k must be at least 1, not {self.k}.")
+        if self.k_max < 2:
+            raise CustsegError(f"--k-max must be at least 2, not {self.k_max}.")
+        if self.n_init < 1:
+            raise CustsegError(f"--n-init must be at least 1, not {self.n_init}.")
+        if self.sweep_sample < 100:
+            raise CustsegError(f"--sweep-sample must be at least 100, not {self.sweep_sample}.")
+        if not 100 <= self.silhouette_sample <= 20_000:
+            raise CustsegError(f"--silhouette-sample must be between 100 and 20000, not {self.silhouette_sample}.")
+
+
+ProgressCallback = Callable[[str, str], None]
+
+
+class Stages:
+    """Times each stage and tells a progress callback when one starts and ends."""
+
+    def __init__(self, progress: ProgressCallback | None = None):
+        self.seconds: dict[str, float] = {}
+        self.progress = progress
+
+    @contextlib.contextmanager
+    def stage(self, name: str, message: str) -> Iterator[None]:
+        if self.progress:
+            self.progress("start", f"{name}: {message}")
+        started = time.perf_counter()
+        yield
+        self.seconds[name] = round(time.perf_counter() - started, 3)
+        if self.progress:
+            self.progress("end", f"{name}: done in {self.seconds[name]:.1f} s")
+
+    def note(self, message: str) -> None:
+        if self.progress:
+            self.progress("note", message)
+
+
+@dataclass
+class SegmentationResult:
+    """What a run produced: tables (Arrow and pandas), the model and a summary."""
+
+    segments_table: pa.Table
+    profiles: pd.DataFrame
+    k_selection: pd.DataFrame
+    best_sellers: pd.DataFrame
+    data_quality: dict[str, Any]
+    summary: dict[str, Any]
+    model: SegmentationModel
+    features: list[str]
+    all_features: pa.Table  # customer_id and every computed feature, for profiles and the report
+
+    @property
+    def segments(self) -> pd.DataFrame:
+        """customer_id, the clustering features, segment and segment_name (one row per customer)."""
+        return self.segments_table.to_pandas()
+
+    @property
+    def k(self) -> int:
+        return self.model.k
+
+    def to_dir(self, path, force: bool = False, report: bool = True, segments_format: str = "csv") -> Any:
+        """Write every output into `path` (atomically: complete or not at all)."""
+        from .outputs import write_run
+
+        return write_run(self, path, force=force, report=report, segments_format=segments_format)
+
+    def _repr_html_(self) -> str:
+        from .report.report import summary_html
+
+        return summary_html(self)
+
+    def __repr__(self) -> str:
+        names = ", ".join(f"{n} ({c})" for n, c in zip(self.profiles.segment_name, self.profiles.customers))
+        return f"SegmentationResult(k={self.k}, customers={self.summary['customers']}, segments=[{names}])"
+
+
+def _versions() -> dict[str, str]:
+    import duckdb
+    import sklearn
+
+    return {
+        "custseg": __version__, "python": platform.python_version(), "duckdb": duckdb.__version__,
+        "ibis": ibis.__version__, "scikit-learn": sklearn.__version__, "numpy": np.__version__,
+        "pandas": pd.__version__, "pyarrow": pa.__version__,
+    }
+
+
+def _input_as_spec(data, options: RunOptions) -> SourceSpec:
+    inputs = [data] if is_table_like(data) or not isinstance(data, (list, tuple)) else data
+    return SourceSpec(inputs=list(inputs), schema=options.schema, mapping=dict(options.mapping),
+                      sheet=options.sheet, date_format=options.date_format)
+
+
+def compute_features(backend, data, options: RunOptions, stages: Stages, feature_names: list[str] | None = None):
+    """Read, clean and compute features. Returns (source, data_quality, features arrow table, names)."""
+    spec = _input_as_spec(data, options)
+    with stages.stage("read", "reading and checking the columns"):
+        source = _read_dataframe_or_files(backend, data, spec)
+        names = feature_names or parse_features(options.features, source.schema)
+        check_features(names, source.provided, source.files[0] if source.files else "the data")
+        computed = list(dict.fromkeys(names + [f for f in available(source.provided) if f not in names]))
+        cleaned = clean(source)
+    with stages.stage("clean", "counting the cleaning rules"):
+        counted = cleaned.counts.to_pyarrow().to_pydict()
+        counts = dict(zip(map(int, counted["drop_reason"]), map(int, counted["rows"])))
+        quality = data_quality(cleaned, counts)
+        kept = [i for i, r in enumerate(counted["drop_reason"]) if r == 0]
+        if kept:
+            first, last = counted["first_date"][kept[0]], counted["last_date"][kept[0]]
+            quality["date_range"] = [first.isoformat(), last.isoformat()] if first and last else None
+        if quality["rows_read"] == 0:
+            raise CustsegError(f"{source.files[0] if source.files else 'the data'}: no order lines to read "
+                               "(only a header?); export the order lines again.")
+        stages.note(f"{quality['rows_read']:,} lines read, {quality['rows_used']:,} used")
+    with stages.stage("features", f"computing {', '.join(names)} per customer"):
+        table = natural_order(customer_features(cleaned.lines, computed, source.return_rate_level))
+        feats = table.to_pyarrow()
+        stages.note(f"{feats.num_rows:,} customers")
+    return source, cleaned, quality, feats, names
+
+
+def _read_dataframe_or_files(backend, data, spec: SourceSpec):
+    if is_table_like(data):
+        return read_source_table(backend, data, spec)
+    return read_source(backend, spec)
+
+
+def segment(data, progress: ProgressCallback | None = None, **kwargs) -> SegmentationResult:
+    """Segment customers from order lines.
+
+    `data` is a path, a glob, a list of paths, or a pandas/Arrow table of order lines;
+    keyword arguments are the fields of `RunOptions` (e.g. k=4, features="a,b,c",
+    schema="shopify", mapping={"customer_id": "Client"}); engine options (memory_limit,
+    temp_dir, threads, engine) may be given directly too.
+    """
+    engine_keys = {"engine", "memory_limit", "temp_dir", "threads", "spark_master", "spark_conf", "spark_session"}
+    engine_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k in engine_keys}
+    if isinstance(engine_kwargs.get("engine"), EngineOptions):
+        engine_options = engine_kwargs.pop("engine")
+    else:
+        engine_options = EngineOptions(**engine_kwargs)
+    try:
+        options = RunOptions(engine=engine_options, **kwargs)
+    except TypeError as exc:
+        raise CustsegError(f"unknown option: {exc}") from exc
+    return run(data, options, progress)
+
+
+def run(data, options: RunOptions, progress: ProgressCallback | None = None) -> SegmentationResult:
+    """The whole flow with explicit options."""
+    options.validate()
+    stages = Stages(progress)
+    started = time.perf_counter()
+    backend = connect(options.engine)
+    source, cleaned, quality, feats, names = compute_features(backend, data, options, stages)
+
+    n_customers = feats.num_rows
+    k_needed = options.k or 2
+    if n_customers < max(2, k_needed):
+        raise CustsegError(
+            f"{_where(source)}: only {n_customers} customer(s) with orders after cleaning; at least "
+            f"{max(2, k_needed)} are needed to make {k_needed} segments. Give more data or a smaller --k."
+        )
+    X = np.column_stack([feats.column(n).to_numpy(zero_copy_only=False) for n in names]).astype(np.float64)
+    if not np.all(np.isfinite(X)):  # cannot happen after cleaning; a guard against NaN in any output
+        raise CustsegError(f"{_where(source)}: a feature is not a finite number; please report this input.")
+    distinct = len(np.unique(X[: min(len(X), 200_000)], axis=0))
+    if distinct < 2:
+        raise CustsegError(
+            f"{_where(source)}: all {n_customers} customers have the same {', '.join(names)}; there is nothing "
+            "to segment. Choose other --features or give more varied data."
+        )
+    if options.k and options.k > distinct and distinct < 200_000:
+        raise CustsegError(
+            f"{_where(source)}: --k {options.k} is more than the {distinct} distinct customer profiles; "
+            "choose a smaller --k."
+        )
+
+    with stages.stage("clustering", f"choosing k and fitting K-means on {n_customers:,} customers"):
+        segmenter = CustomerSegmenter(
+            n_clusters=options.k, k_max=options.k_max, scale=options.scale, n_init=options.n_init,
+            max_iter=options.max_iter, random_state=options.seed, sweep_sample=options.sweep_sample,
+            silhouette_sample=options.silhouette_sample,
+        ).fit(X)
+        labels = segmenter.labels_
+        k = segmenter.n_clusters_
+        stages.note(f"k = {k}: {segmenter.k_choice_.reason}")
+
+    with stages.stage("profiles", "profiling segments and finding best sellers"):
+        all_names = [c for c in feats.column_names if c != "customer_id"]
+        with_segments = feats.append_column("segment", pa.array(labels, pa.int64()))
+        feature_arrays = {n: feats.column(n).to_numpy(zero_copy_only=False) for n in all_names}
+        customers_expr = ibis.memtable(with_segments)
+        profiles = build_profiles(customers_expr, feature_arrays, labels, k, names)
+        assignment = ibis.memtable(with_segments.select(["customer_id", "segment"]))
+        sellers = best_sellers(cleaned.lines, assignment, options.top_products).to_pandas() \
+            if "product" in source.provided else pd.DataFrame(
+                columns=["segment", "by", "rank", "product", "product_name", "quantity", "revenue", "customers"])
+        name_of = dict(zip(profiles.segment, profiles.segment_name))
+        sellers.insert(1, "segment_name", sellers["segment"].map(name_of))
+
+    segment_names = pa.array([name_of[i] for i in range(k)])
+    segments_table = pa.table(
+        {"customer_id": feats.column("customer_id"),
+         **{n: feats.column(n) for n in names},
+         "segment": pa.array(labels, pa.int64()),
+         "segment_name": segment_names.take(pa.array(labels))}
+    )
+    k_selection = pd.DataFrame(segmenter.k_selection_) if segmenter.k_selection_ else pd.DataFrame(
+        columns=["k", "inertia", "silhouette", "calinski_harabasz", "davies_bouldin"])
+
+    seconds_total = round(time.perf_counter() - started, 3)
+    dates = quality.get("date_range")
+    summary = {
+        "custseg_version": __version__,
+        "k": k,
+        "k_method": segmenter.k_choice_.method,
+        "k_reason": segmenter.k_choice_.reason,
+        "customers": n_customers,
+        "rows_read": quality["rows_read"],
+        "rows_used": quality["rows_used"],
+        "features": names,
+        "scale": options.scale,
+        "seed": options.seed,
+        "n_init": options.n_init,
+        "max_iter": options.max_iter,
+        "k_max": options.k_max,
+        "sweep_sample": min(options.sweep_sample, n_customers),
+        "silhouette_sample": min(options.silhouette_sample, n_customers),
+        "inertia": segmenter.inertia_,
+        "schema": source.schema,
+        "date_format": source.date_format,
+        "inputs": source.files,
+        "engine": options.engine.engine,
+        "clustering_backend": "scikit-learn",
+        "date_range": dates,
+        "seconds": {**stages.seconds, "total": seconds_total},
+        "versions": _versions(),
+        "command": options.command or " ".join(sys.argv),
+    }
+    quality["customers_kept"] = n_customers
+    model = SegmentationModel(
+        features=names, scaling=segmenter.scaling_, centers=segmenter.cluster_centers_,
+        segments=[{"id": int(r.segment), "name": r.segment_name, "description": r.description,
+                   "strategy": r.strategy} for r in profiles.itertuples()],
+        schema=source.schema, custseg_version=__version__,
+        training={"customers": n_customers, "rows_used": quality["rows_used"], "k_reason": summary["k_reason"],
+                  "inertia": segmenter.inertia_, "seed": options.seed, "inputs": source.files,
+                  "date_range": dates},
+    )
+    return SegmentationResult(
+        segments_table=segments_table, profiles=profiles, k_selection=k_selection, best_sellers=sellers,
+        data_quality=quality, summary=summary, model=model, features=names, all_features=feats,
+    )
+
+
+def _where(source) -> str:
+    return source.files[0] if len(source.files) == 1 else (f"{len(source.files)} input files" if source.files
+                                                           else "the data")

@@ -1,0 +1,565 @@
+"""Readers and schema adapters: input files -> canonical order lines (a lazy Ibis table).
+
+Canonical columns (DESIGN.md): customer_id, order_id, order_date, product, quantity,
+returned_quantity, amount, unit_price; plus product_name (what a product is called in
+reports). CSV files are read as text and parsed here with `try_cast`-style
+expressions, so that a stray word in a number column becomes a counted, dropped line
+instead of a failed run, and so that the same expressions run on DuckDB and Spark.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import glob
+import io
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+
+from .errors import CustsegError
+
+CANONICAL = (
+    "customer_id", "order_id", "order_date", "product", "quantity", "returned_quantity", "amount", "unit_price",
+)
+SCHEMAS = ("auto", "shopify", "online-retail", "generic")
+DATE_FORMATS = ("auto", "iso", "dmy", "mdy")
+
+SHOPIFY_COLUMNS = {"customer_id", "order_id", "day", "product_type", "total_sales",
+                   "ordered_item_quantity", "returned_item_quantity"}
+# Online Retail (UCI) and Online Retail II name the same things differently.
+ONLINE_RETAIL_ALIASES = {
+    "invoice": ("InvoiceNo", "Invoice"),
+    "stock_code": ("StockCode",),
+    "description": ("Description",),
+    "quantity": ("Quantity",),
+    "invoice_date": ("InvoiceDate",),
+    "unit_price": ("UnitPrice", "Price"),
+    "customer": ("CustomerID", "Customer ID"),
+}
+# Names the generic adapter recognises without --map (compared lower-case, letters and digits only).
+GENERIC_GUESSES = {
+    "customer_id": ("customerid", "customer", "customerno", "clientid", "client", "userid", "buyerid", "memberid"),
+    "order_id": ("orderid", "order", "orderno", "ordernumber", "invoiceno", "invoice", "invoiceid",
+                 "transactionid", "receiptid"),
+    "order_date": ("orderdate", "date", "invoicedate", "day", "purchasedate", "transactiondate", "createdat",
+                   "timestamp", "datetime"),
+    "product": ("product", "productid", "sku", "stockcode", "item", "itemid", "producttype"),
+    "quantity": ("quantity", "qty", "units", "orderedquantity"),
+    "returned_quantity": ("returnedquantity", "returnedqty", "returnedunits"),
+    "amount": ("amount", "totalprice", "total", "totalamount", "sales", "totalsales", "revenue", "value",
+               "ordervalue", "netsales", "spend"),
+    "unit_price": ("unitprice", "price", "itemprice"),
+}
+READABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", ".pq", ".xlsx", ".xlsm")
+
+
+@dataclass
+class SourceSpec:
+    """What the user asked to read and how to interpret it."""
+
+    inputs: list[Any]
+    schema: str = "auto"
+    mapping: dict[str, str] = field(default_factory=dict)
+    sheet: str | None = None
+    date_format: str = "auto"
+
+
+@dataclass
+class Source:
+    """Canonical order lines and what is known about where they came from."""
+
+    lines: ir.Table
+    schema: str
+    files: list[str]
+    columns: list[str]          # the source's own column names
+    provided: set[str]          # canonical columns that come from the data (not defaults)
+    return_rate_level: str      # "order" (returns on the order line) or "customer" (separate lines)
+    date_format: str
+    notes: list[str] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------------------- files
+
+
+def expand_inputs(inputs: list[str | os.PathLike]) -> list[str]:
+    """Files named by paths, globs and directories, in a stable order."""
+    files: list[str] = []
+    for item in inputs:
+        text = str(item)
+        if any(ch in text for ch in "*?["):
+            matches = sorted(p for p in glob.glob(text, recursive=True) if os.path.isfile(p))
+            if not matches:
+                raise CustsegError(f"{text}: no file matches this pattern; check the path and the quotes.")
+            files.extend(matches)
+        elif os.path.isdir(text):
+            matches = sorted(
+                str(p) for p in Path(text).iterdir()
+                if p.is_file() and p.suffix.lower() in READABLE_SUFFIXES and not p.name.startswith((".", "_"))
+            )
+            if not matches:
+                raise CustsegError(f"{text}: the directory has no .csv, .parquet or .xlsx file to read.")
+            files.extend(matches)
+        elif os.path.isfile(text):
+            files.append(text)
+        elif os.path.exists(text):
+            raise CustsegError(f"{text}: not a regular file; give a CSV, Parquet or .xlsx file.")
+        else:
+            raise CustsegError(f"{text}: no such file; check the path.")
+    for path in files:
+        if not os.access(path, os.R_OK):
+            raise CustsegError(f"{path}: permission denied; make the file readable.")
+    return files
+
+
+def file_kind(path: str) -> str:
+    suffix = Path(path).suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        return "parquet"
+    if suffix in (".xlsx", ".xlsm"):
+        return "xlsx"
+    if suffix == ".xls":
+        raise CustsegError(f"{path}: old .xls workbooks are not read; save it as .xlsx or CSV.")
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+    if head.startswith(b"PAR1"):
+        return "parquet"
+    if head.startswith(b"PK\x03\x04"):
+        return "xlsx"
+    return "csv"
+
+
+@dataclass(frozen=True)
+class CsvDialect:
+    delimiter: str
+    encoding: str
+    header: tuple[str, ...]
+
+
+def sniff_csv(path: str) -> CsvDialect:
+    """Delimiter, encoding and header of a CSV file, from its first 64 KB."""
+    with open(path, "rb") as fh:
+        raw = fh.read(1 << 16)
+    if not raw.strip():
+        raise CustsegError(f"{path}: the file is empty; export the order lines again.")
+    if b"\x00" in raw:
+        raise CustsegError(f"{path}: this is not a text (CSV) file; give a CSV, Parquet or .xlsx export.")
+    if raw.startswith(codecs.BOM_UTF8):
+        raw = raw[len(codecs.BOM_UTF8):]
+    try:
+        text = raw.decode("utf-8")
+        encoding = "utf-8"
+    except UnicodeDecodeError as exc:
+        if exc.start >= len(raw) - 3:  # a character cut by the 64 KB window
+            text, encoding = raw[: exc.start].decode("utf-8"), "utf-8"
+        else:
+            text, encoding = raw.decode("latin-1"), "latin-1"
+    lines = text.splitlines()
+    sample = "\n".join(lines[:50])
+    first = lines[0] if lines else ""
+    try:
+        delimiter = csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
+    except csv.Error:
+        counts = {d: first.count(d) for d in ",;\t|"}
+        delimiter = max(counts, key=counts.get) if max(counts.values()) else ","
+    header = next(csv.reader(io.StringIO(first), delimiter=delimiter))
+    header = [h.strip() for h in header]
+    if not any(header):
+        raise CustsegError(f"{path}: the first line is empty; it must hold the column names.")
+    return CsvDialect(delimiter, encoding, tuple(header))
+
+
+def read_raw(backend, files: list[str], sheet: str | None) -> tuple[ir.Table, list[str]]:
+    """One Ibis table over all files (they must share their columns)."""
+    kinds = {file_kind(f) for f in files}
+    if len(kinds) > 1:
+        raise CustsegError(f"the inputs mix file types ({', '.join(sorted(kinds))}); give files of one type.")
+    kind = kinds.pop()
+    if kind == "csv":
+        dialects = [sniff_csv(f) for f in files]
+        first = dialects[0]
+        for path, dialect in zip(files[1:], dialects[1:]):
+            if set(dialect.header) != set(first.header):
+                raise CustsegError(
+                    f"{path}: its columns ({', '.join(dialect.header)}) differ from those of {files[0]}; "
+                    "give files with the same columns."
+                )
+        groups: dict[CsvDialect, list[str]] = {}
+        for path, dialect in zip(files, dialects):
+            groups.setdefault(dialect, []).append(path)
+        tables = [_read_csv(backend, paths, dialect) for dialect, paths in groups.items()]
+        columns = list(first.header)
+    elif kind == "parquet":
+        tables = [_read_parquet(backend, files)]
+        columns = list(tables[0].columns)
+    else:
+        tables = [_read_xlsx(backend, f, sheet) for f in files]
+        columns = list(tables[0].columns)
+        for path, table in zip(files[1:], tables[1:]):
+            if set(table.columns) != set(columns):
+                raise CustsegError(f"{path}: its columns differ from those of {files[0]}; give files with the same columns.")
+    tables = [t.select(*columns) for t in tables]
+    raw = tables[0] if len(tables) == 1 else ibis.union(*tables, distinct=False)
+    return raw, columns
+
+
+def _read_csv(backend, paths: list[str], dialect: CsvDialect) -> ir.Table:
+    if backend.name == "duckdb":
+        options = dict(
+            delim=dialect.delimiter, header=True, all_varchar=True, quote='"', escape='"',
+            null_padding=True, encoding=dialect.encoding, auto_detect=False,
+            columns={name: "VARCHAR" for name in _unique_names(dialect.header)},
+        )
+        try:
+            return backend.read_csv(paths, **options)
+        except Exception as exc:  # duckdb raises its own error types
+            raise CustsegError(f"{paths[0]}: cannot be read as CSV: {_first_line(exc)}") from exc
+    return backend.read_csv(paths, sep=dialect.delimiter, header=True, inferSchema=False,
+                            encoding=dialect.encoding, quote='"', escape='"', multiLine=False)
+
+
+def _unique_names(header: tuple[str, ...]) -> list[str]:
+    """Column names made unique the way DuckDB does (`name`, `name_1`, ...)."""
+    seen: dict[str, int] = {}
+    out = []
+    for index, name in enumerate(header):
+        name = name or f"column{index}"
+        if name in seen:
+            seen[name] += 1
+            name = f"{name}_{seen[name]}"
+        else:
+            seen[name] = 0
+        out.append(name)
+    return out
+
+
+def _read_parquet(backend, files: list[str]) -> ir.Table:
+    try:
+        return backend.read_parquet(files)
+    except Exception as exc:
+        raise CustsegError(f"{files[0]}: cannot be read as Parquet: {_first_line(exc)}") from exc
+
+
+def _read_xlsx(backend, path: str, sheet: str | None) -> ir.Table:
+    import fastexcel
+
+    try:
+        reader = fastexcel.read_excel(path)
+    except Exception as exc:
+        raise CustsegError(f"{path}: not a readable .xlsx workbook ({_first_line(exc)}); export it again.") from exc
+    names = reader.sheet_names
+    if sheet is None:
+        chosen: str | int = 0
+    elif sheet in names:
+        chosen = sheet
+    elif sheet.isdigit() and int(sheet) < len(names):
+        chosen = int(sheet)
+    else:
+        raise CustsegError(f"{path}: no sheet {sheet!r}; the workbook has: {', '.join(names)}.")
+    try:
+        table = reader.load_sheet(chosen).to_arrow()
+    except Exception as exc:
+        raise CustsegError(f"{path}: sheet {chosen!r} cannot be read: {_first_line(exc)}") from exc
+    if table.num_rows == 0:
+        raise CustsegError(f"{path}: sheet {names[chosen] if isinstance(chosen, int) else chosen!r} has no rows.")
+    return ibis.memtable(table)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+# ---------------------------------------------------------------------------- parsing
+
+
+def as_text(value: ir.Value) -> ir.StringValue:
+    """Trimmed text, empty -> NULL; whole floats lose their '.0' (Excel's 17850.0 -> '17850')."""
+    dtype = value.type()
+    if dtype.is_string():
+        text = value.strip()
+        text = text.re_replace(r"^(-?\d+)\.0+$", r"\1")
+    elif dtype.is_floating():
+        text = ibis.ifelse(value == value.floor(), value.cast("int64").cast("string"), value.cast("string"))
+    else:
+        text = value.cast("string")
+    return ibis.ifelse(text == "", ibis.null("string"), text)
+
+
+def as_number(value: ir.Value) -> ir.FloatingValue:
+    """A float64, NULL where the text is not a number (currency signs and thousands commas allowed)."""
+    dtype = value.type()
+    if dtype.is_numeric() or dtype.is_boolean():
+        return value.cast("float64")
+    text = value.cast("string").strip()
+    return ibis.coalesce(
+        text.try_cast("float64"),
+        text.re_replace(r"[£$€\s,]", "").try_cast("float64"),
+    )
+
+
+_DMY = r"^\s*(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{2,4})"
+_ISO = r"^\s*(\d{4})[/.\-](\d{1,2})[/.\-](\d{1,2})"
+
+
+def as_date(value: ir.Value, date_format: str) -> ir.DateValue:
+    """A date; NULL where the value is not a date in the given format."""
+    dtype = value.type()
+    if dtype.is_timestamp() or dtype.is_date():
+        return value.cast("date")
+    text = value.cast("string")
+    if date_format == "iso":
+        y, m, d = (text.re_extract(_ISO, i) for i in (1, 2, 3))
+    else:
+        a, b, y = (text.re_extract(_DMY, i) for i in (1, 2, 3))
+        d, m = (a, b) if date_format == "dmy" else (b, a)
+        y = ibis.ifelse(y.length() == 2, "20" + y, y)
+    iso = y + "-" + m.lpad(2, "0") + "-" + d.lpad(2, "0")
+    return ibis.ifelse(y.length() == 4, iso, ibis.null("string")).try_cast("date")
+
+
+def detect_date_format(backend, raw: ir.Table, column: str, default: str, path: str) -> str:
+    """iso, dmy or mdy, judged from up to 10,000 values of the column."""
+    if raw[column].type().is_temporal():
+        return "native"
+    sample = backend.execute(raw.select(v=raw[column].cast("string")).filter(ibis._.v.notnull()).limit(10_000))
+    values = [str(v).strip() for v in sample["v"] if str(v).strip()]
+    if not values:
+        return default if default != "auto" else "iso"
+    iso = sum(bool(re.match(_ISO, v)) for v in values)
+    dmy_like = [re.match(_DMY, v) for v in values]
+    slashed = [m for m in dmy_like if m]
+    if iso >= len(slashed) and iso:
+        return "iso"
+    if not slashed:
+        raise CustsegError(
+            f"{path}: column {column!r} does not hold dates (e.g. {values[0]!r}); "
+            "map the date column with --map order_date=COLUMN."
+        )
+    first_big = any(int(m.group(1)) > 12 for m in slashed)
+    second_big = any(int(m.group(2)) > 12 for m in slashed)
+    if first_big and not second_big:
+        return "dmy"
+    if second_big and not first_big:
+        return "mdy"
+    return default if default in ("dmy", "mdy") else "dmy"
+
+
+# ---------------------------------------------------------------------------- adapters
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+def detect_schema(columns: list[str]) -> str:
+    names = set(columns)
+    if SHOPIFY_COLUMNS <= names:
+        return "shopify"
+    if all(any(alias in names for alias in aliases) for aliases in ONLINE_RETAIL_ALIASES.values()):
+        return "online-retail"
+    return "generic"
+
+
+def _pick(columns: list[str], aliases: tuple[str, ...]) -> str | None:
+    for alias in aliases:
+        if alias in columns:
+            return alias
+    return None
+
+
+def _canonical(
+    customer_id, order_id, order_date, product, quantity, returned_quantity, amount, unit_price, product_name,
+) -> dict[str, ir.Value]:
+    return {
+        "customer_id": customer_id, "order_id": order_id, "order_date": order_date, "product": product,
+        "quantity": quantity, "returned_quantity": returned_quantity, "amount": amount,
+        "unit_price": unit_price, "product_name": product_name,
+    }
+
+
+def adapt_shopify(raw: ir.Table, date_format: str) -> dict[str, ir.Value]:
+    ordered = as_number(raw.ordered_item_quantity)
+    product = as_text(raw.product_type)
+    return _canonical(
+        customer_id=as_text(raw.customer_id),
+        order_id=as_text(raw.order_id),
+        order_date=as_date(raw.day, date_format),
+        product=product,
+        quantity=ordered,
+        returned_quantity=as_number(raw.returned_item_quantity).abs(),
+        amount=as_number(raw.total_sales),
+        unit_price=ibis.ifelse(ordered > 0, as_number(raw.gross_sales) / ordered, ibis.null("float64"))
+        if "gross_sales" in raw.columns else ibis.null("float64"),
+        product_name=product,
+    )
+
+
+def adapt_online_retail(raw: ir.Table, date_format: str) -> dict[str, ir.Value]:
+    col = {key: raw[_pick(raw.columns, aliases)] for key, aliases in ONLINE_RETAIL_ALIASES.items()}
+    invoice = as_text(col["invoice"])
+    quantity = as_number(col["quantity"])
+    price = as_number(col["unit_price"])
+    # A cancellation ('C' invoice, negative quantity) returns units; it is no purchase.
+    cancelled = invoice.upper().startswith("C") | (quantity < 0)
+    stock = as_text(col["stock_code"])
+    return _canonical(
+        customer_id=as_text(col["customer"]),
+        order_id=invoice,
+        order_date=as_date(col["invoice_date"], date_format),
+        product=stock,
+        quantity=ibis.ifelse(cancelled, 0.0, quantity),
+        returned_quantity=ibis.ifelse(cancelled, quantity.abs(), 0.0),
+        amount=ibis.ifelse(cancelled, 0.0, quantity * price),
+        unit_price=price,
+        product_name=ibis.coalesce(as_text(col["description"]), stock),
+    )
+
+
+def generic_mapping(columns: list[str], mapping: dict[str, str], path: str) -> dict[str, str]:
+    """canonical -> source column, from --map and, where not given, recognised names."""
+    for canonical, source in mapping.items():
+        if canonical not in CANONICAL:
+            raise CustsegError(f"--map {canonical}={source}: {canonical!r} is not a canonical column; "
+                               f"use one of: {', '.join(CANONICAL)}.")
+        if source not in columns:
+            raise CustsegError(f"--map {canonical}={source}: {path} has no column {source!r}; "
+                               f"its columns are: {', '.join(columns)}.")
+    resolved = dict(mapping)
+    by_norm = {}
+    for column in columns:
+        by_norm.setdefault(_norm(column), column)
+    taken = set(resolved.values())
+    for canonical, guesses in GENERIC_GUESSES.items():
+        if canonical in resolved:
+            continue
+        for guess in guesses:
+            column = by_norm.get(guess)
+            if column is not None and column not in taken:
+                resolved[canonical] = column
+                taken.add(column)
+                break
+    return resolved
+
+
+def adapt_generic(raw: ir.Table, resolved: dict[str, str], date_format: str) -> dict[str, ir.Value]:
+    get = {name: raw[column] for name, column in resolved.items()}
+    quantity = as_number(get["quantity"]) if "quantity" in get else None
+    unit_price = as_number(get["unit_price"]) if "unit_price" in get else ibis.null("float64")
+    amount = as_number(get["amount"]) if "amount" in get else quantity * unit_price
+    if quantity is None:
+        # Without quantities every line with a non-negative amount is a purchase of one
+        # unit; a negative amount (a refund) is no purchase but still counts in spending.
+        quantity = ibis.ifelse(amount < 0, 0.0, 1.0)
+    order_date = as_date(get["order_date"], date_format)
+    customer = as_text(get["customer_id"])
+    product = as_text(get["product"]) if "product" in get else ibis.null("string")
+    return _canonical(
+        customer_id=customer,
+        # Without an order id an order is one customer's lines on one calendar day.
+        order_id=as_text(get["order_id"]) if "order_id" in get else order_date.cast("string"),
+        order_date=order_date,
+        product=product,
+        quantity=quantity,
+        returned_quantity=as_number(get["returned_quantity"]).abs() if "returned_quantity" in get
+        else ibis.literal(0.0),
+        amount=amount,
+        unit_price=unit_price,
+        product_name=product,
+    )
+
+
+def _missing_error(path: str, schema: str, columns: list[str], needed: list[str]) -> CustsegError:
+    return CustsegError(
+        f"{path}: missing column(s) {', '.join(needed)} for the {schema} schema; found: {', '.join(columns)}. "
+        "Map them with --map canonical=COLUMN (e.g. --map customer_id=Client)."
+    )
+
+
+def is_table_like(data) -> bool:
+    """A DataFrame (pandas, Arrow, Spark) rather than paths."""
+    return hasattr(data, "columns") and not isinstance(data, (str, bytes, os.PathLike))
+
+
+def read_source(backend, spec: SourceSpec) -> Source:
+    """Read the input files and return their canonical order lines."""
+    _check_spec(spec)
+    files = expand_inputs(spec.inputs)
+    if not files:
+        raise CustsegError("no input file given; name one or more CSV, Parquet or .xlsx files.")
+    raw, columns = read_raw(backend, files, spec.sheet)
+    return adapt(backend, raw, columns, spec, files)
+
+
+def read_source_table(backend, data, spec: SourceSpec) -> Source:
+    """Canonical order lines from an in-memory table (pandas, Arrow or a Spark DataFrame)."""
+    _check_spec(spec)
+    if backend.name == "pyspark" and type(data).__module__.startswith("pyspark"):
+        name = f"custseg_input_{id(data)}"
+        data.createOrReplaceTempView(name)
+        raw = backend.table(name)
+    else:
+        raw = ibis.memtable(data)
+    columns = [str(c) for c in raw.columns]
+    return adapt(backend, raw, columns, spec, [])
+
+
+def _check_spec(spec: SourceSpec) -> None:
+    if spec.schema not in SCHEMAS:
+        raise CustsegError(f"--schema {spec.schema!r} is unknown; use one of: {', '.join(SCHEMAS)}.")
+    if spec.date_format not in DATE_FORMATS:
+        raise CustsegError(f"--date-format {spec.date_format!r} is unknown; use one of: {', '.join(DATE_FORMATS)}.")
+
+
+def adapt(backend, raw: ir.Table, columns: list[str], spec: SourceSpec, files: list[str]) -> Source:
+    """Apply the schema adapter (detected from the columns unless given)."""
+    path = files[0] if files else "the data"
+    schema = spec.schema
+    if schema == "auto":
+        schema = "generic" if spec.mapping else detect_schema(columns)
+    elif spec.mapping and schema != "generic":
+        raise CustsegError(f"--map works with the generic schema, not with --schema {schema}; drop one of them.")
+
+    notes: list[str] = []
+    if schema == "shopify":
+        missing = sorted(SHOPIFY_COLUMNS - set(columns))
+        if missing:
+            raise _missing_error(path, schema, columns, missing)
+        date_column, default_format, level = "day", "dmy", "order"
+        provided = set(CANONICAL) - {"unit_price"}
+    elif schema == "online-retail":
+        missing = [aliases[0] for aliases in ONLINE_RETAIL_ALIASES.values() if not _pick(columns, aliases)]
+        if missing:
+            raise _missing_error(path, schema, columns, missing)
+        date_column, default_format, level = _pick(columns, ONLINE_RETAIL_ALIASES["invoice_date"]), "mdy", "customer"
+        provided = set(CANONICAL)
+    else:
+        resolved = generic_mapping(columns, spec.mapping, path)
+        needed = [c for c in ("customer_id", "order_date") if c not in resolved]
+        if "amount" not in resolved and not {"quantity", "unit_price"} <= set(resolved):
+            needed.append("amount (or quantity and unit_price)")
+        if needed:
+            raise _missing_error(path, schema, columns, needed)
+        date_column, default_format, level = resolved["order_date"], "auto", "order"
+        provided = set(resolved) | ({"amount"} if "amount" not in resolved else set())
+        notes.append("columns: " + ", ".join(f"{k}={v}" for k, v in sorted(resolved.items())))
+
+    date_format = spec.date_format
+    if date_format == "auto":
+        date_format = detect_date_format(backend, raw, date_column, default_format, path)
+    if schema == "shopify":
+        values = adapt_shopify(raw, date_format)
+    elif schema == "online-retail":
+        values = adapt_online_retail(raw, date_format)
+    else:
+        values = adapt_generic(raw, resolved, date_format)
+    lines = raw.select(**values)
+    return Source(
+        lines=lines, schema=schema, files=files, columns=columns, provided=provided,
+        return_rate_level=level, date_format=date_format, notes=notes,
+    )
