@@ -141,8 +141,9 @@ def _input_as_spec(data, options: RunOptions) -> SourceSpec:
                       sheet=options.sheet, date_format=options.date_format)
 
 
-def compute_features(backend, data, options: RunOptions, stages: Stages, feature_names: list[str] | None = None):
-    """Read, clean and compute features. Returns (source, data_quality, features arrow table, names)."""
+def compute_features(backend, data, options: RunOptions, stages: Stages,
+                     feature_names: list[str] | None = None) -> "Features":
+    """Read, clean and compute every available feature per customer (materialized as Arrow)."""
     spec = _input_as_spec(data, options)
     with stages.stage("read", "reading and checking the columns"):
         source = _read_dataframe_or_files(backend, data, spec)
@@ -166,7 +167,7 @@ def compute_features(backend, data, options: RunOptions, stages: Stages, feature
         table = natural_order(customer_features(cleaned.lines, computed, source.return_rate_level))
         feats = table.to_pyarrow()
         stages.note(f"{feats.num_rows:,} customers")
-    return source, cleaned, quality, feats, names
+    return Features(source=source, cleaned=cleaned, quality=quality, table=feats, names=names)
 
 
 def _read_dataframe_or_files(backend, data, spec: SourceSpec):
@@ -196,59 +197,124 @@ def segment(data, progress: ProgressCallback | None = None, **kwargs) -> Segment
     return run(data, options, progress)
 
 
+@dataclass
+class Clustering:
+    """The outcome of the clustering step, whatever produced it (a fresh fit or a given model)."""
+
+    labels: np.ndarray
+    centers: np.ndarray
+    scaling: Any
+    k: int
+    k_method: str
+    k_reason: str
+    k_selection: pd.DataFrame
+    inertia: float
+    backend: str = "scikit-learn"
+    segment_names: list[str] | None = None  # fixed names (a reused model); None: derive from profiles
+
+
+@dataclass
+class Features:
+    """What the lazy part of the flow produced."""
+
+    source: Any
+    cleaned: Any
+    quality: dict[str, Any]
+    table: pa.Table           # customer_id and every computed feature, in natural customer order
+    names: list[str]          # the clustering features
+
+    def matrix(self) -> np.ndarray:
+        return np.column_stack(
+            [self.table.column(n).to_numpy(zero_copy_only=False) for n in self.names]
+        ).astype(np.float64)
+
+
+def check_matrix(X: np.ndarray, features: Features, k: int | None) -> None:
+    """Refuse data that cannot be segmented, with a reason the user can act on."""
+    where = _where(features.source)
+    n_customers = len(X)
+    k_needed = k or 2
+    if n_customers < max(2, k_needed):
+        raise CustsegError(
+            f"{where}: only {n_customers} customer(s) with orders after cleaning; at least "
+            f"{max(2, k_needed)} are needed to make {k_needed} segments. Give more data or a smaller --k."
+        )
+    if not np.all(np.isfinite(X)):  # cannot happen after cleaning; a guard against NaN in any output
+        raise CustsegError(f"{where}: a feature is not a finite number; please report this input.")
+    distinct = len(np.unique(X[: min(len(X), 200_000)], axis=0))
+    if distinct < 2:
+        raise CustsegError(
+            f"{where}: all {n_customers} customers have the same {', '.join(features.names)}; there is nothing "
+            "to segment. Choose other --features or give more varied data."
+        )
+    if k and k > distinct and distinct < 200_000:
+        raise CustsegError(
+            f"{where}: --k {k} is more than the {distinct} distinct customer profiles; choose a smaller --k."
+        )
+
+
+def cluster(X: np.ndarray, options: RunOptions, stages: Stages) -> Clustering:
+    """Scale, sweep k, choose k and fit K-means with scikit-learn."""
+    with stages.stage("clustering", f"choosing k and fitting K-means on {len(X):,} customers"):
+        segmenter = CustomerSegmenter(
+            n_clusters=options.k, k_max=options.k_max, scale=options.scale, n_init=options.n_init,
+            max_iter=options.max_iter, random_state=options.seed, sweep_sample=options.sweep_sample,
+            silhouette_sample=options.silhouette_sample,
+        ).fit(X)
+        stages.note(f"k = {segmenter.n_clusters_}: {segmenter.k_choice_.reason}")
+    k_selection = pd.DataFrame(segmenter.k_selection_) if segmenter.k_selection_ else pd.DataFrame(
+        columns=["k", "inertia", "silhouette", "calinski_harabasz", "davies_bouldin"])
+    return Clustering(
+        labels=segmenter.labels_, centers=segmenter.cluster_centers_, scaling=segmenter.scaling_,
+        k=segmenter.n_clusters_, k_method=segmenter.k_choice_.method, k_reason=segmenter.k_choice_.reason,
+        k_selection=k_selection, inertia=segmenter.inertia_,
+    )
+
+
+BEST_SELLER_COLUMNS = ["segment", "by", "rank", "product", "product_name", "quantity", "revenue", "customers"]
+
+
+def profile(features: Features, clustering: Clustering, options: RunOptions, stages: Stages):
+    """Profiles (names, strategies, statistics) and best sellers, computed by the engine."""
+    with stages.stage("profiles", "profiling segments and finding best sellers"):
+        feats, labels, k = features.table, clustering.labels, clustering.k
+        all_names = [c for c in feats.column_names if c != "customer_id"]
+        with_segments = feats.append_column("segment", pa.array(labels, pa.int64()))
+        feature_arrays = {n: feats.column(n).to_numpy(zero_copy_only=False) for n in all_names}
+        profiles = build_profiles(ibis.memtable(with_segments), feature_arrays, labels, k, features.names)
+        if clustering.segment_names is not None:
+            profiles["segment_name"] = list(clustering.segment_names)
+        if "product" in features.source.provided:
+            assignment = ibis.memtable(with_segments.select(["customer_id", "segment"]))
+            sellers = best_sellers(features.cleaned.lines, assignment, options.top_products).to_pandas()
+        else:
+            sellers = pd.DataFrame(columns=BEST_SELLER_COLUMNS)
+        name_of = dict(zip(profiles.segment, profiles.segment_name))
+        sellers.insert(1, "segment_name", sellers["segment"].map(name_of))
+    return profiles, sellers
+
+
 def run(data, options: RunOptions, progress: ProgressCallback | None = None) -> SegmentationResult:
     """The whole flow with explicit options."""
     options.validate()
     stages = Stages(progress)
     started = time.perf_counter()
     backend = connect(options.engine)
-    source, cleaned, quality, feats, names = compute_features(backend, data, options, stages)
+    features = compute_features(backend, data, options, stages)
+    X = features.matrix()
+    check_matrix(X, features, options.k)
+    clustering = cluster(X, options, stages)
+    profiles, sellers = profile(features, clustering, options, stages)
+    return assemble(features, clustering, profiles, sellers, options, stages, started)
 
+
+def assemble(features: Features, clustering: Clustering, profiles: pd.DataFrame, sellers: pd.DataFrame,
+             options: RunOptions, stages: Stages, started: float) -> SegmentationResult:
+    """The result object: segments table, summary and model."""
+    feats, names, labels, k = features.table, features.names, clustering.labels, clustering.k
+    source, quality = features.source, dict(features.quality)
     n_customers = feats.num_rows
-    k_needed = options.k or 2
-    if n_customers < max(2, k_needed):
-        raise CustsegError(
-            f"{_where(source)}: only {n_customers} customer(s) with orders after cleaning; at least "
-            f"{max(2, k_needed)} are needed to make {k_needed} segments. Give more data or a smaller --k."
-        )
-    X = np.column_stack([feats.column(n).to_numpy(zero_copy_only=False) for n in names]).astype(np.float64)
-    if not np.all(np.isfinite(X)):  # cannot happen after cleaning; a guard against NaN in any output
-        raise CustsegError(f"{_where(source)}: a feature is not a finite number; please report this input.")
-    distinct = len(np.unique(X[: min(len(X), 200_000)], axis=0))
-    if distinct < 2:
-        raise CustsegError(
-            f"{_where(source)}: all {n_customers} customers have the same {', '.join(names)}; there is nothing "
-            "to segment. Choose other --features or give more varied data."
-        )
-    if options.k and options.k > distinct and distinct < 200_000:
-        raise CustsegError(
-            f"{_where(source)}: --k {options.k} is more than the {distinct} distinct customer profiles; "
-            "choose a smaller --k."
-        )
-
-    with stages.stage("clustering", f"choosing k and fitting K-means on {n_customers:,} customers"):
-        segmenter = CustomerSegmenter(
-            n_clusters=options.k, k_max=options.k_max, scale=options.scale, n_init=options.n_init,
-            max_iter=options.max_iter, random_state=options.seed, sweep_sample=options.sweep_sample,
-            silhouette_sample=options.silhouette_sample,
-        ).fit(X)
-        labels = segmenter.labels_
-        k = segmenter.n_clusters_
-        stages.note(f"k = {k}: {segmenter.k_choice_.reason}")
-
-    with stages.stage("profiles", "profiling segments and finding best sellers"):
-        all_names = [c for c in feats.column_names if c != "customer_id"]
-        with_segments = feats.append_column("segment", pa.array(labels, pa.int64()))
-        feature_arrays = {n: feats.column(n).to_numpy(zero_copy_only=False) for n in all_names}
-        customers_expr = ibis.memtable(with_segments)
-        profiles = build_profiles(customers_expr, feature_arrays, labels, k, names)
-        assignment = ibis.memtable(with_segments.select(["customer_id", "segment"]))
-        sellers = best_sellers(cleaned.lines, assignment, options.top_products).to_pandas() \
-            if "product" in source.provided else pd.DataFrame(
-                columns=["segment", "by", "rank", "product", "product_name", "quantity", "revenue", "customers"])
-        name_of = dict(zip(profiles.segment, profiles.segment_name))
-        sellers.insert(1, "segment_name", sellers["segment"].map(name_of))
-
+    name_of = dict(zip(profiles.segment, profiles.segment_name))
     segment_names = pa.array([name_of[i] for i in range(k)])
     segments_table = pa.table(
         {"customer_id": feats.column("customer_id"),
@@ -256,51 +322,48 @@ def run(data, options: RunOptions, progress: ProgressCallback | None = None) -> 
          "segment": pa.array(labels, pa.int64()),
          "segment_name": segment_names.take(pa.array(labels))}
     )
-    k_selection = pd.DataFrame(segmenter.k_selection_) if segmenter.k_selection_ else pd.DataFrame(
-        columns=["k", "inertia", "silhouette", "calinski_harabasz", "davies_bouldin"])
-
-    seconds_total = round(time.perf_counter() - started, 3)
     dates = quality.get("date_range")
     summary = {
         "custseg_version": __version__,
         "k": k,
-        "k_method": segmenter.k_choice_.method,
-        "k_reason": segmenter.k_choice_.reason,
+        "k_method": clustering.k_method,
+        "k_reason": clustering.k_reason,
         "customers": n_customers,
         "rows_read": quality["rows_read"],
         "rows_used": quality["rows_used"],
         "features": names,
-        "scale": options.scale,
+        "scale": clustering.scaling.method,
         "seed": options.seed,
         "n_init": options.n_init,
         "max_iter": options.max_iter,
         "k_max": options.k_max,
         "sweep_sample": min(options.sweep_sample, n_customers),
         "silhouette_sample": min(options.silhouette_sample, n_customers),
-        "inertia": segmenter.inertia_,
+        "inertia": clustering.inertia,
         "schema": source.schema,
         "date_format": source.date_format,
         "inputs": source.files,
         "engine": options.engine.engine,
-        "clustering_backend": "scikit-learn",
+        "clustering_backend": clustering.backend,
         "date_range": dates,
-        "seconds": {**stages.seconds, "total": seconds_total},
+        "seconds": {**stages.seconds, "total": round(time.perf_counter() - started, 3)},
         "versions": _versions(),
         "command": options.command or " ".join(sys.argv),
     }
     quality["customers_kept"] = n_customers
     model = SegmentationModel(
-        features=names, scaling=segmenter.scaling_, centers=segmenter.cluster_centers_,
+        features=names, scaling=clustering.scaling, centers=clustering.centers,
         segments=[{"id": int(r.segment), "name": r.segment_name, "description": r.description,
                    "strategy": r.strategy} for r in profiles.itertuples()],
         schema=source.schema, custseg_version=__version__,
-        training={"customers": n_customers, "rows_used": quality["rows_used"], "k_reason": summary["k_reason"],
-                  "inertia": segmenter.inertia_, "seed": options.seed, "inputs": source.files,
+        training={"customers": n_customers, "rows_used": quality["rows_used"], "k_reason": clustering.k_reason,
+                  "inertia": clustering.inertia, "seed": options.seed, "inputs": source.files,
                   "date_range": dates},
     )
     return SegmentationResult(
-        segments_table=segments_table, profiles=profiles, k_selection=k_selection, best_sellers=sellers,
-        data_quality=quality, summary=summary, model=model, features=names, all_features=feats,
+        segments_table=segments_table, profiles=profiles, k_selection=clustering.k_selection,
+        best_sellers=sellers, data_quality=quality, summary=summary, model=model, features=names,
+        all_features=feats,
     )
 
 
