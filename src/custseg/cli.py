@@ -5,6 +5,7 @@ A user's mistake is one line on stderr and exit code 2; a traceback only with --
 
 from __future__ import annotations
 
+import os
 import shlex
 import signal
 import sys
@@ -34,6 +35,14 @@ out = Console(highlight=False)
 class _State:
     debug = False
     quiet = False
+
+
+def _show_progress(quiet: bool) -> bool:
+    """Progress on an interactive stderr (or when CUSTSEG_PROGRESS=1), never with --quiet; a pipe or a
+    log file then holds only results and errors."""
+    if quiet:
+        return False
+    return err.is_terminal or os.environ.get("CUSTSEG_PROGRESS") == "1"
 
 
 def _progress(kind: str, message: str) -> None:
@@ -124,7 +133,7 @@ def run(
     from .pipeline import RunOptions
     from .pipeline import run as run_pipeline
 
-    _State.quiet = quiet
+    _State.quiet = not _show_progress(quiet)
     check_target(out_dir, force)
     options = RunOptions(
         schema=schema, mapping=_parse_pairs(map_, "--map"), sheet=sheet, date_format=date_format,
@@ -170,7 +179,7 @@ def demo(
     from .pipeline import run as run_pipeline
     from .sample import write_sample
 
-    _State.quiet = quiet
+    _State.quiet = not _show_progress(quiet)
     if out_dir.exists() and any(out_dir.iterdir()) and not (out_dir / "summary.json").exists():
         raise CustsegError(f"{out_dir}: exists and is not a custseg demo output; choose another --out.")
     with tempfile.TemporaryDirectory(prefix="custseg-demo-") as tmp:
@@ -193,35 +202,36 @@ def _raise_interrupt(signum, frame):
 
 def entry() -> None:
     """Console script: run the app, turning user errors into one line and exit code 2."""
+    from typer.exceptions import Abort, Exit, TyperException
+
     debug = "--debug" in sys.argv[1:]
     signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
     except CustsegError as exc:
         if debug:
             raise
         err.print(f"custseg: error: {exc}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Abort):
         err.print("custseg: interrupted; no complete output was written.", markup=False)
         sys.exit(Interrupted.exit_code)
-    except SystemExit:
-        raise
-    except Exception as exc:  # click usage errors are handled below; anything else is a bug
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
+    except Exit as exc:
+        sys.exit(exc.exit_code)
+    except TyperException as exc:  # usage errors: unknown option, missing argument, bad value
+        if hasattr(exc, "show"):
             exc.show(file=sys.stderr)
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
-            err.print("custseg: interrupted.", markup=False)
-            sys.exit(130)
+        else:
+            err.print(f"custseg: error: {exc}", markup=False)
+        sys.exit(getattr(exc, "exit_code", 2) or 2)
+    except Exception as exc:  # anything else is a bug
         if debug:
             raise
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         err.print(f"custseg: internal error: {type(exc).__name__}: {first} (run again with --debug for the "
                   "traceback, and please report it)", markup=False, soft_wrap=True)
         sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -169,7 +169,7 @@ def sweep_k(Z: np.ndarray, k_max: int, seed: int, silhouette_sample: int = 10_00
     rows: dict[str, list] = {"k": [], "inertia": [], "silhouette": [], "calinski_harabasz": [], "davies_bouldin": []}
     sil_index = uniform_sample(len(Z), silhouette_sample, seed)
     labelings = []
-    for k in range(1, min(k_max, n_distinct) + 1):
+    for k in range(1, max(1, min(k_max, n_distinct, len(Z) - 1)) + 1):
         km = KMeans(n_clusters=k, init="k-means++", n_init=n_init, max_iter=max_iter, random_state=seed).fit(Z)
         labels = km.labels_
         rows["k"].append(k)

@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from . import __version__
 from .cleaning import clean, data_quality
-from .clustering import CustomerSegmenter
+from .clustering import SCALES, CustomerSegmenter
 from .engines import EngineOptions, connect
 from .errors import CustsegError
 from .features import available, check_features, customer_features, natural_order, parse_features
@@ -48,6 +48,8 @@ class RunOptions:
     command: str = ""
 
     def validate(self) -> None:
+        if self.scale not in SCALES:
+            raise CustsegError(f"--scale {self.scale!r} is unknown; use one of: {', '.join(SCALES)}.")
         if self.k is not None and self.k < 1:
             raise CustsegError(f"--k must be at least 1, not {self.k}.")
         if self.k_max < 2:

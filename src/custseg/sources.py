@@ -10,6 +10,7 @@ instead of a failed run, and so that the same expressions run on DuckDB and Spar
 from __future__ import annotations
 
 import codecs
+import functools
 import csv
 import glob
 import io
@@ -291,16 +292,22 @@ def as_text(value: ir.Value) -> ir.StringValue:
     return ibis.ifelse(text == "", ibis.null("string"), text)
 
 
-def as_number(value: ir.Value) -> ir.FloatingValue:
-    """A float64, NULL where the text is not a number (currency signs and thousands commas allowed)."""
+def as_number(value: ir.Value, decimal_comma: bool = False) -> ir.FloatingValue:
+    """A float64, NULL where the text is not a number.
+
+    Currency signs and spaces are ignored; so are thousands separators: commas, or with
+    `decimal_comma` (a ';'-delimited file, the European convention) dots, the comma then
+    being the decimal mark ('1.234,50' -> 1234.5).
+    """
     dtype = value.type()
     if dtype.is_numeric() or dtype.is_boolean():
         return value.cast("float64")
     text = value.cast("string").strip()
-    return ibis.coalesce(
-        text.try_cast("float64"),
-        text.re_replace(r"[£$€\s,]", "").try_cast("float64"),
-    )
+    if decimal_comma:
+        cleaned = text.re_replace(r"[£$€\s.]", "").replace(",", ".")
+    else:
+        cleaned = text.re_replace(r"[£$€\s,]", "")
+    return ibis.coalesce(text.try_cast("float64"), cleaned.try_cast("float64"))
 
 
 _DMY = r"^\s*(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{2,4})"
@@ -383,8 +390,9 @@ def _canonical(
     }
 
 
-def adapt_shopify(raw: ir.Table, date_format: str) -> dict[str, ir.Value]:
-    ordered = as_number(raw.ordered_item_quantity)
+def adapt_shopify(raw: ir.Table, date_format: str, decimal_comma: bool = False) -> dict[str, ir.Value]:
+    num = functools.partial(as_number, decimal_comma=decimal_comma)
+    ordered = num(raw.ordered_item_quantity)
     product = as_text(raw.product_type)
     return _canonical(
         customer_id=as_text(raw.customer_id),
@@ -392,19 +400,20 @@ def adapt_shopify(raw: ir.Table, date_format: str) -> dict[str, ir.Value]:
         order_date=as_date(raw.day, date_format),
         product=product,
         quantity=ordered,
-        returned_quantity=as_number(raw.returned_item_quantity).abs(),
-        amount=as_number(raw.total_sales),
-        unit_price=ibis.ifelse(ordered > 0, as_number(raw.gross_sales) / ordered, ibis.null("float64"))
+        returned_quantity=num(raw.returned_item_quantity).abs(),
+        amount=num(raw.total_sales),
+        unit_price=ibis.ifelse(ordered > 0, num(raw.gross_sales) / ordered, ibis.null("float64"))
         if "gross_sales" in raw.columns else ibis.null("float64"),
         product_name=product,
     )
 
 
-def adapt_online_retail(raw: ir.Table, date_format: str) -> dict[str, ir.Value]:
+def adapt_online_retail(raw: ir.Table, date_format: str, decimal_comma: bool = False) -> dict[str, ir.Value]:
+    num = functools.partial(as_number, decimal_comma=decimal_comma)
     col = {key: raw[_pick(raw.columns, aliases)] for key, aliases in ONLINE_RETAIL_ALIASES.items()}
     invoice = as_text(col["invoice"])
-    quantity = as_number(col["quantity"])
-    price = as_number(col["unit_price"])
+    quantity = num(col["quantity"])
+    price = num(col["unit_price"])
     # A cancellation ('C' invoice, negative quantity) returns units; it is no purchase.
     cancelled = invoice.upper().startswith("C") | (quantity < 0)
     stock = as_text(col["stock_code"])
@@ -447,11 +456,12 @@ def generic_mapping(columns: list[str], mapping: dict[str, str], path: str) -> d
     return resolved
 
 
-def adapt_generic(raw: ir.Table, resolved: dict[str, str], date_format: str) -> dict[str, ir.Value]:
+def adapt_generic(raw: ir.Table, resolved: dict[str, str], date_format: str, decimal_comma: bool = False) -> dict[str, ir.Value]:
+    num = functools.partial(as_number, decimal_comma=decimal_comma)
     get = {name: raw[column] for name, column in resolved.items()}
-    quantity = as_number(get["quantity"]) if "quantity" in get else None
-    unit_price = as_number(get["unit_price"]) if "unit_price" in get else ibis.null("float64")
-    amount = as_number(get["amount"]) if "amount" in get else quantity * unit_price
+    quantity = num(get["quantity"]) if "quantity" in get else None
+    unit_price = num(get["unit_price"]) if "unit_price" in get else ibis.null("float64")
+    amount = num(get["amount"]) if "amount" in get else quantity * unit_price
     if quantity is None:
         # Without quantities every line with a non-negative amount is a purchase of one
         # unit; a negative amount (a refund) is no purchase but still counts in spending.
@@ -466,7 +476,7 @@ def adapt_generic(raw: ir.Table, resolved: dict[str, str], date_format: str) -> 
         order_date=order_date,
         product=product,
         quantity=quantity,
-        returned_quantity=as_number(get["returned_quantity"]).abs() if "returned_quantity" in get
+        returned_quantity=num(get["returned_quantity"]).abs() if "returned_quantity" in get
         else ibis.literal(0.0),
         amount=amount,
         unit_price=unit_price,
@@ -549,15 +559,16 @@ def adapt(backend, raw: ir.Table, columns: list[str], spec: SourceSpec, files: l
         provided = set(resolved) | ({"amount"} if "amount" not in resolved else set())
         notes.append("columns: " + ", ".join(f"{k}={v}" for k, v in sorted(resolved.items())))
 
+    decimal_comma = bool(files) and file_kind(files[0]) == "csv" and sniff_csv(files[0]).delimiter == ";"
     date_format = spec.date_format
     if date_format == "auto":
         date_format = detect_date_format(backend, raw, date_column, default_format, path)
     if schema == "shopify":
-        values = adapt_shopify(raw, date_format)
+        values = adapt_shopify(raw, date_format, decimal_comma)
     elif schema == "online-retail":
-        values = adapt_online_retail(raw, date_format)
+        values = adapt_online_retail(raw, date_format, decimal_comma)
     else:
-        values = adapt_generic(raw, resolved, date_format)
+        values = adapt_generic(raw, resolved, date_format, decimal_comma)
     lines = raw.select(**values)
     return Source(
         lines=lines, schema=schema, files=files, columns=columns, provided=provided,

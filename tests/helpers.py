@@ -1,0 +1,29 @@
+"""Small helpers shared by tests: run the pipeline's lazy part on a file and fetch features."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from custseg.engines import EngineOptions, connect
+from custseg.pipeline import RunOptions, Stages, compute_features
+
+
+def features_of(path, **options) -> tuple[pd.DataFrame, dict, object]:
+    """(features by customer_id, data_quality, source) for an input, all available features."""
+    backend = connect(EngineOptions())
+    feats = compute_features(backend, path if isinstance(path, list) else [str(path)], RunOptions(**options),
+                             Stages())
+    frame = feats.table.to_pandas().set_index("customer_id")
+    return frame, feats.quality, feats.source
+
+
+def cli(*args: str, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run the custseg command line in a subprocess (as a user would)."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, "-m", "custseg.cli", *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd, timeout=600, env=full_env)

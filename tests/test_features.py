@@ -1,0 +1,99 @@
+"""Every feature and cleaning rule on tiny tables computed by hand, and the seed's three features
+against an independent pandas implementation of the seed notebook."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from .conftest import TEST_DATA
+from .helpers import features_of
+
+
+def rule_counts(quality):
+    return {r["rule"]: r["rows_dropped"] for r in quality["rules"]}
+
+
+def test_shopify_features_by_hand():
+    f, quality, _ = features_of(TEST_DATA / "shopify_tiny.csv")
+    assert quality["rows_read"] == 8 and quality["rows_used"] == 6
+    assert rule_counts(quality) == {"missing_customer": 1, "invalid_date": 0, "invalid_amount": 0,
+                                    "invalid_quantity": 0, "no_ordered_units": 1}
+    assert sorted(f.index) == ["101", "102", "103"]
+    c = f.loc["101"]
+    assert c.products_ordered == 2                       # Dresses, Tops
+    assert c.average_return_rate == pytest.approx((1 / 3 + 0) / 2)  # order 1001: 1 of 3 units; 1002: none
+    assert c.total_spending == pytest.approx(174)        # 120 + 0 + 54 (the return-only line is dropped)
+    assert c.order_count == 2 and c.avg_order_value == pytest.approx(87)
+    assert c.recency_days == 106                         # 2019-01-15 -> day after 2019-04-30
+    assert c.tenure_days == 73                           # 2018-11-03 -> 2019-01-15
+    assert f.loc["102"].tolist() == [1, 0, 288, 1, 288, 62, 0]
+    assert f.loc["103"].tolist() == [1, 1, 0, 1, 0, 1, 0]
+
+
+def test_online_retail_features_by_hand():
+    f, quality, source = features_of(TEST_DATA / "online_retail_tiny.csv")
+    assert source.return_rate_level == "customer"
+    assert rule_counts(quality)["missing_customer"] == 1 and rule_counts(quality)["non_positive_price"] == 1
+    assert quality["rows_used"] == 7
+    assert sorted(f.index) == ["13047", "17850"]  # 99999 only cancelled: no purchase, not segmented
+    c = f.loc["17850"]
+    assert c.total_spending == pytest.approx(6 * 2.55 + 6 * 3.39 + 10 * 1.85)
+    assert c.order_count == 2 and c.products_ordered == 3
+    assert c.average_return_rate == pytest.approx(3 / 22)
+    assert c.recency_days == 8 and c.tenure_days == 1    # last order 12/2, last date 12/9
+    assert f.loc["13047"].average_return_rate == 1.0    # 20 returned of 4 ordered: capped at 1
+    assert f.loc["13047"].total_spending == pytest.approx(7.4)
+
+
+def test_generic_rfm_by_hand():
+    f, quality, _ = features_of(TEST_DATA / "generic_tiny.csv")
+    assert quality["rows_used"] == 6
+    assert f.loc["A", ["order_count", "total_spending", "avg_order_value", "recency_days"]].tolist() == \
+        [2, 34.5, 17.25, 31]
+    # The refund counts in spending but is no order.
+    assert f.loc["B", ["order_count", "total_spending", "recency_days"]].tolist() == [1, 70, 51]
+    assert f.loc["C", ["order_count", "total_spending", "recency_days", "tenure_days"]].tolist() == [1, 7, 1, 0]
+
+
+def test_rules_count_invalid_values(tmp_path):
+    path = tmp_path / "dirty.csv"
+    path.write_text(
+        "customer_id,order_date,amount\n"
+        "a,2024-01-01,10\n"
+        ",2024-01-02,5\n"           # missing customer
+        "b,2024-02-30,5\n"          # no such date
+        "b,yesterday,5\n"           # not a date
+        "c,2024-01-03,ten\n"        # not a number
+        "c,2024-01-03,1e400\n"      # overflows
+        "d,2024-01-04,7\n"
+    )
+    f, quality, _ = features_of(path)
+    counts = rule_counts(quality)
+    assert counts["missing_customer"] == 1 and counts["invalid_date"] == 2 and counts["invalid_amount"] == 2
+    assert quality["rows_read"] == 7 and quality["rows_used"] == 2 and quality["rows_dropped"] == 5
+    assert sorted(f.index) == ["a", "d"]
+
+
+def seed_notebook_features(csv_path) -> pd.DataFrame:
+    """The seed notebook's features, written independently with pandas."""
+    df = pd.read_csv(csv_path)
+    df = df[df.ordered_item_quantity > 0]
+    df = df[df.customer_id.notna()]
+    products = df.groupby("customer_id").product_type.nunique().rename("products_ordered")
+    orders = df.groupby(["customer_id", "order_id"]).agg(
+        ordered=("ordered_item_quantity", "sum"), returned=("returned_item_quantity", "sum"))
+    orders["rate"] = -orders.returned / orders.ordered
+    rate = orders.groupby("customer_id").rate.mean().rename("average_return_rate")
+    spending = df.groupby("customer_id").total_sales.sum().rename("total_spending")
+    out = pd.concat([products, rate, spending], axis=1)
+    out.index = out.index.astype(str)
+    return out
+
+
+def test_seed_features_equal_the_seed_notebook(shopify_sample):
+    ours, _, _ = features_of(shopify_sample)
+    seed = seed_notebook_features(shopify_sample)
+    assert sorted(ours.index) == sorted(seed.index)
+    joined = seed.merge(ours, left_index=True, right_index=True, suffixes=("", "_ours"))
+    for name in ("products_ordered", "average_return_rate", "total_spending"):
+        np.testing.assert_allclose(joined[name + "_ours"], joined[name], rtol=0, atol=1e-9)

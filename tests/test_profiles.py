@@ -1,0 +1,90 @@
+"""Names, strategies, descriptions and best sellers."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import custseg
+from custseg.profiles import STRATEGIES, SegmentTraits, describe, name_segments
+
+from .conftest import TEST_DATA
+
+
+def test_names_are_distinct_and_deterministic():
+    t = [SegmentTraits({"total_spending": z, "order_count": 0.0}, {"total_spending": 1.0}) for z in (0.1, 0.1, 0.1)]
+    names = name_segments(t)
+    assert len(set(names)) == 3 and names == name_segments(t)
+
+
+def test_names_follow_the_profile():
+    t = [
+        SegmentTraits({"total_spending": 1.5, "order_count": 1.2, "average_return_rate": -0.2},
+                      {"average_return_rate": 0.0}),
+        SegmentTraits({"total_spending": -1.2, "order_count": -0.8, "average_return_rate": 1.5},
+                      {"average_return_rate": 0.6}),
+        SegmentTraits({"total_spending": 0.1, "order_count": 0.0, "average_return_rate": -0.2},
+                      {"average_return_rate": 0.0}),
+    ]
+    names = name_segments(t)
+    assert names[0] == "High-value loyal"
+    assert names[1] == "Newcomers with high returns"
+    assert names[2].startswith("Mid-value")
+
+
+def test_description_in_the_shops_units():
+    row = pd.Series({"products_ordered_mean": 2.0, "products_ordered_median": 1, "products_ordered_min": 1,
+                     "products_ordered_max": 13, "total_spending_mean": 600.4, "total_spending_median": 410,
+                     "total_spending_min": 5, "total_spending_max": 9000, "average_return_rate_mean": 0.0,
+                     "average_return_rate_median": 0.0, "average_return_rate_min": 0.0,
+                     "average_return_rate_max": 0.0})
+    text = describe(row, ["products_ordered", "total_spending", "average_return_rate"])
+    assert text == "Ordered 1 to 13 products, spent 600 on average (median 410) and returned nothing."
+
+
+@pytest.fixture(scope="module")
+def sample_result(shopify_sample):
+    return custseg.segment(str(shopify_sample), k=4)
+
+
+def test_profiles_of_the_sample(sample_result):
+    p = sample_result.profiles
+    seg = sample_result.segments
+    assert len(p) == 4 and p.segment_name.is_unique
+    assert p.customers.sum() == len(seg)
+    assert p.customer_share.sum() == pytest.approx(1.0)
+    assert p.revenue_share.sum() == pytest.approx(1.0)
+    assert set(p.strategy) <= set(STRATEGIES.values())
+    # Statistics equal a direct computation from the segments table.
+    for row in p.itertuples():
+        mine = seg[seg.segment == row.segment]
+        assert row.customers == len(mine)
+        assert row.total_spending_mean == pytest.approx(mine.total_spending.mean())
+        assert row.total_spending_median == pytest.approx(mine.total_spending.median())
+        assert row.products_ordered_max == mine.products_ordered.max()
+        assert row.revenue == pytest.approx(mine.total_spending.sum())
+    # The best-valued segment gets the VIP strategy.
+    top = p.sort_values("total_spending_mean").iloc[-1]
+    assert top.strategy == STRATEGIES["vip"]
+
+
+def test_best_sellers_equal_a_pandas_count(sample_result, shopify_sample):
+    lines = pd.read_csv(shopify_sample)
+    lines = lines[(lines.ordered_item_quantity > 0)]
+    lines["customer_id"] = lines.customer_id.astype(str)
+    seg = sample_result.segments[["customer_id", "segment"]]
+    joined = lines.merge(seg, on="customer_id")
+    by_qty = (joined.groupby(["segment", "product_type"]).ordered_item_quantity.sum()
+              .reset_index().sort_values(["segment", "ordered_item_quantity", "product_type"],
+                                         ascending=[True, False, True]))
+    best = sample_result.best_sellers
+    for s in range(4):
+        expected = by_qty[by_qty.segment == s].head(3)
+        got = best[(best.segment == s) & (best["by"] == "quantity")].sort_values("rank").head(3)
+        assert got["product"].tolist() == expected.product_type.tolist()
+        np.testing.assert_allclose(got.quantity, expected.ordered_item_quantity)
+
+
+def test_no_products_means_no_best_sellers():
+    result = custseg.segment(str(TEST_DATA / "generic_tiny.csv"), k=2)
+    assert result.best_sellers.empty
+    assert set(result.segments.columns) >= {"recency_days", "order_count", "total_spending"}
