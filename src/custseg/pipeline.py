@@ -54,6 +54,8 @@ class RunOptions:
         if self.model is not None and self.features not in (None, "", []):
             raise CustsegError("--features cannot be combined with --model: the model fixes the features; "
                                "drop --features.")
+        if self.model is not None and self.scale != "log":
+            raise CustsegError("--scale cannot be combined with --model: the model fixes the scaling; drop --scale.")
         if self.k is not None and self.k < 1:
             raise CustsegError(f"--k must be at least 1, not {self.k}.")
         if self.k_max < 2:
