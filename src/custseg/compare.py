@@ -51,20 +51,18 @@ class Comparison:
 
     @property
     def totals(self) -> dict[str, int]:
-        counts = self.migration.drop(columns="from")
-        new_row = self.migration["from"] == NEW_CUSTOMER
-        old_names, new_names = self.old.names, self.new.names
-        stayed = sum(int(self.migration.loc[self.migration["from"] == n, n].sum())
-                     for n in old_names if n in new_names)
+        table = self.migration.set_index("from")
+        old_rows = [r for r in table.index if r != NEW_CUSTOMER]
+        new_columns = [c for c in table.columns if c != ABSENT]
         return {
-            "customers": int(counts.to_numpy().sum()),
+            "customers": int(table.to_numpy().sum()),
             "old_period": len(self.old.assignment),
             "new_period": len(self.new.assignment),
-            "in_both": int(counts.loc[~new_row, new_names].to_numpy().sum()),
-            "stayed": stayed,
+            "in_both": int(table.loc[old_rows, new_columns].to_numpy().sum()),
+            "stayed": sum(int(table.loc[n, n]) for n in old_rows if n in new_columns),
             "moved": len(self.movers),
-            "new": int(counts.loc[new_row].to_numpy().sum()),
-            "absent": int(counts[ABSENT].sum()),
+            "new": int(table.loc[NEW_CUSTOMER].sum()),
+            "absent": int(table[ABSENT].sum()),
         }
 
 
