@@ -185,6 +185,7 @@ def test_data_without_a_column_the_model_needs_is_refused(sample_run, tmp_path, 
     assert code == 2
     message = " ".join(stderr.split())
     assert "products_ordered" in message and "product" in message and str(invoices) in message
+    assert str(sample_run / "model.json") in message
     assert not out.exists()
     code, _, stderr = run_cli(capsys, "run", str(invoices), "--model", str(sample_run), "--out",
                               str(tmp_path / "run"), "-q")

@@ -211,15 +211,13 @@ def predict(
     of the model's segments (no refit). Scoring a run's own input reproduces its segments.csv.
     """
     from .engines import EngineOptions
-    from .model import load_model
     from .scoring import score, write_predictions
 
     _State.quiet = quiet
-    loaded = load_model(model)
     if out_file.exists() and not force:
         raise CustsegError(f"{out_file}: exists; use --force to overwrite it or choose another --out.")
     predictions = score(
-        loaded, inputs, schema=schema, mapping=_parse_pairs(map_, "--map"), sheet=sheet, date_format=date_format,
+        model, inputs, schema=schema, mapping=_parse_pairs(map_, "--map"), sheet=sheet, date_format=date_format,
         engine=EngineOptions(engine=engine, memory_limit=memory_limit, temp_dir=temp_dir, threads=threads),
         progress=_progress,
     )

@@ -422,11 +422,11 @@ def as_model(model: "SegmentationModel | str | os.PathLike") -> "SegmentationMod
 
 
 def model_label(model: "SegmentationModel | str | os.PathLike") -> str:
-    """How to name a model in messages: its file when it came from one."""
+    """How to name a model in messages ("the model PATH"): its file when it came from one."""
     if isinstance(model, (str, os.PathLike)):
         path = Path(model)
-        return str(path / "model.json" if path.is_dir() else path)
-    return "the model"
+        return f"the model {path / 'model.json' if path.is_dir() else path}"
+    return "the given model"
 
 
 def load_model(path: str | os.PathLike) -> SegmentationModel:

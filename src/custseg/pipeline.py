@@ -299,7 +299,7 @@ def reuse_model(model: SegmentationModel, label: str, X: np.ndarray, features: F
     if model.schema != features.source.schema:
         stages.note(f"the model was trained on {model.schema} data; this data is {features.source.schema}")
     trained = model.training.get("k_reason")
-    reason = f"the model {label} was reused: k = {model.k} and the segments are fixed, no k sweep and no refit"
+    reason = f"{label} was reused: k = {model.k} and the segments are fixed, no k sweep and no refit"
     if isinstance(trained, str) and trained:
         reason += f" (when it was trained: {trained})"
     return Clustering(
