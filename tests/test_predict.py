@@ -224,3 +224,14 @@ def test_predict_output_rules(sample_run, small_shopify, tmp_path, capsys):
 def test_predict_with_a_missing_input(sample_run, tmp_path):
     with pytest.raises(CustsegError, match="no such file"):
         custseg.predict(sample_run, str(tmp_path / "nope.csv"))
+
+
+def test_names_from_a_model_are_printed_as_text_not_markup(sample_run, small_shopify, tmp_path, capsys):
+    model = json.loads((sample_run / "model.json").read_text(encoding="utf-8"))
+    model["segments"][0]["name"] = "Best [red]buyers[/red]"
+    path = tmp_path / "model.json"
+    path.write_text(json.dumps(model), encoding="utf-8")
+    code, stdout, stderr = run_cli(capsys, "run", str(small_shopify), "--model", str(path), "--out",
+                                   str(tmp_path / "run"), "-q", "--no-report")
+    assert code == 0, stderr
+    assert "0 Best [red]buyers[/red]:" in stdout

@@ -14,6 +14,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .errors import CustsegError, Interrupted
@@ -65,11 +66,11 @@ def _print_result(result, directory: Path | None) -> None:
         table.add_column(column, overflow="fold")
     for r in result.profiles.itertuples():
         revenue = f"{r.revenue_share:.0%}" if hasattr(r, "revenue_share") else ""
-        table.add_row(str(r.segment), r.segment_name, f"{r.customers:,}", f"{r.customer_share:.0%}", revenue)
+        table.add_row(str(r.segment), escape(r.segment_name), f"{r.customers:,}", f"{r.customer_share:.0%}", revenue)
     out.print(table)
-    for r in result.profiles.itertuples():
-        out.print(f"[bold]{r.segment} {r.segment_name}[/bold]: {r.description} {r.strategy}", markup=True,
-                  highlight=False)
+    for r in result.profiles.itertuples():  # names may come from a model file: printed as text, never as markup
+        out.print(f"[bold]{r.segment} {escape(r.segment_name)}[/bold]: {escape(r.description)} {escape(r.strategy)}",
+                  markup=True, highlight=False)
     if directory is not None:
         out.print(f"Outputs in {directory}/ (report: {directory / 'report.html'})"
                   if (directory / "report.html").exists() else f"Outputs in {directory}/")
