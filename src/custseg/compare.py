@@ -158,9 +158,9 @@ def compare_runs(old_dir: str | os.PathLike, new_dir: str | os.PathLike) -> Comp
     movers = pd.DataFrame({"customer_id": moved["customer_id"].astype(object),
                            "old_segment": moved["segment_name_old"].astype(object),
                            "new_segment": moved["segment_name_new"].astype(object)})
-    order = sorted(range(len(movers)), key=lambda i: (len(movers["customer_id"].iloc[i]),
-                                                      movers["customer_id"].iloc[i]))
-    movers = movers.iloc[order].reset_index(drop=True)
+    # natural order, as in segments.csv: by length, then by text (numeric ids in numeric order)
+    movers = movers.assign(_length=movers["customer_id"].str.len()) \
+        .sort_values(["_length", "customer_id"], kind="stable").drop(columns="_length").reset_index(drop=True)
     return Comparison(migration=migration, movers=movers, old=old, new=new)
 
 
