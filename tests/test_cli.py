@@ -4,8 +4,8 @@ import json
 
 import pandas as pd
 
-from .conftest import TEST_DATA
-from .helpers import cli
+from conftest import TEST_DATA
+from helpers import cli
 
 
 def assert_user_error(done, *words):

@@ -75,7 +75,7 @@ def test_final_fit_on_a_sample_start_is_as_good_as_full_fit():
 
 
 def test_inertia_no_worse_than_sklearn_kmeans_plus_plus_at_k4(shopify_sample):
-    from .helpers import features_of
+    from helpers import features_of
 
     feats, _, _ = features_of(shopify_sample)
     X = feats[["products_ordered", "average_return_rate", "total_spending"]].sort_index(

@@ -5,8 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from .conftest import TEST_DATA
-from .helpers import features_of
+from conftest import TEST_DATA
+from helpers import features_of
 
 
 def rule_counts(quality):

@@ -7,7 +7,7 @@ import pytest
 import custseg
 from custseg.profiles import STRATEGIES, SegmentTraits, describe, name_segments
 
-from .conftest import TEST_DATA
+from conftest import TEST_DATA
 
 
 def test_names_are_distinct_and_deterministic():

@@ -6,8 +6,8 @@ import pytest
 
 import custseg
 
-from .conftest import shared_file
-from .helpers import cli, features_of
+from conftest import shared_file
+from helpers import cli, features_of
 
 
 @pytest.fixture(scope="module")

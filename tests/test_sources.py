@@ -9,8 +9,8 @@ from custseg.errors import CustsegError
 from custseg.sources import SourceSpec, detect_schema, expand_inputs, read_source, sniff_csv
 from custseg.engines import EngineOptions, connect
 
-from .conftest import TEST_DATA
-from .helpers import features_of
+from conftest import TEST_DATA
+from helpers import features_of
 
 
 def day(value) -> str:

@@ -17,8 +17,9 @@ from .clustering import CustomerSegmenter  # noqa: E402
 from .errors import CustsegError  # noqa: E402
 from .model import SegmentationModel, load_model  # noqa: E402
 from .pipeline import RunOptions, SegmentationResult, segment  # noqa: E402
+from .scoring import predict  # noqa: E402
 
 __all__ = [
     "CustomerSegmenter", "CustsegError", "RunOptions", "SegmentationModel", "SegmentationResult",
-    "__version__", "load_model", "segment",
+    "__version__", "load_model", "predict", "segment",
 ]

@@ -15,6 +15,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .errors import CustsegError, Interrupted
@@ -74,11 +75,11 @@ def _print_result(result, directory: Path | None) -> None:
         table.add_column(column, overflow="fold")
     for r in result.profiles.itertuples():
         revenue = f"{r.revenue_share:.0%}" if hasattr(r, "revenue_share") else ""
-        table.add_row(str(r.segment), r.segment_name, f"{r.customers:,}", f"{r.customer_share:.0%}", revenue)
+        table.add_row(str(r.segment), escape(r.segment_name), f"{r.customers:,}", f"{r.customer_share:.0%}", revenue)
     out.print(table)
-    for r in result.profiles.itertuples():
-        out.print(f"[bold]{r.segment} {r.segment_name}[/bold]: {r.description} {r.strategy}", markup=True,
-                  highlight=False)
+    for r in result.profiles.itertuples():  # names may come from a model file: printed as text, never as markup
+        out.print(f"[bold]{r.segment} {escape(r.segment_name)}[/bold]: {escape(r.description)} {escape(r.strategy)}",
+                  markup=True, highlight=False)
     if directory is not None:
         out.print(f"Outputs in {directory}/ (report: {directory / 'report.html'})"
                   if (directory / "report.html").exists() else f"Outputs in {directory}/")
@@ -126,6 +127,9 @@ def run(
     spark_master: Optional[str] = typer.Option(None, "--spark-master", help="Spark master URL (default local[*])."),
     spark_conf: Optional[list[str]] = typer.Option(None, "--spark-conf", help="Spark setting key=value (repeat)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress on stderr."),
+    model: Optional[Path] = typer.Option(
+        None, "--model", help="Segment with this model.json (or run directory) instead of fitting a new one: "
+                              "same features, segments, names and strategies; no k sweep."),
 ) -> None:
     """Segment customers from order lines and write segments, profiles, model and report."""
     from .engines import EngineOptions
@@ -141,7 +145,7 @@ def run(
         silhouette_sample=silhouette_sample, top_products=top_products,
         engine=EngineOptions(engine=engine, memory_limit=memory_limit, temp_dir=temp_dir, threads=threads,
                              spark_master=spark_master, spark_conf=_parse_pairs(spark_conf, "--spark-conf")),
-        command=_command_line(),
+        command=_command_line(), model=model,
     )
     if fmt not in ("csv", "parquet"):
         raise CustsegError(f"--format {fmt!r} is unknown; use csv or parquet.")
@@ -190,6 +194,73 @@ def demo(
     directory = result.to_dir(out_dir, force=True)
     _print_result(result, directory)
     out.print(f"Open the report: {(directory / 'report.html').resolve()}")
+
+
+@app.command()
+def predict(
+    model: Path = typer.Argument(..., metavar="MODEL", help="model.json written by 'custseg run' (or its run directory)."),
+    inputs: list[str] = typer.Argument(..., metavar="INPUT...",
+                                       help="Order lines: CSV, Parquet or .xlsx files, globs or directories."),
+    out_file: Path = typer.Option(..., "--out", "-o", help="File to write: .csv or .parquet."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing --out file."),
+    schema: str = typer.Option("auto", help="Input schema: auto, shopify, online-retail or generic."),
+    map_: Optional[list[str]] = typer.Option(
+        None, "--map", help="Map a canonical column to a source column, e.g. --map customer_id=Client (repeat it); "
+                            "give the same mapping as the run that made the model."),
+    sheet: Optional[str] = typer.Option(None, help="Worksheet of an .xlsx input (name or 0-based index)."),
+    date_format: str = typer.Option("auto", "--date-format", help="Dates: auto, iso, dmy (31/12/2024) or mdy."),
+    engine: str = typer.Option("duckdb", help="Engine: duckdb (embedded) or spark."),
+    memory_limit: Optional[str] = typer.Option(None, "--memory-limit", help="DuckDB memory limit, e.g. 4GB."),
+    temp_dir: Optional[str] = typer.Option(None, "--temp-dir", help="Where DuckDB spills when memory is short."),
+    threads: Optional[int] = typer.Option(None, help="Threads for DuckDB (default: all cores)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress on stderr."),
+) -> None:
+    """Score customers with a saved model: customer_id, the model's features, segment, segment_name.
+
+    The order lines are read and cleaned as in 'custseg run'; each customer goes to the nearest
+    of the model's segments (no refit). Scoring a run's own input reproduces its segments.csv.
+    """
+    from .engines import EngineOptions
+    from .scoring import score, write_predictions
+
+    _State.quiet = quiet
+    if out_file.exists() and not force:
+        raise CustsegError(f"{out_file}: exists; use --force to overwrite it or choose another --out.")
+    predictions = score(
+        model, inputs, schema=schema, mapping=_parse_pairs(map_, "--map"), sheet=sheet, date_format=date_format,
+        engine=EngineOptions(engine=engine, memory_limit=memory_limit, temp_dir=temp_dir, threads=threads),
+        progress=_progress,
+    )
+    path = write_predictions(predictions, out_file, force=force)
+    counts = predictions.counts()
+    out.print(f"{predictions.table.num_rows:,} customers scored with {model} into {len(counts)} segments:")
+    for segment_id, (name, count) in enumerate(counts.items()):
+        out.print(f"  {segment_id} {name}: {count:,}", markup=False, highlight=False)
+    out.print(f"Wrote {path}")
+
+
+@app.command()
+def compare(
+    old_run: Path = typer.Argument(..., metavar="OLD_RUN_DIR", help="Output directory of the earlier run."),
+    new_run: Path = typer.Argument(..., metavar="NEW_RUN_DIR", help="Output directory of the later run."),
+    out_dir: Path = typer.Option(Path("custseg-compare"), "--out", "-o", help="Output directory."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing, non-empty output directory."),
+) -> None:
+    """Who moved between segments from one run (period) to the next: migration.csv, movers.csv, compare.html.
+
+    Customers are matched by id and segments by name, so the runs may use different models
+    (best: run the second period with 'custseg run ... --model OLD_RUN_DIR/model.json').
+    """
+    from .compare import compare_runs, write_comparison
+    from .outputs import check_target
+
+    check_target(out_dir, force)
+    comparison = compare_runs(old_run, new_run)
+    directory = write_comparison(comparison, out_dir, force=force)
+    t = comparison.totals
+    out.print(f"{t['customers']:,} customers in either period: {t['stayed']:,} kept their segment, "
+              f"{t['moved']:,} moved, {t['new']:,} new, {t['absent']:,} absent from the new period.")
+    out.print(f"Outputs in {directory}/ (migration.csv, movers.csv, compare.html)")
 
 
 def _command_line() -> str:

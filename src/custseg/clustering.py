@@ -317,6 +317,21 @@ class CustomerSegmenter(ClusterMixin, TransformerMixin, BaseEstimator):
         d = self.transform(X)
         return -float(np.sum(np.min(d, axis=1) ** 2))
 
+    def to_json(self, segment_names: list[str] | None = None) -> str:
+        """The fitted model as custseg model JSON (docs/formats.md); segments are named
+        "Segment 0", "Segment 1", ... unless `segment_names` are given."""
+        from .model import SegmentationModel
+
+        return SegmentationModel.from_segmenter(self, segment_names).to_json()
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> "CustomerSegmenter":
+        """A fitted CustomerSegmenter from model JSON (validated; nothing is executed);
+        it predicts exactly as the estimator that wrote it."""
+        from .model import SegmentationModel
+
+        return SegmentationModel.from_json(text, "model JSON").to_segmenter()
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         return tags

@@ -17,11 +17,11 @@ import pyarrow as pa
 
 from . import __version__
 from .cleaning import clean, data_quality
-from .clustering import SCALES, CustomerSegmenter
+from .clustering import SCALES, CustomerSegmenter, assign
 from .engines import EngineOptions, connect
 from .errors import CustsegError
 from .features import available, check_features, customer_features, natural_order, parse_features
-from .model import SegmentationModel
+from .model import SegmentationModel, as_model, model_label
 from .profiles import best_sellers, build_profiles
 from .sources import SourceSpec, is_table_like, read_source, read_source_table
 
@@ -46,10 +46,18 @@ class RunOptions:
     top_products: int = 10
     engine: EngineOptions = field(default_factory=EngineOptions)
     command: str = ""
+    model: Any = None  # a SegmentationModel or the path of a model.json: segment with it, no refit
 
     def validate(self) -> None:
         if self.scale not in SCALES:
             raise CustsegError(f"--scale {self.scale!r} is unknown; use one of: {', '.join(SCALES)}.")
+        if self.model is not None and self.k is not None:
+            raise CustsegError("--k cannot be combined with --model: the model fixes the segments; drop --k.")
+        if self.model is not None and self.features not in (None, "", []):
+            raise CustsegError("--features cannot be combined with --model: the model fixes the features; "
+                               "drop --features.")
+        if self.model is not None and self.scale != "log":
+            raise CustsegError("--scale cannot be combined with --model: the model fixes the scaling; drop --scale.")
         if self.k is not None and self.k < 1:
             raise CustsegError(f"--k must be at least 1, not {self.k}.")
         if self.k_max < 2:
@@ -144,11 +152,17 @@ def _input_as_spec(data, options: RunOptions) -> SourceSpec:
 
 
 def compute_features(backend, data, options: RunOptions, stages: Stages,
-                     feature_names: list[str] | None = None) -> "Features":
-    """Read, clean and compute every available feature per customer (materialized as Arrow)."""
+                     feature_names: list[str] | None = None, model: SegmentationModel | None = None,
+                     model_name: str = "the model") -> "Features":
+    """Read, clean and compute every available feature per customer (materialized as Arrow).
+
+    With a model, its features are computed and the data must provide the columns they need."""
     spec = _input_as_spec(data, options)
     with stages.stage("read", "reading and checking the columns"):
         source = _read_dataframe_or_files(backend, data, spec)
+        if model is not None:
+            model.check_columns(source.provided, source.files[0] if source.files else "the data", model_name)
+            feature_names = list(model.features)
         names = feature_names or parse_features(options.features, source.schema)
         check_features(names, source.provided, source.files[0] if source.files else "the data")
         computed = list(dict.fromkeys(names + [f for f in available(source.provided) if f not in names]))
@@ -213,6 +227,7 @@ class Clustering:
     inertia: float
     backend: str = "scikit-learn"
     segment_names: list[str] | None = None  # fixed names (a reused model); None: derive from profiles
+    model: SegmentationModel | None = None  # the reused model (run --model): its strategies and file are kept
 
 
 @dataclass
@@ -273,6 +288,29 @@ def cluster(X: np.ndarray, options: RunOptions, stages: Stages) -> Clustering:
     )
 
 
+def reuse_model(model: SegmentationModel, label: str, X: np.ndarray, features: Features,
+                stages: Stages) -> Clustering:
+    """The clustering step with a fixed model: every customer to the nearest of its centres (no refit)."""
+    where = _where(features.source)
+    if len(X) == 0:
+        raise CustsegError(f"{where}: no customer with orders after cleaning; there is nothing to segment.")
+    if not np.all(np.isfinite(X)):  # cannot happen after cleaning; a guard against NaN in any output
+        raise CustsegError(f"{where}: a feature is not a finite number; please report this input.")
+    with stages.stage("clustering", f"assigning {len(X):,} customers to the {model.k} segments of {label}"):
+        labels, inertia = assign(model.scaling.transform(X), model.centers, with_inertia=True)
+    if model.schema != features.source.schema:
+        stages.note(f"the model was trained on {model.schema} data; this data is {features.source.schema}")
+    trained = model.training.get("k_reason")
+    reason = f"{label} was reused: k = {model.k} and the segments are fixed, no k sweep and no refit"
+    if isinstance(trained, str) and trained:
+        reason += f" (when it was trained: {trained})"
+    return Clustering(
+        labels=labels, centers=model.centers, scaling=model.scaling, k=model.k, k_method="model", k_reason=reason,
+        k_selection=pd.DataFrame(columns=["k", "inertia", "silhouette", "calinski_harabasz", "davies_bouldin"]),
+        inertia=inertia, backend="custseg model", segment_names=model.segment_names, model=model,
+    )
+
+
 BEST_SELLER_COLUMNS = ["segment", "by", "rank", "product", "product_name", "quantity", "revenue", "customers"]
 
 
@@ -286,6 +324,8 @@ def profile(features: Features, clustering: Clustering, options: RunOptions, sta
         profiles = build_profiles(ibis.memtable(with_segments), feature_arrays, labels, k, features.names)
         if clustering.segment_names is not None:
             profiles["segment_name"] = list(clustering.segment_names)
+        if clustering.model is not None:  # descriptions describe this data; strategies stay the model's
+            profiles["strategy"] = clustering.model.strategies
         if "product" in features.source.provided:
             assignment = ibis.memtable(with_segments.select(["customer_id", "segment"]))
             sellers = best_sellers(features.cleaned.lines, assignment, options.top_products).to_pandas()
@@ -302,10 +342,14 @@ def run(data, options: RunOptions, progress: ProgressCallback | None = None) -> 
     stages = Stages(progress)
     started = time.perf_counter()
     backend = connect(options.engine)
-    features = compute_features(backend, data, options, stages)
+    model = as_model(options.model) if options.model is not None else None
+    features = compute_features(backend, data, options, stages, model=model, model_name=model_label(options.model))
     X = features.matrix()
-    check_matrix(X, features, options.k)
-    clustering = cluster(X, options, stages)
+    if model is None:
+        check_matrix(X, features, options.k)
+        clustering = cluster(X, options, stages)
+    else:
+        clustering = reuse_model(model, model_label(options.model), X, features, stages)
     profiles, sellers = profile(features, clustering, options, stages)
     return assemble(features, clustering, profiles, sellers, options, stages, started)
 
@@ -353,14 +397,14 @@ def assemble(features: Features, clustering: Clustering, profiles: pd.DataFrame,
         "command": options.command or " ".join(sys.argv),
     }
     quality["customers_kept"] = n_customers
-    model = SegmentationModel(
+    model = clustering.model or SegmentationModel(
         features=names, scaling=clustering.scaling, centers=clustering.centers,
         segments=[{"id": int(r.segment), "name": r.segment_name, "description": r.description,
                    "strategy": r.strategy} for r in profiles.itertuples()],
         schema=source.schema, custseg_version=__version__,
         training={"customers": n_customers, "rows_used": quality["rows_used"], "k_reason": clustering.k_reason,
                   "inertia": clustering.inertia, "seed": options.seed, "inputs": source.files,
-                  "date_range": dates},
+                  "date_range": dates, "date_format": source.date_format, "mapping": dict(options.mapping)},
     )
     return SegmentationResult(
         segments_table=segments_table, profiles=profiles, k_selection=clustering.k_selection,

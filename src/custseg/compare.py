@@ -1,0 +1,286 @@
+"""Segment migration between two runs (two periods): who stayed, who moved, who came and who left.
+
+Customers are matched by id (as text, exactly as written) and segments by name, so runs
+made with different models can be compared. Every customer of either period is counted
+exactly once in the migration table:
+
+    from            <new segment names...>   (absent)
+    <old segment>   stayed or moved          no longer in the new period
+    (new customer)  only in the new period   0
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from .errors import CustsegError
+from .model import load_model
+from .outputs import check_target, replace_dir, write_frame_csv
+
+NEW_CUSTOMER = "(new customer)"
+ABSENT = "(absent)"
+SEGMENT_FILES = ("segments.csv", "segments.parquet")
+
+
+@dataclass
+class RunSegments:
+    """One run's customer -> segment name, and its segment names in segment order."""
+
+    directory: Path
+    assignment: pd.DataFrame   # customer_id (text), segment_name
+    names: list[str]
+
+
+@dataclass
+class Comparison:
+    migration: pd.DataFrame    # from, one column per new segment name, (absent)
+    movers: pd.DataFrame       # customer_id, old_segment, new_segment
+    old: RunSegments
+    new: RunSegments
+
+    @property
+    def totals(self) -> dict[str, int]:
+        table = self.migration.set_index("from")
+        old_rows = [r for r in table.index if r != NEW_CUSTOMER]
+        new_columns = [c for c in table.columns if c != ABSENT]
+        return {
+            "customers": int(table.to_numpy().sum()),
+            "old_period": len(self.old.assignment),
+            "new_period": len(self.new.assignment),
+            "in_both": int(table.loc[old_rows, new_columns].to_numpy().sum()),
+            "stayed": sum(int(table.loc[n, n]) for n in old_rows if n in new_columns),
+            "moved": len(self.movers),
+            "new": int(table.loc[NEW_CUSTOMER].sum()),
+            "absent": int(table[ABSENT].sum()),
+        }
+
+
+def read_run(directory: str | os.PathLike) -> RunSegments:
+    """A run directory's segments (segments.csv or segments.parquet) with names from its model.json."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise CustsegError(f"{directory}: no such run directory; give a directory written by 'custseg run'.")
+    present = [directory / f for f in SEGMENT_FILES if (directory / f).is_file()]
+    if not present:
+        raise CustsegError(f"{directory}: has no segments.csv or segments.parquet; give a directory written by "
+                           "'custseg run'.")
+    path = present[0]
+    table = _read_segments(path)
+    for column in ("customer_id", "segment_name"):
+        if column not in table.column_names:
+            raise CustsegError(f"{path}: has no column {column!r}; give the segments written by 'custseg run'.")
+    frame = pd.DataFrame({
+        "customer_id": table.column("customer_id").cast(pa.string()).to_pylist(),
+        "segment_name": table.column("segment_name").cast(pa.string()).to_pylist(),
+        "segment": table.column("segment").to_pylist() if "segment" in table.column_names else None,
+    })
+    if frame["customer_id"].isna().any():
+        row = int(frame["customer_id"].isna().to_numpy().argmax()) + 2
+        raise CustsegError(f"{path}: row {row} has no customer_id; give the segments written by 'custseg run'.")
+    duplicated = frame["customer_id"].duplicated()
+    if duplicated.any():
+        first = frame.loc[duplicated, "customer_id"].iloc[0]
+        raise CustsegError(f"{path}: customer {first!r} is listed twice; a run lists each customer once.")
+    names = _names(directory, frame, path)
+    assignment = pd.DataFrame({"customer_id": frame["customer_id"].astype(object),
+                               "segment_name": frame["segment_name"].astype(object)})
+    if (directory / "model.json").is_file() and "segment" in table.column_names:
+        # Names from the model by segment id: exact even when a CSV cell was neutralised (a leading ').
+        assignment["segment_name"] = [names[int(i)] for i in frame["segment"]]
+    for reserved in (NEW_CUSTOMER, ABSENT):
+        if reserved in names:
+            raise CustsegError(f"{directory}: a segment is named {reserved!r}, which compare reserves; rename it.")
+    return RunSegments(directory=directory, assignment=assignment, names=names)
+
+
+def _read_segments(path: Path) -> pa.Table:
+    try:
+        if path.suffix == ".parquet":
+            return pq.read_table(path)
+        # Every column as text first: customer ids such as "00123" must stay as written.
+        header = _csv_header(path)
+        types = {name: pa.string() for name in header if name != "segment"}
+        return pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(
+            column_types={**types, "segment": pa.int64()} if "segment" in header else types,
+            strings_can_be_null=False, quoted_strings_can_be_null=False))
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise CustsegError(f"{path}: cannot be read as a custseg segments table "
+                           f"({' '.join(str(exc).split())[:200]}).") from exc
+
+
+def _csv_header(path: Path) -> list[str]:
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        return next(csv.reader(fh), [])
+
+
+def _names(directory: Path, frame: pd.DataFrame, path: Path) -> list[str]:
+    """Segment names in segment order: the model's (empty segments too), else those in the table."""
+    if (directory / "model.json").is_file():
+        names = load_model(directory / "model.json").segment_names
+        if frame["segment"] is not None:
+            ids = pd.to_numeric(frame["segment"], errors="coerce")
+            if ids.isna().any() or (ids < 0).any() or (ids >= len(names)).any():
+                raise CustsegError(f"{path}: its segment ids do not match {directory / 'model.json'} "
+                                   f"({len(names)} segments); the directory mixes two runs.")
+        return names
+    if frame["segment"] is not None:
+        ordered = frame.drop_duplicates("segment").sort_values("segment")
+        return list(dict.fromkeys(ordered["segment_name"]))
+    return list(dict.fromkeys(frame["segment_name"]))
+
+
+def compare_runs(old_dir: str | os.PathLike, new_dir: str | os.PathLike) -> Comparison:
+    """Migration table and movers between two runs."""
+    old, new = read_run(old_dir), read_run(new_dir)
+    both = old.assignment.merge(new.assignment, on="customer_id", how="outer", suffixes=("_old", "_new"),
+                                sort=False)
+    start = both["segment_name_old"].astype(object).where(both["segment_name_old"].notna(), NEW_CUSTOMER)
+    end = both["segment_name_new"].astype(object).where(both["segment_name_new"].notna(), ABSENT)
+    rows = old.names + [n for n in dict.fromkeys(old.assignment["segment_name"]) if n not in old.names]
+    columns = new.names + [n for n in dict.fromkeys(new.assignment["segment_name"]) if n not in new.names]
+    counts = pd.crosstab(pd.Series(list(start), name="from"), pd.Series(list(end), name="to"))
+    counts = counts.reindex(index=rows + [NEW_CUSTOMER], columns=columns + [ABSENT], fill_value=0)
+    migration = counts.fillna(0).astype("int64").reset_index()
+    migration.columns = ["from"] + list(counts.columns)
+    moved = both[both["segment_name_old"].notna() & both["segment_name_new"].notna()
+                 & (both["segment_name_old"] != both["segment_name_new"])]
+    movers = pd.DataFrame({"customer_id": moved["customer_id"].astype(object),
+                           "old_segment": moved["segment_name_old"].astype(object),
+                           "new_segment": moved["segment_name_new"].astype(object)})
+    # natural order, as in segments.csv: by length, then by text (numeric ids in numeric order)
+    movers = movers.assign(_length=movers["customer_id"].str.len()) \
+        .sort_values(["_length", "customer_id"], kind="stable").drop(columns="_length").reset_index(drop=True)
+    return Comparison(migration=migration, movers=movers, old=old, new=new)
+
+
+def write_comparison(comparison: Comparison, path: str | os.PathLike, force: bool = False) -> Path:
+    """migration.csv, movers.csv and compare.html into `path`, atomically (complete or absent)."""
+    target = check_target(path, force)
+    tmp = target.parent / f".{target.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        tmp.mkdir(parents=True)
+        write_migration_csv(tmp / "migration.csv", comparison.migration)
+        write_frame_csv(tmp / "movers.csv", comparison.movers, ("old_segment", "new_segment"))
+        (tmp / "compare.html").write_text(compare_html(comparison), encoding="utf-8")
+        replace_dir(tmp, target)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise CustsegError(f"{target}: cannot write the comparison ({exc.strerror or exc}); free space or "
+                           "choose another --out.") from exc
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target
+
+
+def write_migration_csv(path: Path, migration: pd.DataFrame) -> None:
+    """The migration table; segment names (row labels and header) are neutralised against formulas."""
+    from .outputs import neutralise
+
+    frame = migration.copy()
+    frame["from"] = frame["from"].map(neutralise)
+    frame.columns = ["from"] + [neutralise(c) for c in frame.columns[1:]]
+    frame.to_csv(path, index=False, lineterminator="\n")
+
+
+# ---------------------------------------------------------------------------- compare.html
+
+CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data: blob:; "
+       "font-src data:; connect-src 'none'; base-uri 'none'; form-action 'none'")
+
+
+def sankey_figure(comparison: Comparison):
+    """A plotly Sankey: old segments (and new customers) on the left, new segments (and absent) on the right."""
+    import plotly.graph_objects as go
+
+    migration = comparison.migration
+    left = list(migration["from"])
+    right = list(migration.columns[1:])
+    # plotly draws labels as its own small HTML subset: &, < and > escaped show as typed.
+    labels = [html.escape(n, quote=False) for n in left + right]
+    sources, targets, values = [], [], []
+    for i, row in enumerate(migration.itertuples(index=False)):
+        for j, value in enumerate(row[1:]):
+            if value:
+                sources.append(i)
+                targets.append(len(left) + j)
+                values.append(int(value))
+    grey = "rgba(160,160,160,0.8)"
+    palette = ["#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#EECA3B", "#B279A2", "#FF9DA6",
+               "#9D755D", "#BAB0AC"]
+    colour_of: dict[str, str] = {}
+    for name in dict.fromkeys(left[:-1] + right[:-1]):
+        colour_of[name] = palette[len(colour_of) % len(palette)]
+    node_colours = [colour_of.get(n, grey) for n in left[:-1]] + [grey] + \
+                   [colour_of.get(n, grey) for n in right[:-1]] + [grey]
+    fig = go.Figure(go.Sankey(
+        arrangement="snap",
+        node=dict(label=labels, color=node_colours, pad=18, thickness=18,
+                  hovertemplate="%{label}: %{value:,} customers<extra></extra>"),
+        link=dict(source=sources, target=targets, value=values, color="rgba(120,120,120,0.25)",
+                  hovertemplate="%{source.label} → %{target.label}: %{value:,} customers<extra></extra>"),
+    ))
+    fig.update_layout(height=max(420, 48 * max(len(left), len(right))), margin=dict(l=20, r=20, t=40, b=20),
+                      title_text="Old period (left) → new period (right)", font=dict(size=13))
+    return fig
+
+
+def _script_json(value: str) -> str:
+    """JSON safe inside a <script> element."""
+    return value.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026") \
+        .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+
+
+def _migration_table(migration: pd.DataFrame) -> str:
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in migration.columns)
+    body = []
+    for row in migration.itertuples(index=False):
+        cells = f"<th>{html.escape(str(row[0]))}</th>" + "".join(f"<td>{int(v):,}</td>" for v in row[1:])
+        body.append(f"<tr>{cells}</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def compare_html(comparison: Comparison) -> str:
+    """A self-contained page (plotly.js inlined, no network access allowed by its CSP)."""
+    import plotly.io as pio
+    from plotly.offline import get_plotlyjs
+
+    t = comparison.totals
+    figure = _script_json(pio.to_json(sankey_figure(comparison), validate=True))
+    config = _script_json(json.dumps({"displaylogo": False, "responsive": True,
+                                      "modeBarButtonsToRemove": ["sendDataToCloud"]}))
+    esc = html.escape
+    facts = (f"<p>{t['customers']:,} customers in either period: {t['old_period']:,} in the old "
+             f"(<code>{esc(str(comparison.old.directory))}</code>), {t['new_period']:,} in the new "
+             f"(<code>{esc(str(comparison.new.directory))}</code>). Of the {t['in_both']:,} in both, "
+             f"{t['stayed']:,} kept their segment (by name) and {t['moved']:,} moved; {t['new']:,} are new and "
+             f"{t['absent']:,} are absent from the new period.</p>")
+    return (
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+        f"<meta http-equiv='Content-Security-Policy' content=\"{CSP}\">"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        "<title>custseg: segment migration</title><style>"
+        "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2rem auto;max-width:1100px;"
+        "padding:0 1rem;color:#222}table{border-collapse:collapse;margin:1rem 0}th,td{border:1px solid #ccc;"
+        "padding:.3rem .6rem}td{text-align:right}thead th{background:#f3f3f3}"
+        "</style></head><body><h1>Segment migration</h1>"
+        f"{facts}<div id='sankey'></div>"
+        "<h2>Migration table</h2><p>Rows: the segment in the old period (or new customer); columns: the "
+        "segment in the new period (or absent). Segments are matched by name.</p>"
+        f"{_migration_table(comparison.migration)}"
+        f"<script>{get_plotlyjs()}</script>"
+        f"<script>(function(){{var f={figure};Plotly.newPlot('sankey',f.data,f.layout,{config});}})();</script>"
+        "</body></html>"
+    )
