@@ -67,7 +67,7 @@ def sample_note(shown: int, total: int, what: str = "customers") -> str:
 def _layout(fig: go.Figure, title: str, subtitle: str | None = None, height: int = 420, margin: dict | None = None,
             **extra) -> go.Figure:
     fig.update_layout(
-        title={"text": title, "x": 0, "xanchor": "left", "font": {"size": 16, "color": INK},
+        title={"text": title, "x": 0, "xanchor": "left", "pad": {"l": 8}, "font": {"size": 16, "color": INK},
                **({"subtitle": {"text": subtitle, "font": {"size": 12, "color": MUTED}}} if subtitle else {})},
         font={"family": FONT, "size": 12, "color": INK},
         height=height,
@@ -270,8 +270,7 @@ def segments_scatter_figure(Z: np.ndarray, X: np.ndarray, labels: np.ndarray, fe
     if three_d:
         centre["z"] = centre_coords[:, 2]
     fig.add_trace(trace(
-        **centre, mode="markers+text", name="segment centres", text=[label(n) for n in names],
-        textposition="top center", textfont={"size": 12, "color": INK},
+        **centre, mode="markers", name="segment centres", text=[label(n) for n in names],
         marker={"size": 9 if three_d else 16, "color": [colors[s] for s in range(len(names))], "symbol": "diamond",
                 "line": {"color": CENTRE_COLOR, "width": 2}},
         hovertemplate="centre of %{text}<extra></extra>",
@@ -282,7 +281,7 @@ def segments_scatter_figure(Z: np.ndarray, X: np.ndarray, labels: np.ndarray, fe
             "xaxis": {"title": {"text": titles[0]}, "backgroundcolor": "#f7f8fa"},
             "yaxis": {"title": {"text": titles[1]}, "backgroundcolor": "#f7f8fa"},
             "zaxis": {"title": {"text": titles[2]}, "backgroundcolor": "#f7f8fa"},
-            "camera": {"eye": {"x": 1.25, "y": -1.25, "z": 0.6}},
+            "camera": {"eye": {"x": 1.45, "y": -1.45, "z": 0.7}},
             "aspectmode": "cube",
         })
         return _layout(fig, "The segments in feature space (drag to rotate)", subtitle, height=640,

@@ -413,6 +413,15 @@ def png_browser_or_error() -> str:
     return browser
 
 
+def check_figures(figures: str, report: bool = True) -> None:
+    """Refuse an unusable --figures before any work: unknown format, no report, no browser."""
+    if figures not in FIGURE_FORMATS:
+        raise CustsegError(f"--figures {figures!r} is unknown; use png.")
+    if not report:
+        raise CustsegError("--figures png draws the report's figures; drop --no-report or --figures.")
+    png_browser_or_error()
+
+
 def png_name(index: int, name: str) -> str:
     return f"{index:02d}-{name.replace('_', '-')}.png"
 
