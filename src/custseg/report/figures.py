@@ -138,7 +138,7 @@ def k_scores_figure(k_selection: pd.DataFrame, k: int) -> go.Figure:
     fig.update_annotations(font={"size": 12})
     return _layout(fig, "Cross-checks: cluster quality indices for each k",
                    "Three independent views of how well separated the segments are; the ring marks the chosen k.",
-                   height=360)
+                   height=400, margin={"l": 60, "r": 20, "t": 110, "b": 90})
 
 
 def silhouette_figure(values: np.ndarray, labels: np.ndarray, names: Sequence[str], colors: Sequence[str],

@@ -463,7 +463,8 @@ def summary_html(result) -> str:
     z = F.standardized_means({c: d.columns[c] for c in ordered}, d.labels, len(d.names))
     cells = []
     for s in range(len(d.names)):
-        cells.append([{"value": float(z.iloc[s][c]), "color": _diverging(float(z.iloc[s][c]))} for c in ordered])
+        cells.append([{"value": float(z.iloc[s][c]), "color": _diverging(float(z.iloc[s][c])),
+                       "ink": "#ffffff" if abs(float(z.iloc[s][c])) >= 1.4 else "#1f2933"} for c in ordered])
     return env.get_template("summary.html.j2").render(
         headline=_headline(result), cards=_cards(result, d), heat_features=[F.feature_title(c) for c in ordered],
         heat=cells,
