@@ -257,3 +257,12 @@ def test_png_figures_are_written_through_kaleido(result, tmp_path):
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
         width = int.from_bytes(data[16:20], "big")
         assert width == 2200  # 1100 layout pixels at scale 2
+
+
+def test_report_without_sweep_or_products_says_so_and_still_draws_the_rest():
+    result = _synthetic_result(3_000)  # k given, generic data without products
+    parsed = _parse(R.render_report(result))
+    text = " ".join(" ".join(parsed.text).split())
+    assert "k was given on the command line, so no sweep over k was run" in text
+    assert "no product column, so there are no best sellers" in text
+    assert set(parsed.figures) == {"silhouette", "sizes", "scatter", "matrix", "profile", "boxes", "distributions"}

@@ -136,3 +136,34 @@ def test_full_page_screenshot_for_reviewers(driver, loaded):
     data = path.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 100_000
     print(f"\nreport screenshot: {path}")
+
+
+def test_without_webgl_the_3d_scatter_is_drawn_flat_without_errors(report_dir):
+    """Some locked-down viewers have no WebGL: the page still draws every chart."""
+    webdriver = pytest.importorskip("selenium.webdriver")
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser = _find("CUSTSEG_CHROMIUM", ("chromium", "chromium-browser", "google-chrome"))
+    chromedriver = _find("CUSTSEG_CHROMEDRIVER", ("chromedriver",))
+    if not browser or not chromedriver:
+        pytest.skip("headless Chromium not found (apt-get install chromium chromium-driver)")
+    profile = tempfile.mkdtemp(prefix="custseg-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = browser
+    for flag in CHROMIUM_FLAGS + (f"--user-data-dir={profile}", "--disable-webgl", "--disable-3d-apis"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    drv = webdriver.Chrome(service=Service(chromedriver), options=options)
+    try:
+        drv.get((report_dir / "report.html").resolve().as_uri())
+        WebDriverWait(drv, 90).until(lambda d: d.execute_script(
+            "return Array.from(document.querySelectorAll('[data-figure]')).every(e => e.querySelector('svg.main-svg'))"))
+        assert drv.execute_script("return !!document.createElement('canvas').getContext('webgl')") is False
+        title = drv.execute_script("return document.querySelector('[data-figure=scatter] .gtitle').textContent")
+        assert "no WebGL" in title
+        assert drv.execute_script("return document.querySelector('[data-figure=scatter]').data[0].type") == "scatter"
+        assert not [e for e in drv.get_log("browser") if e["level"] == "SEVERE"]
+    finally:
+        drv.quit()
+        shutil.rmtree(profile, ignore_errors=True)

@@ -276,3 +276,14 @@ def test_best_sellers_in_rank_order_with_names_escaped():
     assert list(bar.y) == ["Dresses (p1)", "&lt;b&gt;Shoes&lt;/b&gt; (p2)", "Dresses (p3)"]
     by_revenue = F.best_sellers_figure(sellers, "#0072B2", by="revenue")
     assert list(by_revenue.data[0].x) == [400.0]
+
+
+def test_scatter_with_one_feature_spreads_the_points_by_segment():
+    Z = np.array([[0.0], [0.1], [2.0], [2.2]])
+    labels = np.array([0, 0, 1, 1])
+    fig = F.segments_scatter_figure(Z, np.expm1(Z), labels, ["a"], np.array([[0.05], [2.1]]), ["S0", "S1"],
+                                    F.segment_colors(2), "log", total=4)
+    first, second, centres = fig.data
+    assert first.type == "scatter"
+    assert np.all(np.abs(np.asarray(first.y) - 0) <= 0.3) and np.all(np.abs(np.asarray(second.y) - 1) <= 0.3)
+    assert list(centres.y) == [0, 1]
