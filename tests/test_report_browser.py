@@ -158,7 +158,8 @@ def test_without_webgl_the_3d_scatter_is_drawn_flat_without_errors(report_dir):
     try:
         drv.get((report_dir / "report.html").resolve().as_uri())
         WebDriverWait(drv, 90).until(lambda d: d.execute_script(
-            "return Array.from(document.querySelectorAll('[data-figure]')).every(e => e.querySelector('svg.main-svg'))"))
+            "return Array.from(document.querySelectorAll('[data-figure]'))"
+            ".every(e => e.querySelector('svg.main-svg'))"))
         assert drv.execute_script("return !!document.createElement('canvas').getContext('webgl')") is False
         title = drv.execute_script("return document.querySelector('[data-figure=scatter] .gtitle').textContent")
         assert "no WebGL" in title

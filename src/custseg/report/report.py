@@ -46,7 +46,8 @@ BOOTSTRAP_JS = """(function () {
   function hasWebGL() {
     try {
       var canvas = document.createElement("canvas");
-      return !!(window.WebGLRenderingContext && (canvas.getContext("webgl") || canvas.getContext("experimental-webgl")));
+      return !!(window.WebGLRenderingContext &&
+                (canvas.getContext("webgl") || canvas.getContext("experimental-webgl")));
     } catch (e) { return false; }
   }
   // Without WebGL (some locked-down viewers) a 3D scatter is drawn flat: its first two axes.
