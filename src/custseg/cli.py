@@ -119,6 +119,9 @@ def run(
     date_format: str = typer.Option("auto", "--date-format", help="Dates: auto, iso, dmy (31/12/2024) or mdy."),
     fmt: str = typer.Option("csv", "--format", help="Format of the segments table: csv or parquet."),
     no_report: bool = typer.Option(False, "--no-report", help="Do not write report.html."),
+    figures: Optional[str] = typer.Option(
+        None, "--figures", help="Also write each report figure as an image under figures/: png (needs Chrome or "
+                                "Chromium; set BROWSER_PATH if it is not found)."),
     engine: str = typer.Option("duckdb", help="Engine: duckdb (embedded) or spark."),
     memory_limit: Optional[str] = typer.Option(None, "--memory-limit",
                                                help="DuckDB memory limit, e.g. 4GB (default: half the RAM)."),
@@ -149,9 +152,13 @@ def run(
     )
     if fmt not in ("csv", "parquet"):
         raise CustsegError(f"--format {fmt!r} is unknown; use csv or parquet.")
+    if figures is not None:
+        from .report.report import check_figures
+
+        check_figures(figures, report=not no_report)  # before the long part: say what is missing now
     result = run_pipeline(inputs, options, _progress)
     _progress("start", "writing: outputs")
-    directory = result.to_dir(out_dir, force=force, report=not no_report, segments_format=fmt)
+    directory = result.to_dir(out_dir, force=force, report=not no_report, segments_format=fmt, figures=figures)
     _print_result(result, directory)
 
 

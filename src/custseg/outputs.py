@@ -82,7 +82,7 @@ def write_segments(directory: Path, table: pa.Table, fmt: str) -> str:
 
 
 def write_run(result, path: str | os.PathLike, force: bool = False, report: bool = True,
-              segments_format: str = "csv") -> Path:
+              segments_format: str = "csv", figures: str | None = None) -> Path:
     """Write all outputs of a SegmentationResult into `path`."""
     if segments_format not in SEGMENT_FORMATS:
         raise CustsegError(f"--format {segments_format!r} is unknown; use csv or parquet.")
@@ -91,7 +91,7 @@ def write_run(result, path: str | os.PathLike, force: bool = False, report: bool
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         tmp.mkdir(parents=True)
-        write_into(result, tmp, report=report, segments_format=segments_format)
+        write_into(result, tmp, report=report, segments_format=segments_format, figures=figures)
         replace_dir(tmp, target)
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -103,7 +103,8 @@ def write_run(result, path: str | os.PathLike, force: bool = False, report: bool
     return target
 
 
-def write_into(result, directory: Path, report: bool = True, segments_format: str = "csv") -> None:
+def write_into(result, directory: Path, report: bool = True, segments_format: str = "csv",
+               figures: str | None = None) -> None:
     files = [write_segments(directory, result.segments_table, segments_format)]
     write_frame_csv(directory / "profiles.csv", result.profiles, ("segment_name", "description", "strategy"))
     write_frame_csv(directory / "k_selection.csv", result.k_selection)
@@ -114,7 +115,7 @@ def write_into(result, directory: Path, report: bool = True, segments_format: st
     if report:
         from .report.report import write_report
 
-        files += write_report(result, directory)
+        files += write_report(result, directory, figures=figures)
     summary = dict(result.summary)
     summary["outputs"] = files + ["summary.json"]
     write_json(directory / "summary.json", summary)  # last: its presence means the run is complete

@@ -118,11 +118,13 @@ class SegmentationResult:
     def k(self) -> int:
         return self.model.k
 
-    def to_dir(self, path, force: bool = False, report: bool = True, segments_format: str = "csv") -> Any:
-        """Write every output into `path` (atomically: complete or not at all)."""
+    def to_dir(self, path, force: bool = False, report: bool = True, segments_format: str = "csv",
+               figures: str | None = None) -> Any:
+        """Write every output into `path` (atomically: complete or not at all); figures="png" also
+        writes each report figure as figures/*.png (needs kaleido and a Chrome/Chromium)."""
         from .outputs import write_run
 
-        return write_run(self, path, force=force, report=report, segments_format=segments_format)
+        return write_run(self, path, force=force, report=report, segments_format=segments_format, figures=figures)
 
     def _repr_html_(self) -> str:
         from .report.report import summary_html

@@ -1,35 +1,483 @@
-"""A minimal self-contained report.html (the full report comes with the report issue)."""
+"""The segmentation report: one self-contained HTML file (plotly.js and all data inside).
+
+`build_figures` makes every figure from a SegmentationResult (drawing a uniform sample of
+customers where points are drawn; summaries such as histograms and box plots use everyone),
+`render_report` fills the Jinja2 template, `write_report` writes report.html (and, with
+figures="png", figures/*.png through kaleido and a Chrome/Chromium), and `summary_html`
+is the compact, script-free summary a notebook shows for a result.
+
+Safety: the template autoescapes everything; figure data goes into a non-executed
+`<script type="application/json">` with `<`, `>` and `&` written as \\u003c, \\u003e and
+\\u0026, so no text from the data can close the element; the page's Content-Security-Policy
+forbids every network load and lets only the two scripts it carries run (by their hashes).
+"""
 
 from __future__ import annotations
 
-import html
+import base64
+import hashlib
+import json
+import math
+import os
+from collections import OrderedDict
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..clustering import Scaling, silhouettes, uniform_sample
+from ..errors import CustsegError
+from ..features import REGISTRY
+from . import figures as F
+
+PLOT_SAMPLE = 5_000     # points drawn in the scatter plots
+DETAIL_SAMPLE = 2_000   # points in the silhouette plot and the scatter matrix (a subset of the above)
+MATRIX_POINTS = 12_000  # points over all panels of the scatter matrix
+FIGURE_FORMATS = ("png",)
+
+BOOTSTRAP_JS = """(function () {
+  "use strict";
+  var specs = JSON.parse(document.getElementById("custseg-figures").textContent);
+  var config = {responsive: true, displaylogo: false, scrollZoom: false,
+                modeBarButtonsToRemove: ["lasso2d"],
+                toImageButtonOptions: {format: "png", scale: 2}};
+  function hasWebGL() {
+    try {
+      var canvas = document.createElement("canvas");
+      return !!(window.WebGLRenderingContext &&
+                (canvas.getContext("webgl") || canvas.getContext("experimental-webgl")));
+    } catch (e) { return false; }
+  }
+  // Without WebGL (some locked-down viewers) a 3D scatter is drawn flat: its first two axes.
+  function flatten(spec) {
+    var scene = spec.layout.scene || {};
+    var data = spec.data.map(function (t) {
+      if (t.type !== "scatter3d") { return t; }
+      var flat = Object.assign({}, t, {type: "scatter"});
+      delete flat.z;
+      flat.marker = Object.assign({}, t.marker, {size: Math.max(5, (t.marker && t.marker.size) || 5)});
+      return flat;
+    });
+    var layout = Object.assign({}, spec.layout, {
+      xaxis: {title: (scene.xaxis || {}).title}, yaxis: {title: (scene.yaxis || {}).title}});
+    delete layout.scene;
+    layout.title = Object.assign({}, layout.title, {text: layout.title.text + " (flat: this viewer has no WebGL)"});
+    return {data: data, layout: layout};
+  }
+  var webgl = hasWebGL();
+  var nodes = document.querySelectorAll("[data-figure]");
+  for (var i = 0; i < nodes.length; i++) {
+    var spec = specs[nodes[i].getAttribute("data-figure")];
+    if (!spec) { continue; }
+    if (!webgl && spec.data.some(function (t) { return t.type === "scatter3d"; })) { spec = flatten(spec); }
+    Plotly.newPlot(nodes[i], spec.data, spec.layout, config);
+  }
+})();
+"""
 
 
-def _table(result) -> str:
+# ---------------------------------------------------------------------------- data for the figures
+
+
+@dataclass
+class ReportData:
+    """What the figures and the page need, taken from a SegmentationResult."""
+
+    labels: np.ndarray            # segment of every customer (row order of all_features)
+    columns: dict[str, np.ndarray]  # every computed feature, every customer
+    features: list[str]           # the clustering features
+    names: list[str]              # segment names by id
+    colors: list[str]             # colour by segment id
+    sample: np.ndarray            # row indices of the plotted sample
+    detail: np.ndarray            # row indices of the silhouette / scatter-matrix sample (subset of sample)
+    total: int
+
+
+def report_data(result, plot_sample: int = PLOT_SAMPLE, detail_sample: int = DETAIL_SAMPLE) -> ReportData:
+    table = result.all_features
+    labels = result.segments_table.column("segment").to_numpy(zero_copy_only=False).astype(np.int64)
+    columns = {c: table.column(c).to_numpy(zero_copy_only=False).astype(np.float64)
+               for c in table.column_names if c != "customer_id"}
+    n = table.num_rows
+    seed = int(result.summary.get("seed", 42))
+    sample = uniform_sample(n, plot_sample, seed)
+    sample = np.arange(n) if sample is None else sample
+    detail = uniform_sample(len(sample), detail_sample, seed + 1)
+    detail = sample if detail is None else sample[detail]
+    names = [str(n) for n in result.profiles.sort_values("segment")["segment_name"]]
+    return ReportData(labels=labels, columns=columns, features=list(result.features), names=names,
+                      colors=F.segment_colors(len(names)), sample=sample, detail=detail, total=n)
+
+
+def _transform_column(scaling: Scaling, j: int, values: np.ndarray) -> np.ndarray:
+    """One feature column through the fitted transform (column by column keeps memory small)."""
+    one = Scaling(scaling.method, np.asarray(scaling.mean)[j:j + 1], np.asarray(scaling.scale)[j:j + 1])
+    return one.transform(values[:, None])[:, 0]
+
+
+def build_figures(result, data: ReportData | None = None) -> OrderedDict:
+    """Every figure of the report, by name, in page order."""
+    d = data or report_data(result)
+    scaling, scale = result.model.scaling, result.model.scaling.method
+    k = len(d.names)
+    figs: OrderedDict = OrderedDict()
+    ksel = result.k_selection
+    if ksel is not None and len(ksel) > 1:
+        figs["elbow"] = F.elbow_figure(ksel, result.k)
+        if (ksel["k"] >= 2).any():
+            figs["k_scores"] = F.k_scores_figure(ksel, result.k)
+    X_sample = np.column_stack([d.columns[f][d.sample] for f in d.features])
+    Z_sample = scaling.transform(X_sample)
+    labels_sample = d.labels[d.sample]
+    position = {row: i for i, row in enumerate(d.sample)} if len(d.detail) != len(d.sample) else None
+    detail_rows = np.array([position[r] for r in d.detail]) if position else np.arange(len(d.sample))
+    Z_detail, labels_detail = Z_sample[detail_rows], labels_sample[detail_rows]
+    if len(np.unique(labels_detail)) >= 2:
+        sil = silhouettes(Z_detail, [labels_detail])[0]
+        figs["silhouette"] = F.silhouette_figure(sil, labels_detail, d.names, d.colors, d.total)
+    figs["sizes"] = F.sizes_figure(result.profiles.sort_values("segment"), d.colors)
+    ids = result.all_features.column("customer_id").take(d.sample).to_pylist()
+    figs["scatter"] = F.segments_scatter_figure(Z_sample, X_sample, labels_sample, d.features,
+                                                np.asarray(result.model.centers), d.names, d.colors, scale,
+                                                d.total, customer_ids=ids)
+    if len(d.features) >= 2:
+        pairs = len(d.features) * (len(d.features) - 1) // 2
+        keep = max(300, MATRIX_POINTS // pairs)  # SVG points in all panels stay bounded
+        figs["matrix"] = F.scatter_matrix_figure(Z_detail[:keep], labels_detail[:keep], d.features, d.names,
+                                                 d.colors, scale, d.total)
+    ordered = d.features + [c for c in d.columns if c not in d.features]
+    z = F.standardized_means({c: d.columns[c] for c in ordered}, d.labels, k)
+    means = _segment_means(result.profiles, ordered)
+    figs["profile"] = F.profile_heatmap_figure(z, d.names, d.features, means)
+    figs["boxes"] = F.box_figure({c: F.box_stats(d.columns[c], d.labels, k) for c in ordered}, d.names, d.colors,
+                                 d.features, d.total)
+    before = {f: F.histogram(d.columns[f]) for f in d.features}
+    after = {f: F.histogram(_transform_column(scaling, j, d.columns[f]), clip_quantile=None)
+             for j, f in enumerate(d.features)}
+    figs["distributions"] = F.distributions_figure(before, after, scale, d.total)
+    sellers = result.best_sellers
+    if sellers is not None and len(sellers):
+        for s in range(k):
+            rows = sellers[sellers["segment"] == s]
+            if len(rows):
+                figs[f"best_sellers_{s}"] = F.best_sellers_figure(rows, d.colors[s], segment_name=d.names[s])
+    return figs
+
+
+def _segment_means(profiles: pd.DataFrame, features: list[str]) -> pd.DataFrame:
+    p = profiles.sort_values("segment")
+    return pd.DataFrame({f: p[f"{f}_mean"].to_numpy(dtype=float) if f"{f}_mean" in p else np.nan
+                         for f in features})
+
+
+# ---------------------------------------------------------------------------- the page
+
+
+def figures_json(figs: dict) -> str:
+    """All figures as one JSON object, safe inside a <script> element: `<`, `>` and `&` (and the
+    two JavaScript line separators) are written as \\u escapes, so `</script>` cannot appear."""
+    import plotly.io as pio
+
+    body = ",".join(f"{json.dumps(name)}:{pio.to_json(fig, validate=False, engine='json')}"
+                    for name, fig in figs.items())
+    return ("{" + body + "}").replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026") \
+        .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+
+
+def _sha256(script: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode("ascii") + "'"
+
+
+def content_security_policy(scripts: list[str]) -> str:
+    """No network at all; only the page's own scripts (by hash) run; inline styles allowed
+    (plotly sets styles); data:/blob: images for plotly's 'download as png'."""
+    return ("default-src 'none'; script-src " + " ".join(_sha256(s) for s in scripts)
+            + "; style-src 'unsafe-inline'; img-src data: blob:; font-src data:; connect-src 'none'; "
+              "base-uri 'none'; form-action 'none'")
+
+
+def _environment():
+    from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+    env = Environment(loader=PackageLoader("custseg.report", "templates"),
+                      autoescape=select_autoescape(default=True, default_for_string=True),
+                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.filters["num"] = _num
+    env.filters["pct"] = _pct
+    return env
+
+
+def _num(x, digits: int | None = None) -> str:
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "–"
+    x = float(x)
+    if digits is not None:
+        return f"{x:,.{digits}f}"
+    if abs(x) >= 100 or x.is_integer():
+        return f"{x:,.0f}"
+    if abs(x) >= 10:
+        return f"{x:,.1f}"
+    return f"{x:,.2f}"
+
+
+def _pct(x, digits: int = 0) -> str:
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "–"
+    value = float(x)
+    if 0 < value < 0.005 and digits == 0:
+        return "<1%"
+    return f"{value:.{digits}%}"
+
+
+def _headline(result) -> dict[str, Any]:
+    s, q = result.summary, result.data_quality
+    reason = str(s.get("k_reason", ""))
+    dates = s.get("date_range") or q.get("date_range")
+    return {
+        "period": _period(dates),
+        "customers": s["customers"], "k": s["k"], "rows_read": s["rows_read"], "rows_used": s["rows_used"],
+        "dropped": s["rows_read"] - s["rows_used"],
+        "dates": dates, "reason": reason[:1].upper() + reason[1:], "k_method": s.get("k_method"),
+        "seconds": s.get("seconds", {}).get("total"),
+    }
+
+
+def _period(dates) -> str | None:
+    """'Nov 2018 – Apr 2019' from ISO dates."""
+    if not dates or not dates[0] or not dates[1]:
+        return None
+    try:
+        first, last = (pd.Timestamp(d) for d in dates[:2])
+    except (ValueError, TypeError):
+        return None
+    a, b = first.strftime("%b %Y"), last.strftime("%b %Y")
+    return a if a == b else f"{a} – {b}"
+
+
+def _feature_rows(result, columns: dict[str, np.ndarray]) -> list[dict[str, Any]]:
     rows = []
-    for r in result.profiles.itertuples():
-        rows.append(
-            f"<tr><td>{r.segment}</td><td>{html.escape(str(r.segment_name))}</td><td>{r.customers:,}</td>"
-            f"<td>{r.customer_share:.1%}</td><td>{html.escape(str(r.description))}</td>"
-            f"<td>{html.escape(str(r.strategy))}</td></tr>"
+    ordered = list(result.features) + [c for c in columns if c not in result.features]
+    for name in ordered:
+        values = columns[name]
+        feature = REGISTRY.get(name)
+        rows.append({
+            "name": name, "title": F.feature_title(name), "used": name in result.features,
+            "definition": feature.description if feature else "",
+            "unit": feature.unit if feature else "",
+            "median": float(np.median(values)) if len(values) else None,
+            "mean": float(values.mean()) if len(values) else None,
+            "min": float(values.min()) if len(values) else None,
+            "max": float(values.max()) if len(values) else None,
+        })
+    return rows
+
+
+SCALE_WORDS = {
+    "log": "log(1 + value) of each feature (as the case study): it tames the long tail of big spenders, so "
+           "K-means is not driven by a handful of customers",
+    "log-standard": "log(1 + value), then standardized to mean 0 and standard deviation 1",
+    "standard": "standardized to mean 0 and standard deviation 1",
+    "none": "none: K-means ran on the raw values",
+}
+
+
+def _cards(result, data: ReportData) -> list[dict[str, Any]]:
+    p = result.profiles.sort_values("segment")
+    sellers = result.best_sellers if result.best_sellers is not None else pd.DataFrame()
+    cards = []
+    for row in p.itertuples():
+        s = int(row.segment)
+        top = []
+        if len(sellers):
+            mine = sellers[(sellers["segment"] == s) & (sellers["by"] == "quantity")].sort_values("rank")
+            for r in mine.head(3).itertuples():
+                name = r.product_name if isinstance(r.product_name, str) and r.product_name else r.product
+                top.append({"name": str(name), "quantity": float(r.quantity)})
+        stats = []
+        for f in data.features:
+            stats.append({"title": F.feature_title(f), "median": getattr(row, f"{f}_median", None),
+                          "mean": getattr(row, f"{f}_mean", None), "min": getattr(row, f"{f}_min", None),
+                          "max": getattr(row, f"{f}_max", None)})
+        cards.append({
+            "id": s, "name": str(row.segment_name), "color": data.colors[s], "customers": int(row.customers),
+            "customer_share": float(row.customer_share),
+            "revenue_share": float(row.revenue_share) if hasattr(row, "revenue_share") else None,
+            "description": str(row.description), "strategy": str(row.strategy), "stats": stats, "top": top,
+            "figure": f"best_sellers_{s}",
+        })
+    return cards
+
+
+def _method_rows(result) -> list[tuple[str, str]]:
+    s = result.summary
+    k_text = f"{s['k']} ({s.get('k_method', '')}: {s.get('k_reason', '')})"
+    rows = [
+        ("Input", ", ".join(map(str, s.get("inputs") or [])) or "a DataFrame"),
+        ("Schema", f"{s.get('schema')} (dates: {s.get('date_format')})"),
+        ("Features", ", ".join(s.get("features", []))),
+        ("Transform", str(s.get("scale"))),
+        ("Number of segments k", k_text),
+        ("Sweep", f"k = 1 to {s.get('k_max')} on {s.get('sweep_sample', 0):,} customers; silhouette on "
+                  f"{s.get('silhouette_sample', 0):,}"),
+        ("K-means", f"k-means++, {s.get('n_init')} starts, at most {s.get('max_iter')} iterations "
+                    f"({s.get('clustering_backend', 'scikit-learn')})"),
+        ("Random seed", str(s.get("seed"))),
+        ("Engine", str(s.get("engine"))),
+        ("Within-segment sum of squares", f"{s.get('inertia', float('nan')):,.2f}"),
+    ]
+    return rows
+
+
+def render_report(result, figs: dict | None = None, data: ReportData | None = None) -> str:
+    """The report page as a string."""
+    import plotly.offline
+
+    from markupsafe import Markup
+
+    d = data or report_data(result)
+    figs = figs if figs is not None else build_figures(result, d)
+    plotly_js = plotly.offline.get_plotlyjs()
+    s = result.summary
+    context = {
+        "title": "Customer segments",
+        "headline": _headline(result),
+        "quality": result.data_quality,
+        "features": _feature_rows(result, d.columns),
+        "scale": s.get("scale"),
+        "scale_words": SCALE_WORDS.get(str(s.get("scale")), str(s.get("scale"))),
+        "cards": _cards(result, d),
+        "method": _method_rows(result),
+        "seconds": s.get("seconds", {}),
+        "versions": s.get("versions", {}),
+        "command": s.get("command", ""),
+        "has": set(figs),
+        "sample_note": F.sample_note(len(d.sample), d.total),
+        "plotly_js": Markup(plotly_js),
+        "bootstrap_js": Markup(BOOTSTRAP_JS),
+        "figures_json": Markup(figures_json(figs)),
+        "csp": content_security_policy([plotly_js, BOOTSTRAP_JS]),
+        "custseg_version": s.get("custseg_version", ""),
+    }
+    return _environment().get_template("report.html.j2").render(**context)
+
+
+def write_report(result, directory: Path, figures: str | None = None) -> list[str]:
+    """Write report.html into `directory` (and figures/*.png with figures="png"); the files written."""
+    directory = Path(directory)
+    if figures is not None and figures not in FIGURE_FORMATS:
+        raise CustsegError(f"--figures {figures!r} is unknown; use png.")
+    browser = png_browser_or_error() if figures == "png" else None
+    d = report_data(result)
+    figs = build_figures(result, d)
+    (directory / "report.html").write_text(render_report(result, figs, d), encoding="utf-8")
+    files = ["report.html"]
+    if figures == "png":
+        files += write_pngs(figs, directory / "figures", browser)
+    return files
+
+
+# ---------------------------------------------------------------------------- PNG figures
+
+
+def find_browser() -> str | None:
+    """A Chrome/Chromium for kaleido: $BROWSER_PATH, else one kaleido/choreographer finds
+    (its own download, then chrome/chromium on PATH and in the usual places)."""
+    env = os.environ.get("BROWSER_PATH")
+    if env:
+        return env if os.path.isfile(env) and os.access(env, os.X_OK) else None
+    try:
+        from choreographer.browsers.chromium import Chromium
+
+        return Chromium.find_browser(skip_local=False)
+    except Exception:  # choreographer missing or its search failed: no browser
+        return None
+
+
+def png_browser_or_error() -> str:
+    """The browser to draw PNGs with, or a CustsegError saying what is missing."""
+    try:
+        import kaleido  # noqa: F401
+    except ImportError:
+        raise CustsegError("--figures png needs kaleido: pip install 'custseg[png]' (and a Chrome or Chromium); "
+                           "or leave out --figures.") from None
+    browser = find_browser()
+    if browser is None:
+        where = os.environ.get("BROWSER_PATH")
+        raise CustsegError(
+            (f"BROWSER_PATH={where}: no executable browser there; " if where else
+             "--figures png needs Chrome or Chromium and none was found; ")
+            + "install one (Debian/Ubuntu: apt-get install chromium; or run kaleido_get_chrome) or set "
+              "BROWSER_PATH=/path/to/chrome; or leave out --figures."
         )
-    return ("<table><tr><th>segment</th><th>name</th><th>customers</th><th>share</th><th>description</th>"
-            "<th>strategy</th></tr>" + "".join(rows) + "</table>")
+    return browser
+
+
+def check_figures(figures: str, report: bool = True) -> None:
+    """Refuse an unusable --figures before any work: unknown format, no report, no browser."""
+    if figures not in FIGURE_FORMATS:
+        raise CustsegError(f"--figures {figures!r} is unknown; use png.")
+    if not report:
+        raise CustsegError("--figures png draws the report's figures; drop --no-report or --figures.")
+    png_browser_or_error()
+
+
+def png_name(index: int, name: str) -> str:
+    return f"{index:02d}-{name.replace('_', '-')}.png"
+
+
+def write_pngs(figs: dict, directory: Path, browser: str | None = None) -> list[str]:
+    """Each figure as a PNG (2x scale) under `directory`, drawn by kaleido in a headless browser."""
+    import kaleido
+
+    browser = browser or png_browser_or_error()
+    directory.mkdir(parents=True, exist_ok=True)
+    specs, files = [], []
+    for i, (name, fig) in enumerate(figs.items(), start=1):
+        filename = png_name(i, name)
+        height = fig.layout.height or 450
+        specs.append({"fig": fig, "path": directory / filename,
+                      "opts": {"format": "png", "width": 1100, "height": int(height), "scale": 2}})
+        files.append(f"{directory.name}/{filename}")
+    try:
+        kaleido.write_fig_from_object_sync(specs, kopts={"path": browser, "mathjax": False})
+    except Exception as exc:  # the browser failed to start or to draw
+        raise CustsegError(f"--figures png: {browser} could not draw the figures ({type(exc).__name__}: "
+                           f"{str(exc).strip().splitlines()[0] if str(exc).strip() else 'no message'}); "
+                           "check that it starts headless, or leave out --figures.") from exc
+    missing = [f for f in files if not (directory.parent / f).is_file()]
+    if missing:
+        raise CustsegError(f"--figures png: {browser} did not write {missing[0]}; leave out --figures.")
+    return files
+
+
+# ---------------------------------------------------------------------------- notebooks
 
 
 def summary_html(result) -> str:
-    s = result.summary
-    return (f"<div><p><b>{s['customers']:,} customers</b> in <b>{s['k']} segments</b> "
-            f"({html.escape(s['k_reason'])}).</p>{_table(result)}</div>")
-
-
-def write_report(result, directory: Path) -> list[str]:
-    page = (
-        "<!DOCTYPE html><html><head><meta charset='utf-8'>"
-        "<meta http-equiv='Content-Security-Policy' content=\"default-src 'none'; style-src 'unsafe-inline'\">"
-        "<title>custseg report</title></head><body><h1>Customer segments</h1>"
-        f"{summary_html(result)}</body></html>"
+    """A compact summary for Jupyter: headline, one row per segment with share bars, and the
+    profile heatmap, in plain HTML and CSS (no script: it shows in untrusted notebooks too)."""
+    env = _environment()
+    d = report_data(result, plot_sample=1, detail_sample=1)
+    ordered = d.features + [c for c in d.columns if c not in d.features]
+    z = F.standardized_means({c: d.columns[c] for c in ordered}, d.labels, len(d.names))
+    cells = []
+    for s in range(len(d.names)):
+        cells.append([{"value": float(z.iloc[s][c]), "color": _diverging(float(z.iloc[s][c])),
+                       "ink": "#ffffff" if abs(float(z.iloc[s][c])) >= 1.4 else "#1f2933"} for c in ordered])
+    return env.get_template("summary.html.j2").render(
+        headline=_headline(result), cards=_cards(result, d), heat_features=[F.feature_title(c) for c in ordered],
+        heat=cells,
     )
-    (directory / "report.html").write_text(page, encoding="utf-8")
-    return ["report.html"]
+
+
+def _diverging(z: float, limit: float = 2.0) -> str:
+    """Background colour for a standardized mean: blue below average, red above (as the heatmap)."""
+    if not math.isfinite(z):
+        return "#ffffff"
+    t = max(-1.0, min(1.0, z / limit))
+    target = (178, 24, 43) if t > 0 else (33, 102, 172)
+    a = abs(t) * 0.85
+    r, g, b = (round(255 + (c - 255) * a) for c in target)
+    return f"#{r:02x}{g:02x}{b:02x}"

@@ -1,0 +1,497 @@
+"""The report's figures: one small, pure builder per figure, from data to a plotly Figure.
+
+Builders take plain arrays and tables (already sampled or summarised: no builder ever
+sees more points than it draws) and return a `plotly.graph_objects.Figure`. Text that
+comes from the data (segment and product names, customer ids) goes through `label()`,
+so plotly shows it as text and never as markup. Colours: `segment_colors()`, one
+stable colour per segment id, colour-blind safe (Okabe-Ito first).
+
+The helpers `box_stats`, `histogram`, `standardized_means` and `principal_components`
+turn full columns into the small summaries the builders draw.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+# Okabe & Ito (2008), the colour-blind safe qualitative palette, then Paul Tol's "muted"
+# palette for k > 8. Yellow sits late: it is the hardest to see on white.
+OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#000000", "#F0E442")
+TOL_MUTED = ("#332288", "#88CCEE", "#44AA99", "#117733", "#999933", "#DDCC77", "#CC6677", "#882255", "#AA4499")
+PALETTE = OKABE_ITO + TOL_MUTED
+CENTRE_COLOR = "#111111"
+INK, MUTED, GRID = "#1f2933", "#616e7c", "#e4e7eb"
+FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, sans-serif"
+DIVERGING = "RdBu_r"  # blue below average, red above; readable with red-green colour blindness
+
+
+def segment_colors(k: int) -> list[str]:
+    """One colour per segment id 0..k-1, the same in every figure."""
+    return [PALETTE[i % len(PALETTE)] for i in range(k)]
+
+
+def label(text) -> str:
+    """Data text made safe for plotly: plotly reads a subset of HTML in labels, so `<`, `>`
+    and `&` become entities (which plotly shows as the characters themselves)."""
+    return html.escape(str(text), quote=False)
+
+
+def feature_title(name: str) -> str:
+    """'total_spending' -> 'total spending'."""
+    return name.replace("_", " ")
+
+
+def scaled_title(name: str, scale: str) -> str:
+    """Axis title of a feature after the clustering transform."""
+    title = feature_title(name)
+    return {
+        "log": f"log(1 + {title})",
+        "log-standard": f"log(1 + {title}), standardized",
+        "standard": f"{title}, standardized",
+    }.get(scale, title)
+
+
+def sample_note(shown: int, total: int, what: str = "customers") -> str:
+    """'all 812 customers' or 'a uniform sample of 5,000 of 2,400,000 customers'."""
+    if shown >= total:
+        return f"all {total:,} {what}"
+    return f"a uniform sample of {shown:,} of {total:,} {what}"
+
+
+def _layout(fig: go.Figure, title: str, subtitle: str | None = None, height: int = 420, margin: dict | None = None,
+            **extra) -> go.Figure:
+    fig.update_layout(
+        title={"text": title, "x": 0, "xanchor": "left", "pad": {"l": 8}, "font": {"size": 16, "color": INK},
+               **({"subtitle": {"text": subtitle, "font": {"size": 12, "color": MUTED}}} if subtitle else {})},
+        font={"family": FONT, "size": 12, "color": INK},
+        height=height,
+        margin=margin or {"l": 60, "r": 20, "t": 80 if subtitle else 56, "b": 90},
+        paper_bgcolor="white",
+        plot_bgcolor="white",
+        hoverlabel={"font": {"family": FONT}},
+        legend={"orientation": "h", "yref": "container", "yanchor": "bottom", "y": 0.01, "x": 0, "xanchor": "left",
+                "itemsizing": "constant"},
+        **extra,
+    )
+    fig.update_xaxes(gridcolor=GRID, zerolinecolor=GRID, linecolor="#9aa5b1")
+    fig.update_yaxes(gridcolor=GRID, zerolinecolor=GRID, linecolor="#9aa5b1")
+    return fig
+
+
+# ---------------------------------------------------------------------------- choosing k
+
+
+def elbow_figure(k_selection: pd.DataFrame, k: int) -> go.Figure:
+    """Inertia (within-cluster sum of squares) against k, the chosen k marked."""
+    ks = k_selection["k"].astype(int).tolist()
+    inertia = k_selection["inertia"].astype(float).tolist()
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=ks, y=inertia, mode="lines+markers", name="inertia",
+                             line={"color": OKABE_ITO[0], "width": 2}, marker={"size": 7},
+                             hovertemplate="k = %{x}<br>inertia %{y:,.1f}<extra></extra>"))
+    if k in ks:
+        chosen = inertia[ks.index(k)]
+        fig.add_trace(go.Scatter(x=[k], y=[chosen], mode="markers", name=f"chosen k = {k}",
+                                 marker={"size": 16, "color": OKABE_ITO[5], "symbol": "circle-open",
+                                         "line": {"width": 3}},
+                                 hovertemplate="chosen k = %{x}<br>inertia %{y:,.1f}<extra></extra>"))
+        fig.add_annotation(x=k, y=chosen, text=f"chosen: k = {k}", showarrow=True, arrowhead=2, ax=40, ay=-40,
+                           font={"color": OKABE_ITO[5], "size": 13})
+    fig.update_xaxes(title="number of segments k", dtick=1)
+    fig.update_yaxes(title="inertia (within-segment sum of squares)", rangemode="tozero")
+    return _layout(fig, "Elbow curve: how much tighter the segments get with each extra segment",
+                   "Inertia always falls as k grows; the elbow is where adding segments stops paying off.")
+
+
+K_SCORES = (
+    ("silhouette", "Silhouette (higher is better)"),
+    ("calinski_harabasz", "Calinski-Harabasz (higher is better)"),
+    ("davies_bouldin", "Davies-Bouldin (lower is better)"),
+)
+
+
+def k_scores_figure(k_selection: pd.DataFrame, k: int) -> go.Figure:
+    """Silhouette, Calinski-Harabasz and Davies-Bouldin against k (k >= 2), the chosen k marked."""
+    fig = make_subplots(rows=1, cols=3, subplot_titles=[t for _, t in K_SCORES], horizontal_spacing=0.08)
+    scored = k_selection[k_selection["k"] >= 2]
+    for col, (name, _) in enumerate(K_SCORES, start=1):
+        ks = scored["k"].astype(int).tolist()
+        values = scored[name].astype(float).tolist()
+        fig.add_trace(go.Scatter(x=ks, y=values, mode="lines+markers", name=name, showlegend=False,
+                                 line={"color": OKABE_ITO[0], "width": 2}, marker={"size": 6},
+                                 hovertemplate=f"k = %{{x}}<br>{name} %{{y:,.3f}}<extra></extra>"),
+                      row=1, col=col)
+        if k in ks:
+            fig.add_trace(go.Scatter(x=[k], y=[values[ks.index(k)]], mode="markers", name=f"chosen k = {k}",
+                                     showlegend=col == 1, legendgroup="chosen",
+                                     marker={"size": 14, "color": OKABE_ITO[5], "symbol": "circle-open",
+                                             "line": {"width": 3}},
+                                     hovertemplate=f"chosen k = %{{x}}<br>{name} %{{y:,.3f}}<extra></extra>"),
+                          row=1, col=col)
+        fig.update_xaxes(title="k", dtick=1, row=1, col=col)
+    fig.update_annotations(font={"size": 12})
+    return _layout(fig, "Cross-checks: cluster quality indices for each k",
+                   "Three independent views of how well separated the segments are; the ring marks the chosen k.",
+                   height=400, margin={"l": 60, "r": 20, "t": 110, "b": 90})
+
+
+def silhouette_figure(values: np.ndarray, labels: np.ndarray, names: Sequence[str], colors: Sequence[str],
+                      total: int) -> go.Figure:
+    """The silhouette plot: each customer of the sample as a horizontal line, grouped by segment
+    and sorted; the dashed line is the average."""
+    values, labels = np.asarray(values, dtype=float), np.asarray(labels)
+    fig = go.Figure()
+    gap = max(2, len(values) // 60)
+    y0 = 0
+    ticks, ticktext = [], []
+    for s, name in enumerate(names):
+        v = np.sort(values[labels == s])[::-1]
+        if len(v) == 0:
+            continue
+        y = y0 + np.arange(len(v))
+        fig.add_trace(go.Scatter(
+            x=np.concatenate([[0.0], v, [0.0]]), y=np.concatenate([[y[0]], y, [y[-1]]]),
+            mode="lines", fill="toself", name=label(name), line={"color": colors[s], "width": 0.5},
+            fillcolor=colors[s], hoveron="fills",
+            hovertemplate=f"{label(name)}<br>mean silhouette {v.mean():.3f}<extra></extra>",
+        ))
+        ticks.append(y0 + len(v) / 2)
+        ticktext.append(f"{label(name)}<br>mean {v.mean():.2f}")
+        y0 += len(v) + gap
+    mean = float(values.mean()) if len(values) else 0.0
+    fig.add_vline(x=mean, line={"color": INK, "dash": "dash", "width": 1.5},
+                  annotation_text=f"average {mean:.2f}", annotation_position="top")
+    fig.update_xaxes(title="silhouette value (-1: in the wrong segment, 0: on a border, 1: well inside)",
+                     range=[min(-0.1, float(values.min()) - 0.02) if len(values) else -0.1, 1])
+    fig.update_yaxes(tickvals=ticks, ticktext=ticktext, showgrid=False, zeroline=False, autorange="reversed")
+    return _layout(fig, "Silhouette per segment at the chosen k",
+                   f"How clearly each customer belongs to its segment; {sample_note(len(values), total)}.",
+                   height=max(360, 90 * len(names)), showlegend=False, margin={"l": 200, "r": 20, "t": 80, "b": 50})
+
+
+# ---------------------------------------------------------------------------- segments
+
+
+def sizes_figure(profiles: pd.DataFrame, colors: Sequence[str]) -> go.Figure:
+    """Customers per segment (bars) beside each segment's share of customers and of revenue."""
+    names = [label(n) for n in profiles["segment_name"]]
+    seg_colors = [colors[int(s)] for s in profiles["segment"]]
+    has_revenue = "revenue_share" in profiles
+    fig = make_subplots(rows=1, cols=2 if has_revenue else 1, horizontal_spacing=0.06, shared_yaxes=True,
+                        subplot_titles=["Customers"] + (["Share of customers (hatched) and of revenue (solid)"]
+                                                        if has_revenue else []))
+    customers = profiles["customers"].astype(int).tolist()
+    fig.add_trace(go.Bar(y=names, x=customers, orientation="h", marker={"color": seg_colors}, name="customers",
+                         showlegend=False, text=[f"{c:,}" for c in customers], textposition="outside",
+                         cliponaxis=False, hovertemplate="%{y}<br>%{x:,} customers<extra></extra>"), row=1, col=1)
+    if has_revenue:
+        fig.add_trace(go.Bar(y=names, x=profiles["customer_share"].astype(float).tolist(), orientation="h",
+                             name="share of customers",
+                             marker={"color": "white", "line": {"color": seg_colors, "width": 1.5},
+                                     "pattern": {"shape": "/", "fgcolor": seg_colors, "size": 6}},
+                             texttemplate="%{x:.0%} of customers", textposition="outside", cliponaxis=False,
+                             hovertemplate="%{y}<br>%{x:.1%} of customers<extra></extra>"), row=1, col=2)
+        fig.add_trace(go.Bar(y=names, x=profiles["revenue_share"].astype(float).tolist(), orientation="h",
+                             name="share of revenue", marker={"color": seg_colors},
+                             texttemplate="<b>%{x:.0%} of revenue</b>", textposition="outside", cliponaxis=False,
+                             hovertemplate="%{y}<br>%{x:.1%} of revenue<extra></extra>"), row=1, col=2)
+        top = max(profiles["customer_share"].max(), profiles["revenue_share"].max())
+        fig.update_xaxes(tickformat=".0%", range=[0, float(top) * 1.45], row=1, col=2)
+    fig.update_xaxes(range=[0, max(customers) * 1.25], row=1, col=1)
+    fig.update_layout(barmode="group", bargap=0.3, bargroupgap=0.08, showlegend=False)
+    fig.update_yaxes(autorange="reversed", showgrid=False)
+    fig.update_annotations(font={"size": 13})
+    return _layout(fig, "How big each segment is, and what it is worth", None,
+                   height=max(300, 80 * len(names) + 120), margin={"l": 200, "r": 30, "t": 80, "b": 40})
+
+
+def principal_components(Z: np.ndarray, n: int = 2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean, the first `n` principal axes (rows) and each axis's share of the variance."""
+    mean = Z.mean(axis=0)
+    _, s, vt = np.linalg.svd(Z - mean, full_matrices=False)
+    variance = s ** 2
+    share = variance / variance.sum() if variance.sum() > 0 else np.zeros_like(variance)
+    # A deterministic sign: the largest loading of each axis is positive.
+    signs = np.sign(vt[np.arange(len(vt)), np.argmax(np.abs(vt), axis=1)])
+    vt = vt * np.where(signs == 0, 1, signs)[:, None]
+    return mean, vt[:n], share[:n]
+
+
+def segments_scatter_figure(Z: np.ndarray, X: np.ndarray, labels: np.ndarray, features: Sequence[str],
+                            centers: np.ndarray, names: Sequence[str], colors: Sequence[str], scale: str,
+                            total: int, customer_ids: Sequence | None = None) -> go.Figure:
+    """The customers in the space K-means worked in, coloured by segment, centres marked.
+
+    Three features: a 3D scatter of the transformed features. Two: a 2D scatter of them.
+    Otherwise the first two principal components. Hover shows the original units.
+    """
+    Z, X, labels, centers = np.asarray(Z, float), np.asarray(X, float), np.asarray(labels), np.asarray(centers, float)
+    n_features = Z.shape[1]
+    hover = "<br>".join(f"{feature_title(f)}: %{{customdata[{j}]:,.4~g}}" for j, f in enumerate(features))
+    ids = [label(c) for c in customer_ids] if customer_ids is not None else None
+    three_d = n_features == 3
+    if n_features in (2, 3):
+        coords, centre_coords = Z, centers
+        titles = [scaled_title(f, scale) for f in features]
+        how = "the features K-means used, after the transform"
+    else:
+        mean, axes, share = principal_components(Z, min(2, n_features))
+        coords, centre_coords = (Z - mean) @ axes.T, (centers - mean) @ axes.T
+        if coords.shape[1] == 1:  # one feature: spread the points by segment
+            coords = np.column_stack([coords[:, 0], labels + np.random.default_rng(0).uniform(-0.3, 0.3, len(labels))])
+            centre_coords = np.column_stack([centre_coords[:, 0], np.arange(len(centers))])
+            titles = [scaled_title(features[0], scale), "segment"]
+        else:
+            titles = [f"principal component {i + 1} ({share[i]:.0%} of the variance)" for i in range(2)]
+        how = "the first two principal components of the transformed features"
+    fig = go.Figure()
+    trace = go.Scatter3d if three_d else go.Scatter
+    for s, name in enumerate(names):
+        mask = labels == s
+        if not mask.any():
+            continue
+        xyz = {"x": coords[mask, 0], "y": coords[mask, 1]}
+        if three_d:
+            xyz["z"] = coords[mask, 2]
+        fig.add_trace(trace(
+            **xyz, mode="markers", name=label(name), legendgroup=f"s{s}",
+            marker={"size": 2.5 if three_d else 5, "color": colors[s], "opacity": 0.75 if three_d else 0.6},
+            customdata=X[mask], text=[ids[i] for i in np.flatnonzero(mask)] if ids else None,
+            hovertemplate=(f"<b>{label(name)}</b><br>" + ("customer %{text}<br>" if ids else "") + hover
+                           + "<extra></extra>"),
+        ))
+    centre = {"x": centre_coords[:, 0], "y": centre_coords[:, 1]}
+    if three_d:
+        centre["z"] = centre_coords[:, 2]
+    fig.add_trace(trace(
+        **centre, mode="markers", name="segment centres", text=[label(n) for n in names],
+        marker={"size": 9 if three_d else 16, "color": [colors[s] for s in range(len(names))], "symbol": "diamond",
+                "line": {"color": CENTRE_COLOR, "width": 2}},
+        hovertemplate="centre of %{text}<extra></extra>",
+    ))
+    subtitle = f"{sample_note(len(labels), total)}, on {how}; hover for values in original units."
+    if three_d:
+        fig.update_layout(scene={
+            "xaxis": {"title": {"text": titles[0]}, "backgroundcolor": "#f7f8fa"},
+            "yaxis": {"title": {"text": titles[1]}, "backgroundcolor": "#f7f8fa"},
+            "zaxis": {"title": {"text": titles[2]}, "backgroundcolor": "#f7f8fa"},
+            "camera": {"eye": {"x": 1.45, "y": -1.45, "z": 0.7}},
+            "aspectmode": "cube",
+        })
+        return _layout(fig, "The segments in feature space (drag to rotate)", subtitle, height=640,
+                       margin={"l": 0, "r": 0, "t": 80, "b": 40})
+    fig.update_xaxes(title=titles[0])
+    fig.update_yaxes(title=titles[1])
+    return _layout(fig, "The segments in feature space", subtitle, height=560)
+
+
+def scatter_matrix_figure(Z: np.ndarray, labels: np.ndarray, features: Sequence[str], names: Sequence[str],
+                          colors: Sequence[str], scale: str, total: int) -> go.Figure:
+    """Every pair of (transformed) features against each other, coloured by segment (SVG, no WebGL)."""
+    Z, labels = np.asarray(Z, float), np.asarray(labels)
+    n = len(features)
+    pairs = [(i, j) for i in range(1, n) for j in range(i)]
+    size = n - 1
+    fig = make_subplots(rows=size, cols=size, horizontal_spacing=0.04, vertical_spacing=0.05)
+    for i, j in pairs:
+        for s, name in enumerate(names):
+            mask = labels == s
+            if not mask.any():
+                continue
+            fig.add_trace(go.Scatter(
+                x=Z[mask, j], y=Z[mask, i], mode="markers", name=label(name), legendgroup=f"s{s}",
+                showlegend=(i, j) == pairs[0], marker={"size": 4, "color": colors[s], "opacity": 0.55},
+                hovertemplate=f"{label(name)}<extra></extra>",
+            ), row=i, col=j + 1)
+        if i == n - 1:
+            fig.update_xaxes(title=scaled_title(features[j], scale), row=i, col=j + 1)
+        if j == 0:
+            fig.update_yaxes(title=scaled_title(features[i], scale), row=i, col=1)
+    for i in range(1, n):  # hide the empty upper triangle
+        for j in range(i, n - 1):
+            fig.update_xaxes(visible=False, row=i, col=j + 1)
+            fig.update_yaxes(visible=False, row=i, col=j + 1)
+    return _layout(fig, "Pairs of features, coloured by segment",
+                   f"{sample_note(len(labels), total)}; axes after the transform K-means used.",
+                   height=max(440, 260 * size + 130), margin={"l": 80, "r": 20, "t": 90, "b": 100})
+
+
+def standardized_means(columns: dict[str, np.ndarray], labels: np.ndarray, k: int) -> pd.DataFrame:
+    """Segment x feature: how far each segment's mean of log(1 + value) lies from everyone's mean,
+    in standard deviations (the 'snake plot' numbers; also what names the segments)."""
+    from ..clustering import signed_log1p
+
+    labels = np.asarray(labels)
+    counts = np.bincount(labels, minlength=k).astype(float)
+    out = {}
+    for name, values in columns.items():
+        logged = signed_log1p(np.asarray(values, dtype=np.float64))
+        mu, sd = logged.mean(), logged.std()
+        sums = np.bincount(labels, weights=logged, minlength=k)
+        means = np.divide(sums, counts, out=np.full(k, np.nan), where=counts > 0)
+        out[name] = (means - mu) / sd if sd > 0 else np.zeros(k)
+    return pd.DataFrame(out, index=pd.RangeIndex(k, name="segment"))
+
+
+def profile_heatmap_figure(z: pd.DataFrame, names: Sequence[str], clustering_features: Sequence[str],
+                           means: pd.DataFrame | None = None) -> go.Figure:
+    """The standardized segment means as a heatmap: red above average, blue below."""
+    features = list(z.columns)
+    x = [feature_title(f).replace(" ", "<br>", 1) + (" *" if f in clustering_features else "") for f in features]
+    y = [label(n) for n in names]
+    values = z.to_numpy(dtype=float)
+    limit = max(1.0, float(np.nanmax(np.abs(values)))) if values.size else 1.0
+    custom = means[features].to_numpy(dtype=float) if means is not None else None
+    fig = go.Figure(go.Heatmap(
+        z=values, x=x, y=y, colorscale=DIVERGING, zmid=0, zmin=-limit, zmax=limit,
+        texttemplate="%{z:+.2f}", textfont={"size": 13},
+        customdata=custom, xgap=2, ygap=2,
+        colorbar={"title": {"text": "std. dev.<br>from average"}, "thickness": 14},
+        hovertemplate=("%{y}<br>%{x}: %{z:+.2f} standard deviations"
+                       + ("<br>segment mean %{customdata:,.4~g}" if custom is not None else "") + "<extra></extra>"),
+    ))
+    fig.update_yaxes(autorange="reversed", showgrid=False)
+    fig.update_xaxes(showgrid=False)
+    return _layout(fig, "Segment profiles: each segment's average against everyone's",
+                   "Mean of log(1 + value) per segment, in standard deviations from the average of all customers "
+                   "(* = used for clustering).",
+                   height=max(300, 66 * len(names) + 170), margin={"l": 200, "r": 20, "t": 80, "b": 60})
+
+
+def box_stats(values: np.ndarray, labels: np.ndarray, k: int) -> pd.DataFrame:
+    """Per segment: quartiles, mean and Tukey whiskers (the furthest values within 1.5 IQR of the box),
+    computed on every customer (partitions and masks, no full sort: linear in the customers)."""
+    values, labels = np.asarray(values, dtype=np.float64), np.asarray(labels)
+    rows = []
+    for s in range(k):
+        v = values[labels == s]
+        if len(v) == 0:
+            rows.append({"segment": s, "q1": np.nan, "median": np.nan, "q3": np.nan, "lowerfence": np.nan,
+                         "upperfence": np.nan, "mean": np.nan, "count": 0})
+            continue
+        q1, median, q3 = np.percentile(v, [25, 50, 75])
+        iqr = q3 - q1
+        lo = float(v[v >= q1 - 1.5 * iqr].min())
+        hi = float(v[v <= q3 + 1.5 * iqr].max())
+        rows.append({"segment": s, "q1": q1, "median": median, "q3": q3, "lowerfence": lo, "upperfence": hi,
+                     "mean": float(v.mean()), "count": len(v)})
+    return pd.DataFrame(rows)
+
+
+def box_figure(stats: dict[str, pd.DataFrame], names: Sequence[str], colors: Sequence[str],
+               clustering_features: Sequence[str], total: int) -> go.Figure:
+    """Box plots of each feature by segment, in original units (from `box_stats`: every customer)."""
+    features = list(stats)
+    cols = min(3, max(1, len(features)))
+    rows = -(-len(features) // cols)
+    fig = make_subplots(rows=rows, cols=cols, vertical_spacing=0.12 / rows ** 0.5, horizontal_spacing=0.07,
+                        subplot_titles=[feature_title(f) + (" *" if f in clustering_features else "")
+                                        for f in features])
+    for i, feature in enumerate(features):
+        r, c = i // cols + 1, i % cols + 1
+        st = stats[feature]
+        for row in st.itertuples():
+            s = int(row.segment)
+            if row.count == 0:
+                continue
+            fig.add_trace(go.Box(
+                x=[label(names[s])], q1=[row.q1], median=[row.median], q3=[row.q3], lowerfence=[row.lowerfence],
+                upperfence=[row.upperfence], mean=[row.mean], name=label(names[s]), legendgroup=f"s{s}",
+                showlegend=i == 0, marker={"color": colors[s]}, line={"color": colors[s]},
+                fillcolor=_tint(colors[s]), boxpoints=False,
+                hovertemplate=None,
+            ), row=r, col=c)
+        fig.update_xaxes(showticklabels=False, row=r, col=c)
+    fig.update_annotations(font={"size": 13})
+    return _layout(fig, "Each feature by segment, in the shop's units",
+                   f"Boxes: middle half of the customers, line: median, dashed: mean, whiskers: 1.5 x IQR "
+                   f"(outliers not drawn); {sample_note(total, total)} (* = used for clustering).",
+                   height=250 * rows + 170, margin={"l": 60, "r": 20, "t": 100, "b": 70})
+
+
+def _tint(hex_color: str, alpha: float = 0.35) -> str:
+    r, g, b = (int(hex_color[i:i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+def histogram(values: np.ndarray, bins: int = 40, clip_quantile: float | None = 0.99) -> dict:
+    """Bin edges and counts of every value. Whole numbers over a short range get one bin per
+    number. With `clip_quantile`, the range stops at that quantile (a long tail would squash
+    everything else into one bar) and `beyond` counts the values cut off."""
+    values = np.asarray(values, dtype=np.float64)
+    if not len(values):
+        return {"edges": np.array([0.0, 1.0]), "counts": np.array([0]), "beyond": 0}
+    lo = float(values.min())
+    hi = float(np.quantile(values, clip_quantile)) if clip_quantile else float(values.max())
+    if hi <= lo:
+        hi = float(values.max())
+    whole = bool(np.all(values == np.round(values)))
+    if whole and hi - lo <= 60:
+        edges = np.arange(lo - 0.5, hi + 1.0, 1.0)
+    else:
+        edges = np.linspace(lo, hi if hi > lo else lo + 1.0, bins + 1)
+    counts, edges = np.histogram(values, bins=edges)
+    return {"edges": edges, "counts": counts, "beyond": int((values > edges[-1]).sum())}
+
+
+def distributions_figure(before: dict[str, dict], after: dict[str, dict], scale: str, total: int) -> go.Figure:
+    """Histograms of each clustering feature before (original units) and after the transform."""
+    features = list(before)
+    n = len(features)
+    titles = [feature_title(f) for f in features] + [scaled_title(f, scale) for f in features]
+    fig = make_subplots(rows=2, cols=n, subplot_titles=titles, vertical_spacing=0.2, horizontal_spacing=0.06)
+    for row, hists, color in ((1, before, OKABE_ITO[4]), (2, after, OKABE_ITO[0])):
+        for j, f in enumerate(features):
+            h = hists[f]
+            edges = np.asarray(h["edges"], float)
+            fig.add_trace(go.Bar(x=(edges[:-1] + edges[1:]) / 2, y=np.asarray(h["counts"]), width=np.diff(edges),
+                                 marker={"color": color, "line": {"width": 0.5, "color": "white"}}, showlegend=False,
+                                 name="before" if row == 1 else "after",
+                                 hovertemplate="around %{x:,.4~g}: %{y:,} customers<extra></extra>"),
+                          row=row, col=j + 1)
+    fig.update_layout(bargap=0)
+    fig.update_annotations(font={"size": 12})
+    fig.update_yaxes(title="customers", col=1)
+    cut = [f"{feature_title(f)}: {h['beyond']:,}" for f, h in before.items() if h["beyond"]]
+    subtitle = f"Top: original units. Bottom: as K-means sees them. {sample_note(total, total).capitalize()}."
+    if cut:
+        subtitle += " Top axes stop at the 99th percentile; beyond it: " + ", ".join(cut) + " customers."
+    return _layout(fig, "Distribution of the features, before and after the transform", subtitle,
+                   height=560, margin={"l": 70, "r": 20, "t": 110, "b": 40})
+
+
+def best_sellers_figure(sellers: pd.DataFrame, color: str, by: str = "quantity", top: int = 10,
+                        segment_name: str | None = None) -> go.Figure:
+    """One segment's best-selling products (rows of best_sellers for that segment)."""
+    rows = sellers[sellers["by"] == by].sort_values("rank").head(top)
+    names = [str(n) if isinstance(n, str) and n else str(p) for n, p in zip(rows["product_name"], rows["product"])]
+    if len(set(names)) < len(names):  # two products share a name: tell them apart by id
+        names = [f"{n} ({p})" for n, p in zip(names, rows["product"])]
+    shown = [label(_shorten(n)) for n in names]
+    values = rows[by].astype(float).tolist()
+    fig = go.Figure(go.Bar(
+        x=values, y=shown, orientation="h", marker={"color": color}, customdata=[label(n) for n in names],
+        text=[f"{v:,.0f}" for v in values], textposition="outside", cliponaxis=False, name=by,
+        hovertemplate="%{customdata}<br>" + ("%{x:,.0f} units" if by == "quantity" else "%{x:,.2f} revenue")
+                      + "<extra></extra>",
+    ))
+    fig.update_yaxes(autorange="reversed", showgrid=False, automargin=True)
+    fig.update_xaxes(title="units ordered" if by == "quantity" else "revenue", rangemode="tozero",
+                     range=[0, max(values) * 1.18] if values else None)
+    what = "units" if by == "quantity" else "revenue"
+    title = f"Best sellers by {what}" + (f": {label(segment_name)}" if segment_name else "")
+    fig = _layout(fig, title, None, height=max(200, 24 * len(rows) + 120),
+                  margin={"l": 10, "r": 30, "t": 64, "b": 45})
+    # The title sits just above the bars, below the toolbar that plotly shows top right.
+    fig.update_layout(title={"font": {"size": 13}, "yref": "paper", "y": 1, "yanchor": "bottom", "pad": {"b": 10}})
+    return fig
+
+
+def _shorten(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,0 +1,170 @@
+"""The report in a real headless Chromium (Selenium): no console errors, every figure drawn,
+hostile names inert, every segment name visible; and a full-page screenshot for reviewers.
+
+Needs Debian's `chromium` and `chromium-driver` (or CUSTSEG_CHROMIUM / CUSTSEG_CHROMEDRIVER);
+`.ci/run` installs them in CI. Without them the tests skip and say why. The screenshot goes to
+tests/artifacts/report.png (or $CUSTSEG_SCREENSHOT_DIR) and its path is printed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from _report_data import hostile_result
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+CHROMIUM_FLAGS = (
+    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--window-size=1280,900",
+)
+ARTIFACTS = Path(os.environ.get("CUSTSEG_SCREENSHOT_DIR") or Path(__file__).resolve().parent / "artifacts")
+# Set before any page script runs (CDP scripts are not subject to the page's CSP): any payload that
+# ran would leave a trace here.
+TRAP = ("window.__alerts = [];"
+        "window.alert = window.confirm = window.prompt = function (m) { window.__alerts.push(String(m)); };")
+
+
+def _find(env: str, names: tuple[str, ...]) -> str | None:
+    if os.environ.get(env):
+        return os.environ[env]
+    return next((p for p in map(shutil.which, names) if p), None)
+
+
+@pytest.fixture(scope="module")
+def driver():
+    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install -e '.[test]')")
+    from selenium.webdriver.chrome.service import Service
+
+    browser = _find("CUSTSEG_CHROMIUM", ("chromium", "chromium-browser", "google-chrome"))
+    chromedriver = _find("CUSTSEG_CHROMEDRIVER", ("chromedriver",))
+    if not browser or not chromedriver:
+        pytest.skip("headless Chromium not found: install Debian's chromium and chromium-driver "
+                    "(apt-get install chromium chromium-driver; .ci/run does it in CI)")
+    profile = tempfile.mkdtemp(prefix="custseg-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = browser
+    for flag in CHROMIUM_FLAGS + (f"--user-data-dir={profile}",):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    drv = webdriver.Chrome(service=Service(chromedriver), options=options)
+    drv.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": TRAP})
+    try:
+        yield drv
+    finally:
+        drv.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def report_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("report") / "out"
+    hostile_result().to_dir(out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def loaded(driver, report_dir):
+    """The report opened from file://, after every figure has been drawn; the console log of the load."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.get_log("browser")  # drop anything from before
+    driver.get((report_dir / "report.html").resolve().as_uri())
+    expected = driver.execute_script("return document.querySelectorAll('[data-figure]').length")
+    WebDriverWait(driver, 90).until(lambda d: d.execute_script(
+        "return document.querySelectorAll('.js-plotly-plot svg.main-svg').length > 0 && "
+        "Array.from(document.querySelectorAll('[data-figure]')).every("
+        "  e => e.classList.contains('js-plotly-plot') && e.querySelector('svg.main-svg'))"))
+    return {"expected": expected, "log": driver.get_log("browser")}
+
+
+def test_no_console_errors(loaded):
+    errors = [entry for entry in loaded["log"] if entry["level"] == "SEVERE"]
+    assert not errors, errors
+
+
+def test_every_figure_is_drawn(driver, loaded):
+    drawn = driver.execute_script(
+        "return Array.from(document.querySelectorAll('.js-plotly-plot'))"
+        ".filter(e => e.querySelector('svg.main-svg') && e.getBoundingClientRect().height > 100).length")
+    assert drawn == loaded["expected"] >= 8
+    # the traces are there, not just empty axes
+    traces = driver.execute_script(
+        "return Array.from(document.querySelectorAll('.js-plotly-plot')).map(e => (e.data || []).length)")
+    assert all(n > 0 for n in traces)
+
+
+def test_hostile_names_are_inert_and_shown_as_text(driver, loaded):
+    from _report_data import ATTRIBUTE_PAYLOAD, SCRIPT_PAYLOAD
+
+    assert driver.execute_script("return window.__pwned") is None
+    assert driver.execute_script("return window.__alerts") == []
+    assert driver.execute_script("return document.querySelectorAll('img').length") == 0
+    text = driver.execute_script("return document.body.innerText")
+    assert SCRIPT_PAYLOAD in text and ATTRIBUTE_PAYLOAD in text
+    # in the best-seller charts, plotly draws the names as text too
+    ticks = driver.execute_script(
+        "return Array.from(document.querySelectorAll('[data-figure^=best_sellers] .ytick text'))"
+        ".map(t => t.textContent)")
+    assert any(t.startswith("</script><script>") for t in ticks)
+
+
+def test_every_segment_name_of_profiles_csv_is_visible(driver, loaded, report_dir):
+    from selenium.webdriver.common.by import By
+
+    names = pd.read_csv(report_dir / "profiles.csv")["segment_name"].tolist()
+    headings = [h.text for h in driver.find_elements(By.CSS_SELECTOR, ".card h3") if h.is_displayed()]
+    assert headings == names
+    strategies = [e.text for e in driver.find_elements(By.CSS_SELECTOR, ".card .todo")]
+    assert len(strategies) == len(names) and all(len(s) > 30 for s in strategies)
+
+
+def test_full_page_screenshot_for_reviewers(driver, loaded):
+    height = driver.execute_script("return Math.ceil(document.documentElement.scrollHeight)")
+    driver.set_window_size(1280, height)
+    driver.execute_script("window.dispatchEvent(new Event('resize'))")  # plotly charts follow the width
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / "report.png"
+    assert driver.save_screenshot(str(path))
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 100_000
+    print(f"\nreport screenshot: {path}")
+
+
+def test_without_webgl_the_3d_scatter_is_drawn_flat_without_errors(report_dir):
+    """Some locked-down viewers have no WebGL: the page still draws every chart."""
+    webdriver = pytest.importorskip("selenium.webdriver")
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser = _find("CUSTSEG_CHROMIUM", ("chromium", "chromium-browser", "google-chrome"))
+    chromedriver = _find("CUSTSEG_CHROMEDRIVER", ("chromedriver",))
+    if not browser or not chromedriver:
+        pytest.skip("headless Chromium not found (apt-get install chromium chromium-driver)")
+    profile = tempfile.mkdtemp(prefix="custseg-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = browser
+    for flag in CHROMIUM_FLAGS + (f"--user-data-dir={profile}", "--disable-webgl", "--disable-3d-apis"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    drv = webdriver.Chrome(service=Service(chromedriver), options=options)
+    try:
+        drv.get((report_dir / "report.html").resolve().as_uri())
+        WebDriverWait(drv, 90).until(lambda d: d.execute_script(
+            "return Array.from(document.querySelectorAll('[data-figure]'))"
+            ".every(e => e.querySelector('svg.main-svg'))"))
+        assert drv.execute_script("return !!document.createElement('canvas').getContext('webgl')") is False
+        title = drv.execute_script("return document.querySelector('[data-figure=scatter] .gtitle').textContent")
+        assert "no WebGL" in title
+        assert drv.execute_script("return document.querySelector('[data-figure=scatter]').data[0].type") == "scatter"
+        assert not [e for e in drv.get_log("browser") if e["level"] == "SEVERE"]
+    finally:
+        drv.quit()
+        shutil.rmtree(profile, ignore_errors=True)
