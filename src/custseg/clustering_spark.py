@@ -178,7 +178,10 @@ def fit_mllib(frame, names: list[str], *, k: int | None, k_max: int, scale: str,
         n = customers if customers is not None else vectors.count()
         if k is None:
             fraction = min(1.0, sweep_sample / max(n, 1))
-            sample = (vectors if fraction >= 1.0 else vectors.sample(False, fraction, seed)).select(VECTOR).cache()
+            # The sample is small (<= sweep_sample rows): one partition saves a task per partition
+            # and per iteration of each of the k_max fits.
+            sample = (vectors if fraction >= 1.0 else vectors.sample(False, fraction, seed)).select(VECTOR) \
+                .coalesce(1).cache()
             try:
                 table = sweep_k_spark(sample, len(names), k_max, seed, silhouette_sample, max_iter)
             finally:
