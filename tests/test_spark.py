@@ -74,6 +74,12 @@ def generic_csv(tmp_path_factory):
     return write_sample(tmp_path_factory.mktemp("spark") / "generic.csv", "generic", 6_000, 11)
 
 
+@pytest.fixture(scope="module")
+def shopify_duck(shopify_csv):
+    """The DuckDB reference on the shopify sample at k = 4 (computed once)."""
+    return custseg.segment(str(shopify_csv), k=4)
+
+
 def assert_same_features(duck, spark_result):
     """Same customers in the same order, every computed feature equal to 1e-9."""
     a, b = duck.all_features.to_pandas(), spark_result.all_features.to_pandas()
@@ -100,8 +106,9 @@ def run_both(data, spark, **options):
 
 
 @pytest.mark.spark
-def test_shopify_sample_same_customers_features_and_segments(spark, shopify_csv):
-    duck, on_spark = run_both(str(shopify_csv), spark, k=4)
+def test_shopify_sample_same_customers_features_and_segments(spark, shopify_csv, shopify_duck):
+    duck = shopify_duck
+    on_spark = custseg.segment(str(shopify_csv), k=4, engine="spark", spark_session=spark)
     assert_same_features(duck, on_spark)
     assert_same_segmentation(duck, on_spark)
     assert on_spark.data_quality == duck.data_quality
@@ -169,7 +176,7 @@ def test_dirty_values_parse_the_same_under_ansi_mode(spark, tmp_path):
 
 
 @pytest.mark.spark
-def test_spark_dataframe_input_reuses_the_session(spark, shopify_csv, monkeypatch):
+def test_spark_dataframe_input_reuses_the_session(spark, shopify_csv, shopify_duck, monkeypatch):
     from pyspark.sql import SparkSession
 
     frame = spark.read.csv(str(shopify_csv), header=True, inferSchema=False)
@@ -179,22 +186,20 @@ def test_spark_dataframe_input_reuses_the_session(spark, shopify_csv, monkeypatc
 
     monkeypatch.setattr(type(SparkSession.builder), "getOrCreate", no_new_session)
     on_spark = custseg.segment(frame, engine="spark", k=4)
-    duck = custseg.segment(str(shopify_csv), k=4)
     assert on_spark.summary["engine"] == "spark"
-    assert_same_features(duck, on_spark)
-    assert_same_segmentation(duck, on_spark)
+    assert_same_features(shopify_duck, on_spark)
+    assert_same_segmentation(shopify_duck, on_spark)
 
 
 @pytest.mark.spark
-def test_file_url_and_parquet_inputs(spark, shopify_csv, tmp_path):
+def test_file_url_and_parquet_inputs(spark, shopify_csv, shopify_duck, tmp_path):
     import pyarrow.csv as pacsv
 
     parquet = tmp_path / "lines.parquet"
     pq.write_table(pacsv.read_csv(shopify_csv), parquet)
-    duck = custseg.segment(str(shopify_csv), k=3)
-    by_url = custseg.segment(f"file://{parquet}", k=3, engine="spark", spark_session=spark)
+    by_url = custseg.segment(f"file://{parquet}", k=4, engine="spark", spark_session=spark)
     assert by_url.summary["inputs"] == [f"file://{parquet}"]
-    assert_same_features(duck, by_url)
+    assert_same_features(shopify_duck, by_url)
 
 
 # ---------------------------------------------------------------------------- MLlib
@@ -202,8 +207,8 @@ def test_file_url_and_parquet_inputs(spark, shopify_csv, tmp_path):
 
 @pytest.fixture(scope="module")
 def mllib_run(spark, shopify_csv, tmp_path_factory):
-    """The shopify sample with every customer kept in Spark (spark_local_limit=0): MLlib at k=4."""
-    result = custseg.segment(str(shopify_csv), k=4, engine="spark", spark_session=spark, spark_local_limit=0)
+    """The shopify sample with every customer kept in Spark (spark_local_limit=0): MLlib sweep and fit."""
+    result = custseg.segment(str(shopify_csv), k_max=6, engine="spark", spark_session=spark, spark_local_limit=0)
     out = result.to_dir(tmp_path_factory.mktemp("mllib") / "out", report=False)
     return result, out
 
@@ -211,7 +216,7 @@ def mllib_run(spark, shopify_csv, tmp_path_factory):
 @pytest.mark.spark
 def test_mllib_segments_agree_with_scikit_learn(mllib_run, shopify_csv):
     result, out = mllib_run
-    duck = custseg.segment(str(shopify_csv), k=4)
+    duck = custseg.segment(str(shopify_csv), k=result.k)
     assert result.summary["clustering_backend"] == "spark-mllib"
     assert result.summary["customers"] == duck.summary["customers"]
     segments = pd.read_parquet(out / "segments.parquet")  # a directory written by Spark
@@ -245,13 +250,12 @@ def test_mllib_profiles_are_computed_over_every_customer(mllib_run):
 
 
 @pytest.mark.spark
-def test_mllib_sweep_inertia_and_elbow(spark, shopify_csv):
-    result = custseg.segment(str(shopify_csv), engine="spark", spark_session=spark, spark_local_limit=0,
-                             k_max=5, features="total_spending,products_ordered")
+def test_mllib_sweep_inertia_and_elbow(mllib_run):
+    result, _ = mllib_run
     table = result.k_selection
-    assert table.k.tolist() == [1, 2, 3, 4, 5]
+    assert table.k.tolist() == [1, 2, 3, 4, 5, 6]
     # k = 1: the total sum of squares of the log1p features (the sweep sample holds everyone here)
-    X = np.log1p(result.segments[["total_spending", "products_ordered"]].to_numpy(float))
+    X = np.log1p(result.segments[result.features].to_numpy(float))
     assert table.inertia.iloc[0] == pytest.approx(((X - X.mean(axis=0)) ** 2).sum(), rel=1e-9)
     assert (np.diff(table.inertia) < 0).all()
     assert table.silhouette.iloc[1:].between(-1, 1).all()
@@ -263,15 +267,14 @@ def test_mllib_sweep_inertia_and_elbow(spark, shopify_csv):
 
 
 @pytest.mark.spark
-def test_cli_engine_spark_writes_the_same_segments(spark, shopify_csv, tmp_path, monkeypatch, capsys):
+def test_cli_engine_spark_writes_the_same_segments(spark, shopify_csv, shopify_duck, tmp_path, monkeypatch):
     from custseg import cli
 
-    out_spark, out_duck = tmp_path / "spark", tmp_path / "duck"
-    for out, extra in ((out_spark, ["--engine", "spark"]), (out_duck, [])):
-        monkeypatch.setattr(sys, "argv", ["custseg", "run", str(shopify_csv), "--k", "4", "--no-report", "-q",
-                                          "--out", str(out), *extra])
-        cli.entry()
-    a, b = pd.read_csv(out_duck / "segments.csv"), pd.read_csv(out_spark / "segments.csv")
+    out_spark = tmp_path / "spark"
+    monkeypatch.setattr(sys, "argv", ["custseg", "run", str(shopify_csv), "--k", "4", "--no-report", "-q",
+                                      "--engine", "spark", "--out", str(out_spark)])
+    cli.entry()
+    a, b = shopify_duck.segments, pd.read_csv(out_spark / "segments.csv", dtype={"customer_id": str})
     assert a.customer_id.tolist() == b.customer_id.tolist()
     assert adjusted_rand_score(a.segment, b.segment) >= 0.99
     assert json.loads((out_spark / "summary.json").read_text())["engine"] == "spark"

@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from sklearn.metrics import davies_bouldin_score
 
 from .clustering import SCALES, KChoice, Scaling, choose_k
@@ -54,18 +56,22 @@ def materialize_customers(backend, customers, local_limit: int, sample_size: int
     customers (for checks and the report's drawings), the persisted Spark DataFrame of
     everyone, and the number of customers.
     """
-    from pyspark.sql import functions as F
-
     frame = spark_frame(backend, customers).persist()
     n = frame.count()
-    natural = [F.length("customer_id"), F.col("customer_id")]  # features.natural_order
     schema = customers.schema()
     if n <= local_limit:
-        arrow = spark_to_arrow(frame.orderBy(*natural), schema)
+        arrow = natural_order_arrow(spark_to_arrow(frame, schema))
         frame.unpersist()
         return arrow, None, None
-    sample = frame.sample(False, min(1.0, sample_size / n), seed).orderBy(*natural)
-    return spark_to_arrow(sample, schema), frame, n
+    sample = frame.sample(False, min(1.0, sample_size / n), seed)
+    return natural_order_arrow(spark_to_arrow(sample, schema)), frame, n
+
+
+def natural_order_arrow(table: pa.Table) -> pa.Table:
+    """features.natural_order on a collected table: by id length (characters), then id (bytes)."""
+    ids = table.column("customer_id")
+    keys = pa.table({"length": pc.utf8_length(ids), "id": ids})
+    return table.take(pc.sort_indices(keys, sort_keys=[("length", "ascending"), ("id", "ascending")]))
 
 
 def _scaled(frame, names: list[str], scaling: Scaling):
