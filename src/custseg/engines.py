@@ -120,15 +120,27 @@ def spark_session(options: EngineOptions):
     for key, value in options.spark_conf.items():
         builder = builder.config(key, value)
     try:
-        return builder.getOrCreate()
+        session = builder.getOrCreate()
+        if active is None and "spark.log.level" not in options.spark_conf:
+            session.sparkContext.setLogLevel("ERROR")  # our own session: custseg reports progress itself
+        return session
     except Exception as exc:  # no Java, a wrong master URL, a bad setting
         text = str(exc).strip().splitlines()
         first = text[0] if text else type(exc).__name__
-        if "JAVA" in first.upper():
-            raise CustsegError(f"Spark cannot start ({first}); it needs Java 17 or 21: install a JDK and set "
-                               "JAVA_HOME, or use --engine duckdb.") from exc
+        if not java_available():
+            raise CustsegError("Spark cannot start: it needs Java 17 or 21, and none was found; install a JDK "
+                               "and set JAVA_HOME, or use --engine duckdb.") from exc
+        if "JAVA_GATEWAY_EXITED" in first:
+            first = "the Spark JVM exited (its message is above)"
         raise CustsegError(f"Spark cannot start with master {options.spark_master or 'local[*]'!r}: {first}; "
                            "check --spark-master and --spark-conf.") from exc
+
+
+def java_available() -> bool:
+    import shutil
+
+    home = os.environ.get("JAVA_HOME")
+    return bool((home and os.path.exists(os.path.join(home, "bin", "java"))) or shutil.which("java"))
 
 
 def import_pyspark():
