@@ -117,7 +117,9 @@ def run(
     top_products: int = typer.Option(10, "--top-products", help="Best sellers listed per segment."),
     sheet: Optional[str] = typer.Option(None, help="Worksheet of an .xlsx input (name or 0-based index)."),
     date_format: str = typer.Option("auto", "--date-format", help="Dates: auto, iso, dmy (31/12/2024) or mdy."),
-    fmt: str = typer.Option("csv", "--format", help="Format of the segments table: csv or parquet."),
+    fmt: Optional[str] = typer.Option(None, "--format",
+                                      help="Format of the segments table: csv or parquet (default csv; a Parquet "
+                                           "directory written by Spark when the segments stay in Spark)."),
     no_report: bool = typer.Option(False, "--no-report", help="Do not write report.html."),
     figures: Optional[str] = typer.Option(
         None, "--figures", help="Also write each report figure as an image under figures/: png (needs Chrome or "
@@ -129,6 +131,10 @@ def run(
     threads: Optional[int] = typer.Option(None, help="Threads for DuckDB (default: all cores)."),
     spark_master: Optional[str] = typer.Option(None, "--spark-master", help="Spark master URL (default local[*])."),
     spark_conf: Optional[list[str]] = typer.Option(None, "--spark-conf", help="Spark setting key=value (repeat)."),
+    spark_local_limit: int = typer.Option(
+        2_000_000, "--spark-local-limit",
+        help="Spark engine: up to this many customers are collected and clustered with scikit-learn; more stay "
+             "in Spark and are clustered with MLlib."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress on stderr."),
     model: Optional[Path] = typer.Option(
         None, "--model", help="Segment with this model.json (or run directory) instead of fitting a new one: "
@@ -147,10 +153,11 @@ def run(
         features=features, scale=scale, k=k, k_max=k_max, seed=seed, n_init=n_init, sweep_sample=sweep_sample,
         silhouette_sample=silhouette_sample, top_products=top_products,
         engine=EngineOptions(engine=engine, memory_limit=memory_limit, temp_dir=temp_dir, threads=threads,
-                             spark_master=spark_master, spark_conf=_parse_pairs(spark_conf, "--spark-conf")),
+                             spark_master=spark_master, spark_conf=_parse_pairs(spark_conf, "--spark-conf"),
+                             spark_local_limit=spark_local_limit),
         command=_command_line(), model=model,
     )
-    if fmt not in ("csv", "parquet"):
+    if fmt is not None and fmt not in ("csv", "parquet"):
         raise CustsegError(f"--format {fmt!r} is unknown; use csv or parquet.")
     if figures is not None:
         from .report.report import check_figures
@@ -309,7 +316,8 @@ def entry() -> None:
         err.print(f"custseg: internal error: {type(exc).__name__}: {first} (run again with --debug for the "
                   "traceback, and please report it)", markup=False, soft_wrap=True)
         sys.exit(1)
-    sys.exit(code if isinstance(code, int) else 0)
+    if isinstance(code, int) and code:
+        sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,10 @@ from typing import Any
 from .errors import CustsegError
 
 ENGINES = ("duckdb", "spark")
+# Under the Spark engine, a customer table up to this many rows is collected and clustered
+# with scikit-learn; a larger one stays in Spark and is clustered with MLlib.
+SPARK_LOCAL_LIMIT = 2_000_000
+SPARK_INSTALL_HINT = "pip install 'custseg[spark]'"
 
 
 def total_memory_bytes() -> int:
@@ -61,10 +65,13 @@ class EngineOptions:
     spark_master: str | None = None
     spark_conf: dict[str, str] = field(default_factory=dict)
     spark_session: Any = None
+    spark_local_limit: int = SPARK_LOCAL_LIMIT
 
     def __post_init__(self) -> None:
         if self.engine not in ENGINES:
             raise CustsegError(f"--engine {self.engine!r} is unknown; use one of: {', '.join(ENGINES)}.")
+        if self.spark_local_limit < 0:
+            raise CustsegError(f"spark_local_limit must be 0 or more, not {self.spark_local_limit}.")
         if self.threads is not None and self.threads < 1:
             raise CustsegError(f"--threads must be at least 1, not {self.threads}.")
 
@@ -101,27 +108,85 @@ def spark_session(options: EngineOptions):
     """The active SparkSession, or a new one built from the options."""
     if options.spark_session is not None:
         return options.spark_session
-    try:
-        from pyspark.sql import SparkSession
-    except ImportError as exc:
-        raise CustsegError(
-            "the Spark engine needs PySpark: install it with  pip install 'custseg[spark]'"
-        ) from exc
+    SparkSession = import_pyspark().SparkSession
     active = SparkSession.getActiveSession()
     if active is not None and not options.spark_master and not options.spark_conf:
         return active
     builder = SparkSession.builder.appName("custseg").master(options.spark_master or "local[*]")
     builder = builder.config("spark.sql.session.timeZone", "UTC")
+    # custseg shows its own progress; Arrow makes collecting the customer table fast.
+    builder = builder.config("spark.ui.showConsoleProgress", "false")
+    builder = builder.config("spark.sql.execution.arrow.pyspark.enabled", "true")
     for key, value in options.spark_conf.items():
         builder = builder.config(key, value)
-    return builder.getOrCreate()
+    try:
+        session = builder.getOrCreate()
+        if active is None and "spark.log.level" not in options.spark_conf:
+            session.sparkContext.setLogLevel("ERROR")  # our own session: custseg reports progress itself
+        return session
+    except Exception as exc:  # no Java, a wrong master URL, a bad setting
+        text = str(exc).strip().splitlines()
+        first = text[0] if text else type(exc).__name__
+        if not java_available():
+            raise CustsegError("Spark cannot start: it needs Java 17 or 21, and none was found; install a JDK "
+                               "and set JAVA_HOME, or use --engine duckdb.") from exc
+        if "JAVA_GATEWAY_EXITED" in first:
+            first = "the Spark JVM exited (its message is above)"
+        raise CustsegError(f"Spark cannot start with master {options.spark_master or 'local[*]'!r}: {first}; "
+                           "check --spark-master and --spark-conf.") from exc
+
+
+def java_available() -> bool:
+    import shutil
+
+    home = os.environ.get("JAVA_HOME")
+    return bool((home and os.path.exists(os.path.join(home, "bin", "java"))) or shutil.which("java"))
+
+
+def import_pyspark():
+    """The pyspark.sql module, or a CustsegError that names the extra to install."""
+    try:
+        import pyspark.sql
+    except ImportError as exc:
+        raise CustsegError(f"the Spark engine needs PySpark, which is not installed: {SPARK_INSTALL_HINT} "
+                           "(and Java 17 or 21), or use --engine duckdb.") from exc
+    return pyspark.sql
 
 
 def connect_spark(options: EngineOptions):
     import ibis
 
     session = spark_session(options)
-    return ibis.pyspark.connect(session)
+    try:
+        return ibis.pyspark.connect(session)
+    except ImportError as exc:  # Ibis' PySpark backend has its own requirements
+        raise CustsegError(f"the Spark engine needs Ibis' PySpark backend: {SPARK_INSTALL_HINT}") from exc
+
+
+def is_spark_dataframe(data) -> bool:
+    return type(data).__module__.startswith("pyspark.sql")
+
+
+def spark_frame(backend, expr):
+    """The Spark DataFrame that computes an Ibis expression on the PySpark backend."""
+    backend._run_pre_execute_hooks(expr)  # registers memtables (e.g. .xlsx data) as Spark views
+    return backend.raw_sql(backend.compile(expr))
+
+
+def spark_table(backend, frame, prefix: str = "custseg"):
+    """An Ibis table over a Spark DataFrame (through a temporary view)."""
+    import ibis.util
+
+    name = ibis.util.gen_name(prefix)
+    frame.createOrReplaceTempView(name)
+    return backend.table(name)
+
+
+def spark_to_arrow(frame, schema=None):
+    """Collect a Spark DataFrame as Arrow (with the Ibis schema's types when given)."""
+    table = frame.toArrow() if hasattr(frame, "toArrow") else __import__("pyarrow").Table.from_pandas(
+        frame.toPandas(), preserve_index=False)
+    return table.cast(schema.to_pyarrow()) if schema is not None else table
 
 
 def duckdb_connection(backend):

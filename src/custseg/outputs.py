@@ -81,9 +81,22 @@ def write_segments(directory: Path, table: pa.Table, fmt: str) -> str:
     return "segments.csv"
 
 
+def write_segments_spark(directory: Path, frame, fmt: str) -> str:
+    """Segments that stayed in Spark, written by Spark as a directory of part files."""
+    name = f"segments.{fmt}"
+    writer = frame.write.mode("error")
+    if fmt == "parquet":
+        writer.option("compression", "zstd").parquet(str(directory / name))
+    else:
+        writer.option("header", True).option("quoteAll", False).csv(str(directory / name))
+    return name
+
+
 def write_run(result, path: str | os.PathLike, force: bool = False, report: bool = True,
-              segments_format: str = "csv", figures: str | None = None) -> Path:
+              segments_format: str | None = "csv", figures: str | None = None) -> Path:
     """Write all outputs of a SegmentationResult into `path`."""
+    if segments_format is None:  # large outputs written by Spark: a Parquet directory
+        segments_format = "parquet" if getattr(result, "segments_frame", None) is not None else "csv"
     if segments_format not in SEGMENT_FORMATS:
         raise CustsegError(f"--format {segments_format!r} is unknown; use csv or parquet.")
     target = check_target(path, force)
@@ -105,7 +118,10 @@ def write_run(result, path: str | os.PathLike, force: bool = False, report: bool
 
 def write_into(result, directory: Path, report: bool = True, segments_format: str = "csv",
                figures: str | None = None) -> None:
-    files = [write_segments(directory, result.segments_table, segments_format)]
+    if getattr(result, "segments_frame", None) is not None:
+        files = [write_segments_spark(directory, result.segments_frame, segments_format)]
+    else:
+        files = [write_segments(directory, result.segments_table, segments_format)]
     write_frame_csv(directory / "profiles.csv", result.profiles, ("segment_name", "description", "strategy"))
     write_frame_csv(directory / "k_selection.csv", result.k_selection)
     write_frame_csv(directory / "best_sellers.csv", result.best_sellers, ("segment_name", "product", "product_name"))

@@ -18,11 +18,11 @@ import pyarrow as pa
 from . import __version__
 from .cleaning import clean, data_quality
 from .clustering import SCALES, CustomerSegmenter, assign
-from .engines import EngineOptions, connect
+from .engines import EngineOptions, connect, is_spark_dataframe
 from .errors import CustsegError
 from .features import available, check_features, customer_features, natural_order, parse_features
 from .model import SegmentationModel, as_model, model_label
-from .profiles import best_sellers, build_profiles
+from .profiles import best_sellers, build_profiles, table_traits
 from .sources import SourceSpec, is_table_like, read_source, read_source_table
 
 
@@ -108,20 +108,26 @@ class SegmentationResult:
     model: SegmentationModel
     features: list[str]
     all_features: pa.Table  # customer_id and every computed feature, for profiles and the report
+    # When the customer table stayed in Spark (too large to collect): every customer's segment as a
+    # Spark DataFrame; segments_table and all_features then hold a uniform sample for the report.
+    segments_frame: Any = None
 
     @property
     def segments(self) -> pd.DataFrame:
         """customer_id, the clustering features, segment and segment_name (one row per customer)."""
+        if self.segments_frame is not None:
+            return self.segments_frame.toPandas()
         return self.segments_table.to_pandas()
 
     @property
     def k(self) -> int:
         return self.model.k
 
-    def to_dir(self, path, force: bool = False, report: bool = True, segments_format: str = "csv",
+    def to_dir(self, path, force: bool = False, report: bool = True, segments_format: str | None = None,
                figures: str | None = None) -> Any:
         """Write every output into `path` (atomically: complete or not at all); figures="png" also
-        writes each report figure as figures/*.png (needs kaleido and a Chrome/Chromium)."""
+        writes each report figure as figures/*.png (needs kaleido and a Chrome/Chromium).
+        segments_format None: CSV, or a Parquet directory when Spark keeps the segments."""
         from .outputs import write_run
 
         return write_run(self, path, force=force, report=report, segments_format=segments_format, figures=figures)
@@ -182,10 +188,18 @@ def compute_features(backend, data, options: RunOptions, stages: Stages,
                                "(only a header?); export the order lines again.")
         stages.note(f"{quality['rows_read']:,} lines read, {quality['rows_used']:,} used")
     with stages.stage("features", f"computing {', '.join(names)} per customer"):
-        table = natural_order(customer_features(cleaned.lines, computed, source.return_rate_level))
-        feats = table.to_pyarrow()
-        stages.note(f"{feats.num_rows:,} customers")
-    return Features(source=source, cleaned=cleaned, quality=quality, table=feats, names=names)
+        if backend.name == "pyspark":
+            from .clustering_spark import materialize_customers
+
+            feats, frame, customers = materialize_customers(
+                backend, customer_features(cleaned.lines, computed, source.return_rate_level),
+                options.engine.spark_local_limit, options.sweep_sample, options.seed)
+        else:
+            table = natural_order(customer_features(cleaned.lines, computed, source.return_rate_level))
+            feats, frame, customers = table.to_pyarrow(), None, None
+        stages.note(f"{customers or feats.num_rows:,} customers")
+    return Features(source=source, cleaned=cleaned, quality=quality, table=feats, names=names,
+                    frame=frame, customers=customers)
 
 
 def _read_dataframe_or_files(backend, data, spec: SourceSpec):
@@ -202,8 +216,13 @@ def segment(data, progress: ProgressCallback | None = None, **kwargs) -> Segment
     schema="shopify", mapping={"customer_id": "Client"}); engine options (memory_limit,
     temp_dir, threads, engine) may be given directly too.
     """
-    engine_keys = {"engine", "memory_limit", "temp_dir", "threads", "spark_master", "spark_conf", "spark_session"}
+    engine_keys = {"engine", "memory_limit", "temp_dir", "threads", "spark_master", "spark_conf", "spark_session",
+                   "spark_local_limit"}
     engine_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k in engine_keys}
+    if is_spark_dataframe(data) and not isinstance(engine_kwargs.get("engine"), EngineOptions):
+        # A Spark DataFrame is segmented by Spark, in the session it belongs to.
+        engine_kwargs.setdefault("engine", "spark")
+        engine_kwargs.setdefault("spark_session", data.sparkSession)
     if isinstance(engine_kwargs.get("engine"), EngineOptions):
         engine_options = engine_kwargs.pop("engine")
     else:
@@ -230,6 +249,7 @@ class Clustering:
     backend: str = "scikit-learn"
     segment_names: list[str] | None = None  # fixed names (a reused model); None: derive from profiles
     model: SegmentationModel | None = None  # the reused model (run --model): its strategies and file are kept
+    assignments: Any = None  # Spark-resident runs: Ibis table of customer_id, features, segment (labels: sample's)
 
 
 @dataclass
@@ -241,6 +261,8 @@ class Features:
     quality: dict[str, Any]
     table: pa.Table           # customer_id and every computed feature, in natural customer order
     names: list[str]          # the clustering features
+    frame: Any = None         # Spark DataFrame of every customer when too many to collect (table: a sample)
+    customers: int | None = None  # number of customers when `table` is a sample
 
     def matrix(self) -> np.ndarray:
         return np.column_stack(
@@ -313,6 +335,24 @@ def reuse_model(model: SegmentationModel, label: str, X: np.ndarray, features: F
     )
 
 
+def cluster_spark(backend, features: Features, options: RunOptions, stages: Stages) -> Clustering:
+    """The clustering step with Spark MLlib, on a customer table that stays in Spark."""
+    from .clustering_spark import fit_mllib
+    from .engines import spark_table
+
+    with stages.stage("clustering", f"choosing k and fitting MLlib K-means on {features.customers:,} customers"):
+        fit = fit_mllib(features.frame, features.names, k=options.k, k_max=options.k_max, scale=options.scale,
+                        seed=options.seed, max_iter=options.max_iter, sweep_sample=options.sweep_sample,
+                        silhouette_sample=options.silhouette_sample, customers=features.customers)
+        stages.note(f"k = {fit.choice.k}: {fit.choice.reason}")
+    return Clustering(
+        labels=assign(fit.scaling.transform(features.matrix()), fit.centers), centers=fit.centers,
+        scaling=fit.scaling, k=fit.choice.k, k_method=fit.choice.method, k_reason=fit.choice.reason,
+        k_selection=fit.k_selection, inertia=fit.inertia, backend="spark-mllib",
+        assignments=spark_table(backend, fit.assigned, "custseg_segments"),
+    )
+
+
 BEST_SELLER_COLUMNS = ["segment", "by", "rank", "product", "product_name", "quantity", "revenue", "customers"]
 
 
@@ -323,13 +363,18 @@ def profile(features: Features, clustering: Clustering, options: RunOptions, sta
         all_names = [c for c in feats.column_names if c != "customer_id"]
         with_segments = feats.append_column("segment", pa.array(labels, pa.int64()))
         feature_arrays = {n: feats.column(n).to_numpy(zero_copy_only=False) for n in all_names}
-        profiles = build_profiles(ibis.memtable(with_segments), feature_arrays, labels, k, features.names)
+        spark_resident = clustering.assignments is not None
+        customers = clustering.assignments if spark_resident else ibis.memtable(with_segments)
+        profiles = build_profiles(customers, feature_arrays, labels, k, features.names,
+                                  segment_traits=table_traits(customers, features.names, all_names, k)
+                                  if spark_resident else None)
         if clustering.segment_names is not None:
             profiles["segment_name"] = list(clustering.segment_names)
         if clustering.model is not None:  # descriptions describe this data; strategies stay the model's
             profiles["strategy"] = clustering.model.strategies
         if "product" in features.source.provided:
-            assignment = ibis.memtable(with_segments.select(["customer_id", "segment"]))
+            assignment = customers.select("customer_id", "segment") if spark_resident \
+                else ibis.memtable(with_segments.select(["customer_id", "segment"]))
             sellers = best_sellers(features.cleaned.lines, assignment, options.top_products).to_pandas()
         else:
             sellers = pd.DataFrame(columns=BEST_SELLER_COLUMNS)
@@ -347,11 +392,19 @@ def run(data, options: RunOptions, progress: ProgressCallback | None = None) -> 
     model = as_model(options.model) if options.model is not None else None
     features = compute_features(backend, data, options, stages, model=model, model_name=model_label(options.model))
     X = features.matrix()
-    if model is None:
-        check_matrix(X, features, options.k)
-        clustering = cluster(X, options, stages)
-    else:
+    if model is not None:
+        if features.frame is not None:
+            raise CustsegError(
+                f"--model with --engine spark needs the customer table in memory: {features.customers:,} customers "
+                "is above --spark-local-limit; raise the limit or score with 'custseg predict'."
+            )
         clustering = reuse_model(model, model_label(options.model), X, features, stages)
+    else:
+        check_matrix(X, features, options.k)
+        if features.frame is not None:
+            clustering = cluster_spark(backend, features, options, stages)
+        else:
+            clustering = cluster(X, options, stages)
     profiles, sellers = profile(features, clustering, options, stages)
     return assemble(features, clustering, profiles, sellers, options, stages, started)
 
@@ -361,7 +414,7 @@ def assemble(features: Features, clustering: Clustering, profiles: pd.DataFrame,
     """The result object: segments table, summary and model."""
     feats, names, labels, k = features.table, features.names, clustering.labels, clustering.k
     source, quality = features.source, dict(features.quality)
-    n_customers = feats.num_rows
+    n_customers = features.customers if features.customers is not None else feats.num_rows
     name_of = dict(zip(profiles.segment, profiles.segment_name))
     segment_names = pa.array([name_of[i] for i in range(k)])
     segments_table = pa.table(
@@ -412,7 +465,20 @@ def assemble(features: Features, clustering: Clustering, profiles: pd.DataFrame,
         segments_table=segments_table, profiles=profiles, k_selection=clustering.k_selection,
         best_sellers=sellers, data_quality=quality, summary=summary, model=model, features=names,
         all_features=feats,
+        segments_frame=_segments_frame(clustering, names, name_of) if clustering.assignments is not None else None,
     )
+
+
+def _segments_frame(clustering: Clustering, names: list[str], name_of: dict):
+    """customer_id, the clustering features, segment, segment_name, as a Spark DataFrame (never collected)."""
+    from pyspark.sql import functions as F
+
+    from .engines import spark_frame
+
+    table = clustering.assignments
+    frame = spark_frame(table._find_backend(), table.select("customer_id", *names, "segment"))
+    label = F.element_at(F.array(*[F.lit(name_of[i]) for i in range(clustering.k)]), (F.col("segment") + 1).cast("int"))
+    return frame.withColumn("segment_name", label)
 
 
 def _where(source) -> str:

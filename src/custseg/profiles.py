@@ -241,8 +241,38 @@ def describe(row: pd.Series, features: list[str]) -> str:
 # ---------------------------------------------------------------------------- profiles
 
 
+def table_traits(table: ir.Table, clustering_features: list[str], computed: list[str], k: int
+                 ) -> list[SegmentTraits]:
+    """`traits` computed by the engine on a customer table with a `segment` column.
+
+    For customer tables that stay in Spark; log1p(|x|) is written ln(1 + |x|), which Ibis
+    can compile everywhere.
+    """
+    names = [n for n in clustering_features + ["total_spending"] if n in computed]
+    names = list(dict.fromkeys(names))
+    logged = {n: table[n].sign() * (table[n].abs() + 1).ln() for n in names}
+    overall = table.aggregate(
+        **{f"{n}__mu": logged[n].mean() for n in names},
+        **{f"{n}__sd": logged[n].std(how="pop") for n in names},
+    ).to_pandas().iloc[0]
+    per_segment = table.group_by("segment").aggregate(
+        customers=table.count(),
+        **{f"{n}__log": logged[n].mean() for n in names},
+        **{f"{n}__raw": table[n].mean() for n in names},
+    ).to_pandas()
+    out = [SegmentTraits({}, {}) for _ in range(k)]
+    for row in per_segment.itertuples(index=False):
+        s, values = int(row.segment), row._asdict()
+        for n in names:
+            mu, sd = float(overall[f"{n}__mu"]), float(overall[f"{n}__sd"] or 0.0)
+            out[s].z[n] = float((values[f"{n}__log"] - mu) / sd) if sd > 0 else 0.0
+            out[s].means[n] = float(values[f"{n}__raw"])
+    return out
+
+
 def build_profiles(table: ir.Table, features: dict[str, np.ndarray], labels: np.ndarray, k: int,
-                   clustering_features: list[str]) -> pd.DataFrame:
+                   clustering_features: list[str], segment_traits: list[SegmentTraits] | None = None
+                   ) -> pd.DataFrame:
     """One row per segment: ids, name, shares, description, strategy and feature statistics."""
     names_all = list(features)
     stats = segment_stats(table, names_all)
@@ -252,7 +282,7 @@ def build_profiles(table: ir.Table, features: dict[str, np.ndarray], labels: np.
     # Names and strategies speak of what separates the segments: the clustering
     # features, plus spending (the value axis) when it was computed.
     named = {n: features[n] for n in clustering_features + ["total_spending"] if n in features}
-    t = traits(named, labels, k)
+    t = segment_traits if segment_traits is not None else traits(named, labels, k)
     names = name_segments(t)
     total_customers = max(1, int(stats["customers"].sum()))
     out = pd.DataFrame({

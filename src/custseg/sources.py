@@ -119,6 +119,8 @@ def expand_inputs(inputs: list[str | os.PathLike]) -> list[str]:
 
 
 def file_kind(path: str) -> str:
+    if is_url(path):
+        return url_kind(path)
     suffix = Path(path).suffix.lower()
     if suffix in (".parquet", ".pq"):
         return "parquet"
@@ -182,7 +184,8 @@ def read_raw(backend, files: list[str], sheet: str | None) -> tuple[ir.Table, li
         raise CustsegError(f"the inputs mix file types ({', '.join(sorted(kinds))}); give files of one type.")
     kind = kinds.pop()
     if kind == "csv":
-        dialects = [sniff_csv(f) for f in files]
+        dialects = [sniff_csv(f) for f in files] if not any(map(is_url, files)) \
+            else [sniff_csv_url(backend, files[0])] * len(files)
         first = dialects[0]
         for path, dialect in zip(files[1:], dialects[1:]):
             if set(dialect.header) != set(first.header):
@@ -220,8 +223,8 @@ def _read_csv(backend, paths: list[str], dialect: CsvDialect) -> ir.Table:
             return backend.read_csv(paths, **options)
         except Exception as exc:  # duckdb raises its own error types
             raise CustsegError(f"{paths[0]}: cannot be read as CSV: {_first_line(exc)}") from exc
-    return backend.read_csv(paths, sep=dialect.delimiter, header=True, inferSchema=False,
-                            encoding=dialect.encoding, quote='"', escape='"', multiLine=False)
+    return _spark_read(backend, "csv", paths, sep=dialect.delimiter, header=True, inferSchema=False,
+                       encoding=dialect.encoding, quote='"', escape='"', multiLine=False)
 
 
 def _unique_names(header: tuple[str, ...]) -> list[str]:
@@ -240,6 +243,8 @@ def _unique_names(header: tuple[str, ...]) -> list[str]:
 
 
 def _read_parquet(backend, files: list[str]) -> ir.Table:
+    if backend.name == "pyspark":
+        return _spark_read(backend, "parquet", files)
     try:
         return backend.read_parquet(files)
     except Exception as exc:
@@ -276,6 +281,71 @@ def _first_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
+# ---------------------------------------------------------------------------- Spark paths
+
+_URL_RE = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.\-]*:(?!\\)")  # scheme:..., not a Windows drive (C:\\)
+
+
+def is_url(path: str) -> bool:
+    """A path for Spark's file systems (file:, hdfs://, s3a://, abfss://, dbfs:/ ...), not a local name."""
+    return bool(_URL_RE.match(str(path))) and not re.match(r"^[a-zA-Z]:[\\/]", str(path))
+
+
+def url_kind(path: str) -> str:
+    """csv or parquet, from the suffix; a directory or a pattern without suffix is taken as Parquet (a lake)."""
+    suffix = Path(str(path).rstrip("/")).suffix.lower()
+    if suffix in (".csv", ".tsv", ".txt", ".gz"):
+        return "csv"
+    if suffix in (".xlsx", ".xlsm", ".xls"):
+        raise CustsegError(f"{path}: a workbook is read from local disk only; copy it here or export it as CSV.")
+    return "parquet"
+
+
+def expand_spark_inputs(inputs: list[str | os.PathLike]) -> list[str]:
+    """Local paths checked as for DuckDB; URLs passed to Spark as they are (Spark globs and lists them)."""
+    local = [item for item in inputs if not is_url(str(item))]
+    files = expand_inputs(local) if local else []
+    return files + [str(item) for item in inputs if is_url(str(item))]
+
+
+def sniff_csv_url(backend, path: str) -> CsvDialect:
+    """Delimiter and header of a CSV file Spark reads, from its first 50 lines (UTF-8)."""
+    try:
+        rows = _spark_session_of(backend).read.text(path).limit(50).collect()
+    except Exception as exc:
+        raise CustsegError(f"{path}: Spark cannot read it: {_first_line(exc)}") from exc
+    text = "\n".join(row[0] for row in rows).lstrip("\ufeff")
+    if not text.strip():
+        raise CustsegError(f"{path}: the file is empty; export the order lines again.")
+    lines = text.splitlines()
+    try:
+        delimiter = csv.Sniffer().sniff("\n".join(lines), delimiters=",;\t|").delimiter
+    except csv.Error:
+        counts = {d: lines[0].count(d) for d in ",;\t|"}
+        delimiter = max(counts, key=counts.get) if max(counts.values()) else ","
+    header = tuple(h.strip() for h in next(csv.reader(io.StringIO(lines[0]), delimiter=delimiter)))
+    return CsvDialect(delimiter, "utf-8", header)
+
+
+def _spark_session_of(backend):
+    return backend._session  # the SparkSession behind Ibis' PySpark backend
+
+
+def _spark_read(backend, kind: str, paths: list[str], **options) -> ir.Table:
+    """Read with the SparkSession itself: it takes a list of paths and URLs as they are."""
+    import ibis.util
+
+    reader = _spark_session_of(backend).read
+    try:
+        frame = reader.csv(list(paths), **options) if kind == "csv" else reader.parquet(*paths, **options)
+    except Exception as exc:
+        raise CustsegError(f"{paths[0]}: cannot be read as {kind.upper() if kind == 'csv' else 'Parquet'}: "
+                           f"{_first_line(exc)}") from exc
+    name = ibis.util.gen_name(f"custseg_{kind}")
+    frame.createOrReplaceTempView(name)
+    return backend.table(name)
+
+
 # ---------------------------------------------------------------------------- parsing
 
 
@@ -284,9 +354,15 @@ def as_text(value: ir.Value) -> ir.StringValue:
     dtype = value.type()
     if dtype.is_string():
         text = value.strip()
-        text = text.re_replace(r"^(-?\d+)\.0+$", r"\1")
+        # re_extract, not re_replace with a back-reference: Spark's regexp_replace reads
+        # "\1" as a literal "1" (it wants "$1"), DuckDB reads "$1" literally.
+        whole = text.re_extract(r"^(-?\d+)\.0+$", 1)
+        text = ibis.ifelse(whole == "", text, whole)
     elif dtype.is_floating():
-        text = ibis.ifelse(value == value.floor(), value.cast("int64").cast("string"), value.cast("string"))
+        # The bound keeps NaN and infinity (equal to their floor on Spark) and overflowing
+        # values away from the int64 cast, which fails under Spark's ANSI mode.
+        whole = (value == value.floor()) & (value.abs() < 1e15)
+        text = ibis.ifelse(whole, value.cast("int64").cast("string"), value.cast("string"))
     else:
         text = value.cast("string")
     return ibis.ifelse(text == "", ibis.null("string"), text)
@@ -499,7 +575,7 @@ def is_table_like(data) -> bool:
 def read_source(backend, spec: SourceSpec) -> Source:
     """Read the input files and return their canonical order lines."""
     _check_spec(spec)
-    files = expand_inputs(spec.inputs)
+    files = expand_inputs(spec.inputs) if backend.name != "pyspark" else expand_spark_inputs(spec.inputs)
     if not files:
         raise CustsegError("no input file given; name one or more CSV, Parquet or .xlsx files.")
     raw, columns = read_raw(backend, files, spec.sheet)
