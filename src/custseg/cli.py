@@ -16,7 +16,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from .errors import CustsegError, Interrupted
+from . import signals
+from .errors import CustsegError
 
 app = typer.Typer(
     name="custseg",
@@ -37,6 +38,9 @@ class _State:
 
 
 def _progress(kind: str, message: str) -> None:
+    if kind == "warn":  # shown even with --quiet
+        err.print(f"custseg: warning: {message}", markup=False, highlight=False, soft_wrap=True)
+        return
     if _State.quiet:
         return
     if kind == "start":
@@ -191,29 +195,42 @@ def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
+def _exit_interrupted() -> None:
+    """One line for Ctrl-C / SIGTERM; exit 130 (SIGINT) or 143 (SIGTERM)."""
+    name = signal.Signals(signals.received() or signal.SIGINT).name
+    err.print(f"custseg: interrupted ({name}); no complete output was written.", markup=False)
+    sys.exit(signals.exit_code())
+
+
 def entry() -> None:
     """Console script: run the app, turning user errors into one line and exit code 2."""
     debug = "--debug" in sys.argv[1:]
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    signals.install()  # SIGINT and SIGTERM -> KeyboardInterrupt, and DuckDB queries interrupted
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # typer turns a KeyboardInterrupt into a return value of 130
+        if signals.received():
+            _exit_interrupted()
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except CustsegError as exc:
+        if signals.received():  # e.g. an interrupted query reported as a read error
+            _exit_interrupted()
         if debug:
             raise
         err.print(f"custseg: error: {exc}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
-        err.print("custseg: interrupted; no complete output was written.", markup=False)
-        sys.exit(Interrupted.exit_code)
+        _exit_interrupted()
     except SystemExit:
         raise
     except Exception as exc:  # click usage errors are handled below; anything else is a bug
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
+        if signals.received():
+            _exit_interrupted()
+        # Typer >= 0.20 vendors click (typer._click): recognise its exceptions by their shape.
+        if hasattr(exc, "show") and isinstance(getattr(exc, "exit_code", None), int):
             exc.show(file=sys.stderr)
             sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
+        if type(exc).__name__ == "Abort":
             err.print("custseg: interrupted.", markup=False)
             sys.exit(130)
         if debug:

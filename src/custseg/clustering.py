@@ -174,7 +174,7 @@ def sweep_k(Z: np.ndarray, k_max: int, seed: int, silhouette_sample: int = 10_00
         labels = km.labels_
         rows["k"].append(k)
         rows["inertia"].append(float(km.inertia_))
-        if k >= 2 and len(np.unique(labels)) >= 2:
+        if k >= 2 and 2 <= len(np.unique(labels)) < len(Z):  # the indices need 2..n-1 clusters
             rows["calinski_harabasz"].append(float(calinski_harabasz_score(Z, labels)))
             rows["davies_bouldin"].append(float(davies_bouldin_score(Z, labels)))
             labelings.append(labels if sil_index is None else labels[sil_index])
@@ -183,7 +183,7 @@ def sweep_k(Z: np.ndarray, k_max: int, seed: int, silhouette_sample: int = 10_00
             rows["davies_bouldin"].append(np.nan)
             labelings.append(None)
     Zs = Z if sil_index is None else Z[sil_index]
-    usable = [i for i, lab in enumerate(labelings) if lab is not None and len(np.unique(lab)) >= 2]
+    usable = [i for i, lab in enumerate(labelings) if lab is not None and 2 <= len(np.unique(lab)) < len(lab)]
     scores = silhouettes(Zs, [labelings[i] for i in usable]) if usable else []
     by_index = {i: float(np.mean(s)) for i, s in zip(usable, scores)}
     rows["silhouette"] = [by_index.get(i, np.nan) for i in range(len(rows["k"]))]

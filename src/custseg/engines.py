@@ -94,6 +94,9 @@ def connect_duckdb(options: EngineOptions):
         raw = duckdb.connect(":memory:", config=config)
     except duckdb.Error as exc:  # bad memory limit, unwritable temp dir
         raise CustsegError(f"cannot start DuckDB: {str(exc).splitlines()[0]}") from exc
+    from .signals import register
+
+    register(raw)  # Ctrl-C / SIGTERM interrupt a running query (signals.py)
     return ibis.duckdb.from_connection(raw)
 
 
