@@ -162,8 +162,7 @@ def compute_features(backend, data, options: RunOptions, stages: Stages,
         counted = cleaned.counts.to_pyarrow().to_pydict()
         counts = dict(zip(map(int, counted["drop_reason"]), map(int, counted["rows"])))
         quality = data_quality(cleaned, counts)
-        for line in describe_drops(backend, source, cleaned, spec, quality):
-            stages.warn(line)
+        dropped_summary = describe_drops(backend, source, cleaned, spec, quality)
         kept = [i for i, r in enumerate(counted["drop_reason"]) if r == 0]
         if kept:
             first, last = counted["first_date"][kept[0]], counted["last_date"][kept[0]]
@@ -172,6 +171,8 @@ def compute_features(backend, data, options: RunOptions, stages: Stages,
             raise CustsegError(f"{source.files[0] if source.files else 'the data'}: no order lines to read "
                                "(only a header?); export the order lines again.")
         refuse_if_nothing_used(source, quality)
+        for line in dropped_summary:
+            stages.warn(line)
         stages.note(f"{quality['rows_read']:,} lines read, {quality['rows_used']:,} used")
     with stages.stage("features", f"computing {', '.join(names)} per customer"):
         table = natural_order(customer_features(cleaned.lines, computed, source.return_rate_level))

@@ -386,7 +386,8 @@ def _read_xlsx(backend, path: str, sheet: str | None) -> ir.Table:
     except Exception as exc:
         raise CustsegError(f"{path}: sheet {chosen!r} cannot be read: {_first_line(exc)}") from exc
     if table.num_rows == 0:
-        raise CustsegError(f"{path}: sheet {names[chosen] if isinstance(chosen, int) else chosen!r} has no rows.")
+        hint = f" The workbook has the sheets {', '.join(names)}: pick one with --sheet." if len(names) > 1 else ""
+        raise CustsegError(f"{path}: sheet {names[chosen] if isinstance(chosen, int) else chosen!r} has no rows.{hint}")
     return ibis.memtable(table)
 
 
@@ -613,7 +614,27 @@ def read_source(backend, spec: SourceSpec) -> Source:
     if not files:
         raise CustsegError("no input file given; name one or more CSV, Parquet or .xlsx files.")
     raw, columns = read_raw(backend, files, spec.sheet)
-    return adapt(backend, raw, columns, spec, files)
+    try:
+        return adapt(backend, raw, columns, spec, files)
+    except CustsegError as exc:
+        sheets = _other_sheets(files[0]) if spec.sheet is None and "missing column" in str(exc) else []
+        if sheets:  # the columns may be on another sheet of the workbook
+            raise CustsegError(f"{exc} The workbook has the sheets {', '.join(sheets)}: pick one with --sheet.") \
+                from exc
+        raise
+
+
+def _other_sheets(path: str) -> list[str]:
+    """The sheet names of a workbook with more than one sheet (else [])."""
+    if file_kind(path) != "xlsx":
+        return []
+    try:
+        import fastexcel
+
+        names = list(fastexcel.read_excel(path).sheet_names)
+    except Exception:
+        return []
+    return names if len(names) > 1 else []
 
 
 def read_source_table(backend, data, spec: SourceSpec) -> Source:
