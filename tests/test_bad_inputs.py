@@ -231,7 +231,7 @@ def test_dates_in_day_first_month_first_and_dotted_formats(tmp_path, capsys, mon
 
 def _dropped(tmp_path, capsys, monkeypatch, name, rows, header=HEADER, end="\n"):
     path = write_csv(tmp_path / name, header, rows, end=end)
-    code, err, out = _run(tmp_path, capsys, monkeypatch, [path])
+    code, err, out = _run(tmp_path, capsys, monkeypatch, [path], "--force")
     assert code == 0, err
     return _quality(out), err
 
@@ -267,31 +267,40 @@ def test_invalid_dates_are_dropped(tmp_path, capsys, monkeypatch):
 
 
 def test_ragged_rows(tmp_path, capsys, monkeypatch):
+    """More or fewer fields than the header: the line is malformed (its values may be shifted)."""
     rows = order_rows()
-    rows[3] += ",extra,fields"              # line 5: more fields than the header -> malformed
-    rows[7] = rows[7].rsplit(",", 1)[0]     # line 9: the amount is missing -> padded, invalid_amount
-    rows[10] = "C010,2024-02-11"            # line 12 likewise
+    rows[3] += ",extra,fields"              # line 5: more fields than the header
+    rows[7] = rows[7].rsplit(",", 1)[0]     # line 9: a field short
+    rows[10] = "C010"                       # line 12: two fields short
+    rows[12] = "C012,2024-04-13,"           # line 14: all fields, the amount empty -> invalid_amount
     quality, err = _dropped(tmp_path, capsys, monkeypatch, "ragged.csv", rows)
     malformed = _rule(quality, "malformed_line")
-    assert malformed["rows_dropped"] == 1 and malformed["first_lines"] == [{"file": str(tmp_path / "ragged.csv"),
-                                                                            "line": 5}]
-    assert [p["line"] for p in _rule(quality, "invalid_amount")["first_lines"]] == [9, 12]
-    assert quality["rows_read"] == 60 and quality["rows_used"] == 57
-    assert "malformed_line 1 (line 5)" in err
+    path = str(tmp_path / "ragged.csv")
+    assert malformed["rows_dropped"] == 3
+    assert malformed["first_lines"] == [{"file": path, "line": n} for n in (5, 9, 12)]
+    assert _rule(quality, "invalid_amount")["first_lines"] == [{"file": path, "line": 14}]
+    assert quality["rows_read"] == 60 and quality["rows_used"] == 56
+    assert "malformed_line 3 (lines 5, 9, 12)" in err and "invalid_amount 1 (line 14)" in err
 
 
-def test_ragged_rows_where_the_optional_column_is_missing_are_kept(tmp_path, capsys, monkeypatch):
-    rows = [r + ",shirt" for r in order_rows()]
-    rows[2] = rows[2].rsplit(",", 1)[0]     # no product: padded, the line is still an order
-    quality, _ = _dropped(tmp_path, capsys, monkeypatch, "optional.csv", rows, header=HEADER + ",product")
-    assert quality["rows_used"] == 60
+def test_quoted_line_breaks_are_read_and_counted_as_one_line(tmp_path, capsys, monkeypatch):
+    rows = [r + ",plain" for r in order_rows()]
+    rows[1] = rows[1].rsplit(",", 1)[0] + ',"two\nlines"'     # lines 3-4
+    rows[2] = rows[2].rsplit(",", 1)[0] + ',"carriage\rreturn"'
+    rows[5] = "C005,2024-06-15,oops,hat"                      # line 8 (one line break before it)
+    quality, _ = _dropped(tmp_path, capsys, monkeypatch, "multiline.csv", rows, header=HEADER + ",product")
+    assert quality["rows_read"] == 60
+    assert [p["line"] for p in _rule(quality, "invalid_amount")["first_lines"]] == [8]
 
 
 def test_a_truncated_last_line(tmp_path, capsys, monkeypatch):
     rows = order_rows() + ["C019,2024-0"]        # cut in the middle of the date, no newline
     quality, _ = _dropped(tmp_path, capsys, monkeypatch, "cut.csv", rows, end="")
-    assert [p["line"] for p in _rule(quality, "invalid_date")["first_lines"]] == [62]
+    assert [p["line"] for p in _rule(quality, "malformed_line")["first_lines"]] == [62]
     assert quality["rows_used"] == 60
+    rows = order_rows() + ["C019,2024-0,1"]      # all fields, but the date is cut
+    quality, _ = _dropped(tmp_path, capsys, monkeypatch, "cut2.csv", rows, end="")
+    assert [p["line"] for p in _rule(quality, "invalid_date")["first_lines"]] == [62]
 
 
 def test_a_truncated_quoted_last_line(tmp_path, capsys, monkeypatch):

@@ -210,6 +210,23 @@ def fit_kmeans(Z: np.ndarray, k: int, seed: int, n_init: int = 10, max_iter: int
     return KMeans(n_clusters=k, init=start.cluster_centers_, n_init=1, max_iter=max_iter, random_state=seed).fit(Z)
 
 
+def cluster_means(Z: np.ndarray, labels: np.ndarray, fallback: np.ndarray) -> np.ndarray:
+    """The mean of each cluster's rows, added up in one fixed order.
+
+    scikit-learn's Lloyd loop sums the centres per OpenMP thread, so their last bits depend on
+    the number of threads; recomputing the (converged) means here makes the centres, and the
+    labels assigned from them, the same bytes on any machine. An empty cluster keeps `fallback`.
+    """
+    k = len(fallback)
+    counts = np.bincount(labels, minlength=k)
+    centres = np.array(fallback, dtype=np.float64, copy=True)
+    used = counts > 0
+    order = np.argsort(labels, kind="stable")
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])[used]
+    centres[used] = np.add.reduceat(Z[order], starts, axis=0) / counts[used][:, None]
+    return centres
+
+
 # ---------------------------------------------------------------------------- estimator
 
 
@@ -290,7 +307,7 @@ class CustomerSegmenter(ClusterMixin, TransformerMixin, BaseEstimator):
             self.k_choice_ = KChoice(k, "given", f"k = {k} was given")
         km = fit_kmeans(Z, self.k_choice_.k, seed, self.n_init, self.max_iter, self.sweep_sample)
         # Number segments by ascending first feature (original units), then by centre position.
-        centres = km.cluster_centers_
+        centres = cluster_means(Z, km.labels_, km.cluster_centers_)
         order = np.lexsort(tuple(centres[:, j] for j in reversed(range(centres.shape[1]))))
         self.cluster_centers_ = centres[order]
         # Labels come from the same assignment as predict(), so scoring the training

@@ -55,12 +55,18 @@ def malformed_lines(backend, files: list[str]) -> dict[str, list[int]]:
 
 
 def _row_lines(path: str, rows: set[int], skipped: set[int]) -> dict[int, int]:
-    """Data row index (0-based, as the reader produced the rows) -> physical line number (1-based)."""
+    """Data row index (0-based, as the reader produced the rows) -> the line number (1-based) where
+    the row starts. A quoted field may hold line breaks: a record goes on while its quotes are
+    unbalanced. Blank lines (which the reader skips) and malformed lines are not rows."""
     out: dict[int, int] = {}
     row = -1
+    open_quote = False
     with open(path, "rb") as fh:
         for number, line in enumerate(fh, start=1):
-            if number == 1 or number in skipped or not line.strip(b"\r\n"):
+            starts = not open_quote
+            if line.count(b'"') % 2:
+                open_quote = not open_quote
+            if not starts or number == 1 or number in skipped or not line.strip(b"\r\n"):
                 continue
             row += 1
             if row in rows:

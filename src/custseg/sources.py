@@ -212,7 +212,7 @@ def _read_csv(backend, paths: list[str], dialect: CsvDialect) -> ir.Table:
     if backend.name == "duckdb":
         options = dict(
             delim=dialect.delimiter, header=True, all_varchar=True, quote='"', escape='"',
-            null_padding=True, encoding=dialect.encoding, auto_detect=False,
+            null_padding=False, encoding=dialect.encoding, auto_detect=False,
             columns={name: "VARCHAR" for name in _unique_names(dialect.header)},
         )
         if dialect.encoding == "cp1252":  # DuckDB reads UTF-8 and Latin-1 only
@@ -246,9 +246,10 @@ REJECTS_PREFIX = "custseg_rejects_"  # DuckDB temp tables of malformed CSV lines
 
 
 def _malformed_line_options(backend) -> dict[str, Any]:
-    """read_csv options: a malformed line (too many fields, an unclosed quote, bad UTF-8) is
-    skipped and recorded in a rejects table instead of failing the run; a line with too few
-    fields is padded with empty values. Small CSV buffers under a small memory limit."""
+    """read_csv options: a malformed line (more or fewer fields than the header, an unclosed
+    quote, bad UTF-8) is skipped and recorded in a rejects table instead of failing the run.
+    (null_padding stays off: DuckDB's parallel reader cannot combine it with line breaks inside
+    quoted fields.) Small CSV buffers under a small memory limit."""
     number = getattr(backend, "_custseg_csv_reads", 0) + 1
     backend._custseg_csv_reads = number
     options: dict[str, Any] = dict(
