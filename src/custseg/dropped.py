@@ -3,8 +3,8 @@ cleaning rule dropped, with their line numbers (for data_quality.json and a summ
 
 Counting costs nothing extra: the reader records malformed lines in DuckDB "rejects" tables
 while the cleaning counts are computed. Line numbers of lines dropped by a cleaning rule are
-found only when a rule dropped something, by a second query over at most the first
-`SCAN_ROWS` rows of each file (stopping once every rule has its examples), then mapped to
+found only when a rule dropped something, by a query per rule over at most the first
+`SCAN_ROWS` rows of each file (it stops at the rule's fifth example), then mapped to
 physical line numbers by reading those lines once more (blank lines, which the reader skips,
 and malformed lines are accounted for).
 """
@@ -22,7 +22,7 @@ from .errors import CustsegError
 from .sources import REJECTS_PREFIX, Source, SourceSpec, adapt, file_kind, read_raw
 
 EXAMPLES = 5            # line numbers listed per rule
-SCAN_ROWS = 2_000_000   # rows per file searched for examples
+SCAN_ROWS = 1_000_000   # rows per file searched for examples (bounds the cost on huge files)
 MALFORMED = {
     "rule": "malformed_line",
     "description": "a CSV line that cannot be split into the header's fields (more fields than the header, "
@@ -96,11 +96,14 @@ def first_dropped_lines(backend, source: Source, cleaned: Cleaned, spec: SourceS
             again = SourceSpec(inputs=[path], schema=source.schema, mapping=dict(spec.mapping), sheet=spec.sheet,
                                date_format=source.date_format)
             lines = adapt(backend, raw.limit(SCAN_ROWS), columns, again, [path]).lines
-            numbered = lines.mutate(row_index=ibis.row_number())
-            marked = numbered.mutate(reason=drop_reason(numbered, cleaned.rules))
-            marked = marked.filter(marked.reason.isin(wanted))
-            ranked = marked.mutate(rank=ibis.row_number().over(group_by="reason", order_by="row_index"))
-            found = ranked.filter(ranked["rank"] < EXAMPLES).select("reason", "row_index").to_pyarrow().to_pylist()
+            reasons = ibis.to_sql(lines.select(reason=drop_reason(lines, cleaned.rules)), dialect="duckdb")
+            found = []
+            for reason in wanted:
+                # A streaming ROW_NUMBER() OVER () and a LIMIT: the scan stops at the fifth example.
+                rows = con.execute(
+                    f"SELECT row_index, reason FROM (SELECT ROW_NUMBER() OVER () - 1 AS row_index, reason "
+                    f"FROM ({reasons})) WHERE reason = {int(reason)} LIMIT {EXAMPLES}").fetchall()
+                found += [{"row_index": int(r[0]), "reason": int(r[1])} for r in rows]
             if kind == "csv":
                 lines_of = _row_lines(path, {f["row_index"] for f in found}, set(malformed.get(path, [])))
                 label = "line"
