@@ -124,9 +124,12 @@ def describe_drops(backend, source: Source, cleaned: Cleaned, spec: SourceSpec, 
     return the stderr summary (no lines when nothing was dropped)."""
     malformed = malformed_lines(backend, source.files)
     n_malformed = sum(len(v) for v in malformed.values())
-    if n_malformed:
+    read_csv = duckdb_connection(backend) is not None and any(file_kind(f) == "csv" for f in source.files)
+    if n_malformed or read_csv:  # always listed for CSV files read by DuckDB, so the schema is stable
         first = [{"file": p, "line": n} for p, lines in malformed.items() for n in lines]
-        entry = dict(MALFORMED, rows_dropped=n_malformed, first_lines=first[:EXAMPLES])
+        entry = dict(MALFORMED, rows_dropped=n_malformed)
+        if first:
+            entry["first_lines"] = first[:EXAMPLES]
         quality["rules"].insert(0, entry)
         quality["rows_read"] += n_malformed
         quality["rows_dropped"] += n_malformed
