@@ -37,3 +37,12 @@ def small_shopify(tmp_path_factory) -> Path:
 
     path = tmp_path_factory.mktemp("sample") / "shopify_small.csv"
     return write_sample(path, "shopify", 6_000, 7)
+
+
+@pytest.fixture(scope="session")
+def medium_shopify(tmp_path_factory) -> Path:
+    """150,000 Shopify-like lines: long enough to interrupt a run and to use several threads."""
+    from custseg.sample import write_sample
+
+    path = tmp_path_factory.mktemp("sample") / "shopify_medium.csv"
+    return write_sample(path, "shopify", 150_000, 11)

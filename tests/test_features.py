@@ -16,7 +16,7 @@ def rule_counts(quality):
 def test_shopify_features_by_hand():
     f, quality, _ = features_of(TEST_DATA / "shopify_tiny.csv")
     assert quality["rows_read"] == 8 and quality["rows_used"] == 6
-    assert rule_counts(quality) == {"missing_customer": 1, "invalid_date": 0, "invalid_amount": 0,
+    assert rule_counts(quality) == {"malformed_line": 0, "missing_customer": 1, "invalid_date": 0, "invalid_amount": 0,
                                     "invalid_quantity": 0, "no_ordered_units": 1}
     assert sorted(f.index) == ["101", "102", "103"]
     c = f.loc["101"]

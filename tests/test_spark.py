@@ -105,13 +105,20 @@ def run_both(data, spark, **options):
 # ---------------------------------------------------------------------------- parity
 
 
+def quality_counts(quality: dict) -> dict:
+    """Rows read/used and lines dropped per rule. Malformed CSV lines and the first line numbers of
+    each rule are found by the DuckDB reader only (docs/scaling.md), so they are left out."""
+    return {"rows_read": quality["rows_read"], "rows_used": quality["rows_used"],
+            **{r["rule"]: r["rows_dropped"] for r in quality["rules"] if r["rule"] != "malformed_line"}}
+
+
 @pytest.mark.spark
 def test_shopify_sample_same_customers_features_and_segments(spark, shopify_csv, shopify_duck):
     duck = shopify_duck
     on_spark = custseg.segment(str(shopify_csv), k=4, engine="spark", spark_session=spark)
     assert_same_features(duck, on_spark)
     assert_same_segmentation(duck, on_spark)
-    assert on_spark.data_quality == duck.data_quality
+    assert quality_counts(on_spark.data_quality) == quality_counts(duck.data_quality)
     assert on_spark.summary["engine"] == "spark"
     assert on_spark.summary["clustering_backend"] == "scikit-learn"  # small enough to collect
     assert on_spark.profiles.segment_name.tolist() == duck.profiles.segment_name.tolist()
@@ -131,7 +138,7 @@ def test_online_retail_xlsx_real_data_same_as_duckdb(spark):
     path = shared_file("online_retail_sample_40k.xlsx")
     duck, on_spark = run_both(str(path), spark, k=4)
     assert on_spark.summary["schema"] == "online-retail"
-    assert on_spark.data_quality == duck.data_quality
+    assert quality_counts(on_spark.data_quality) == quality_counts(duck.data_quality)
     assert_same_features(duck, on_spark)
     assert_same_segmentation(duck, on_spark)
 
@@ -167,7 +174,7 @@ def test_dirty_values_parse_the_same_under_ansi_mode(spark, tmp_path):
         encoding="utf-8",
     )
     duck, on_spark = run_both(str(path), spark, k=2)
-    assert on_spark.data_quality == duck.data_quality
+    assert quality_counts(on_spark.data_quality) == quality_counts(duck.data_quality)
     assert on_spark.all_features.column("customer_id").to_pylist() == ["104", "106"]
     assert_same_features(duck, on_spark)
 

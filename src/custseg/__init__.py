@@ -13,11 +13,30 @@ try:
 except PackageNotFoundError:  # running from a source tree without installation
     __version__ = "0.0.0+unknown"
 
-from .clustering import CustomerSegmenter  # noqa: E402
 from .errors import CustsegError  # noqa: E402
-from .model import SegmentationModel, load_model  # noqa: E402
-from .pipeline import RunOptions, SegmentationResult, segment  # noqa: E402
-from .scoring import predict  # noqa: E402
+
+# The rest is imported on first use (PEP 562): `custseg` starts fast, so the console script can
+# install its Ctrl-C handling before the heavy imports (scikit-learn, Ibis, DuckDB) begin.
+_LAZY = {
+    "CustomerSegmenter": ".clustering",
+    "SegmentationModel": ".model", "load_model": ".model",
+    "RunOptions": ".pipeline", "SegmentationResult": ".pipeline", "segment": ".pipeline",
+    "predict": ".scoring",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        from importlib import import_module
+
+        value = getattr(import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
 
 __all__ = [
     "CustomerSegmenter", "CustsegError", "RunOptions", "SegmentationModel", "SegmentationResult",

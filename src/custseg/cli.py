@@ -18,7 +18,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from .errors import CustsegError, Interrupted
+from . import signals
+from .errors import CustsegError
 
 app = typer.Typer(
     name="custseg",
@@ -47,6 +48,9 @@ def _show_progress(quiet: bool) -> bool:
 
 
 def _progress(kind: str, message: str) -> None:
+    if kind == "warn":  # shown even with --quiet
+        err.print(f"custseg: warning: {message}", markup=False, highlight=False, soft_wrap=True)
+        return
     if _State.quiet:
         return
     if kind == "start":
@@ -285,39 +289,55 @@ def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
+def _exit_interrupted() -> None:
+    """One line for Ctrl-C / SIGTERM; exit 130 (SIGINT) or 143 (SIGTERM)."""
+    name = signal.Signals(signals.received() or signal.SIGINT).name
+    err.print(f"custseg: interrupted ({name}); no complete output was written.", markup=False)
+    sys.exit(signals.exit_code())
+
+
 def entry() -> None:
     """Console script: run the app, turning user errors into one line and exit code 2."""
     from typer.exceptions import Abort, Exit, TyperException
 
     debug = "--debug" in sys.argv[1:]
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    signals.install()  # SIGINT and SIGTERM -> KeyboardInterrupt, and DuckDB queries interrupted
     try:
-        code = app(standalone_mode=False)
+        code = app(standalone_mode=False)  # typer turns a KeyboardInterrupt into a return value of 130
+        if signals.received():
+            _exit_interrupted()
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except CustsegError as exc:
+        if signals.received():  # e.g. an interrupted query reported as a read error
+            _exit_interrupted()
         if debug:
             raise
         err.print(f"custseg: error: {exc}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     except (KeyboardInterrupt, Abort):
-        err.print("custseg: interrupted; no complete output was written.", markup=False)
-        sys.exit(Interrupted.exit_code)
+        _exit_interrupted()
     except Exit as exc:
         sys.exit(exc.exit_code)
     except TyperException as exc:  # usage errors: unknown option, missing argument, bad value
+        if signals.received():
+            _exit_interrupted()
         if hasattr(exc, "show"):
             exc.show(file=sys.stderr)
         else:
             err.print(f"custseg: error: {exc}", markup=False)
         sys.exit(getattr(exc, "exit_code", 2) or 2)
+    except SystemExit:
+        raise
     except Exception as exc:  # anything else is a bug
+        if signals.received():
+            _exit_interrupted()
         if debug:
             raise
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         err.print(f"custseg: internal error: {type(exc).__name__}: {first} (run again with --debug for the "
                   "traceback, and please report it)", markup=False, soft_wrap=True)
         sys.exit(1)
-    if isinstance(code, int) and code:
-        sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -174,7 +174,7 @@ def sweep_k(Z: np.ndarray, k_max: int, seed: int, silhouette_sample: int = 10_00
         labels = km.labels_
         rows["k"].append(k)
         rows["inertia"].append(float(km.inertia_))
-        if k >= 2 and len(np.unique(labels)) >= 2:
+        if k >= 2 and 2 <= len(np.unique(labels)) < len(Z):  # the indices need 2..n-1 clusters
             rows["calinski_harabasz"].append(float(calinski_harabasz_score(Z, labels)))
             rows["davies_bouldin"].append(float(davies_bouldin_score(Z, labels)))
             labelings.append(labels if sil_index is None else labels[sil_index])
@@ -183,7 +183,7 @@ def sweep_k(Z: np.ndarray, k_max: int, seed: int, silhouette_sample: int = 10_00
             rows["davies_bouldin"].append(np.nan)
             labelings.append(None)
     Zs = Z if sil_index is None else Z[sil_index]
-    usable = [i for i, lab in enumerate(labelings) if lab is not None and len(np.unique(lab)) >= 2]
+    usable = [i for i, lab in enumerate(labelings) if lab is not None and 2 <= len(np.unique(lab)) < len(lab)]
     scores = silhouettes(Zs, [labelings[i] for i in usable]) if usable else []
     by_index = {i: float(np.mean(s)) for i, s in zip(usable, scores)}
     rows["silhouette"] = [by_index.get(i, np.nan) for i in range(len(rows["k"]))]
@@ -208,6 +208,23 @@ def fit_kmeans(Z: np.ndarray, k: int, seed: int, n_init: int = 10, max_iter: int
         return KMeans(n_clusters=k, init="k-means++", n_init=n_init, max_iter=max_iter, random_state=seed).fit(Z)
     start = KMeans(n_clusters=k, init="k-means++", n_init=n_init, max_iter=max_iter, random_state=seed).fit(Z[index])
     return KMeans(n_clusters=k, init=start.cluster_centers_, n_init=1, max_iter=max_iter, random_state=seed).fit(Z)
+
+
+def cluster_means(Z: np.ndarray, labels: np.ndarray, fallback: np.ndarray) -> np.ndarray:
+    """The mean of each cluster's rows, added up in one fixed order.
+
+    scikit-learn's Lloyd loop sums the centres per OpenMP thread, so their last bits depend on
+    the number of threads; recomputing the (converged) means here makes the centres, and the
+    labels assigned from them, the same bytes on any machine. An empty cluster keeps `fallback`.
+    """
+    k = len(fallback)
+    counts = np.bincount(labels, minlength=k)
+    centres = np.array(fallback, dtype=np.float64, copy=True)
+    used = counts > 0
+    order = np.argsort(labels, kind="stable")
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])[used]
+    centres[used] = np.add.reduceat(Z[order], starts, axis=0) / counts[used][:, None]
+    return centres
 
 
 # ---------------------------------------------------------------------------- estimator
@@ -290,7 +307,7 @@ class CustomerSegmenter(ClusterMixin, TransformerMixin, BaseEstimator):
             self.k_choice_ = KChoice(k, "given", f"k = {k} was given")
         km = fit_kmeans(Z, self.k_choice_.k, seed, self.n_init, self.max_iter, self.sweep_sample)
         # Number segments by ascending first feature (original units), then by centre position.
-        centres = km.cluster_centers_
+        centres = cluster_means(Z, km.labels_, km.cluster_centers_)
         order = np.lexsort(tuple(centres[:, j] for j in reversed(range(centres.shape[1]))))
         self.cluster_centers_ = centres[order]
         # Labels come from the same assignment as predict(), so scoring the training

@@ -83,6 +83,23 @@ def connect(options: EngineOptions):
     return connect_duckdb(options)
 
 
+MEMORY_PER_THREAD = 48 << 20  # below this per thread, DuckDB's buffers alone exhaust the limit
+
+
+def threads_for_memory(memory_limit: str) -> int | None:
+    """Fewer threads than cores when the memory limit is too small to give each one its buffers
+    (so a tiny --memory-limit spills instead of failing); None: no cap needed."""
+    match = _MEMORY_RE.match(memory_limit)
+    if not match:
+        return None
+    units = {"B": 1, "KB": 1000, "MB": 1000**2, "GB": 1000**3, "TB": 1000**4,
+             "KIB": 1 << 10, "MIB": 1 << 20, "GIB": 1 << 30, "TIB": 1 << 40}
+    limit = float(match.group(1)) * units[(match.group(2) or "B").upper()]
+    cores = os.cpu_count() or 1
+    cap = max(1, int(limit // MEMORY_PER_THREAD))
+    return cap if cap < cores else None
+
+
 def connect_duckdb(options: EngineOptions):
     import duckdb
     import ibis
@@ -94,13 +111,26 @@ def connect_duckdb(options: EngineOptions):
     }
     if options.threads:
         config["threads"] = int(options.threads)
+    else:
+        capped = threads_for_memory(config["memory_limit"])
+        if capped is not None:
+            config["threads"] = capped
     if options.temp_dir:
         os.makedirs(options.temp_dir, exist_ok=True)
         config["temp_directory"] = options.temp_dir
+    else:
+        # DuckDB's default spill directory is ./.tmp: keep the current directory untouched
+        # (DuckDB creates this directory only when it spills, and removes it when done).
+        import tempfile
+
+        config["temp_directory"] = os.path.join(tempfile.gettempdir(), f"custseg-duckdb-{os.getpid()}")
     try:
         raw = duckdb.connect(":memory:", config=config)
     except duckdb.Error as exc:  # bad memory limit, unwritable temp dir
         raise CustsegError(f"cannot start DuckDB: {str(exc).splitlines()[0]}") from exc
+    from .signals import register
+
+    register(raw)  # Ctrl-C / SIGTERM interrupt a running query (signals.py)
     return ibis.duckdb.from_connection(raw)
 
 

@@ -116,7 +116,8 @@ def customer_features(lines: ir.Table, names: list[str], return_rate_level: str 
     if "average_return_rate" in names:
         if return_rate_level == "order":
             counted = o.is_purchase & (o.ordered_units > 0)
-            order_rate = (o.returned_units / o.ordered_units).cast(RATE)
+            # capped at 1: a dirty export may book more returned units than ordered on an order
+            order_rate = ibis.least(o.returned_units / o.ordered_units, 1.0).cast(RATE)
             metrics["return_rate_sum"] = order_rate.sum(where=counted)
             metrics["rated_orders"] = counted.sum()
         else:

@@ -3,6 +3,7 @@ when complete (summary.json last), so an output directory is either whole or abs
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -16,6 +17,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from .errors import CustsegError
+from .signals import deferred
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 SEGMENT_FORMATS = ("csv", "parquet")
@@ -41,7 +43,36 @@ def check_target(path: str | os.PathLike, force: bool) -> Path:
         raise CustsegError(f"{parent}: no such directory for --out; create it first.")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise CustsegError(f"{parent}: not writable; choose another --out.")
+    probe_writable(parent)
     return path
+
+
+def probe_writable(directory: Path) -> None:
+    """Create and remove a scratch directory: finds a read-only or full disk before a long run
+    (os.access alone says yes to root on a read-only mount)."""
+    import tempfile
+
+    try:
+        scratch = tempfile.mkdtemp(prefix=".custseg-probe-", dir=directory)
+        try:
+            with open(os.path.join(scratch, "probe"), "wb") as fh:
+                fh.write(b"\0" * 4096)
+                fh.flush()
+                os.fsync(fh.fileno())
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+    except OSError as exc:
+        raise _write_error(directory, exc) from exc
+
+
+def _write_error(target: Path, exc: OSError) -> CustsegError:
+    """One line for an OSError met while writing the outputs."""
+    if exc.errno == errno.ENOSPC:
+        return CustsegError(f"{target}: the disk is full ({exc.strerror}); free space or choose another --out.")
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return CustsegError(f"{target}: not writable ({exc.strerror}); choose another --out.")
+    return CustsegError(f"{target}: cannot write the outputs ({exc.strerror or exc}); free space or choose "
+                        "another --out.")
 
 
 def _json_ready(value: Any) -> Any:
@@ -105,13 +136,15 @@ def write_run(result, path: str | os.PathLike, force: bool = False, report: bool
     try:
         tmp.mkdir(parents=True)
         write_into(result, tmp, report=report, segments_format=segments_format, figures=figures)
-        replace_dir(tmp, target)
+        with deferred():  # the rename of the finished directory is never cut in half
+            replace_dir(tmp, target)
     except OSError as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise CustsegError(f"{target}: cannot write the outputs ({exc.strerror or exc}); free space or choose "
-                           "another --out.") from exc
+        with deferred():
+            shutil.rmtree(tmp, ignore_errors=True)
+        raise _write_error(target, exc) from exc
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        with deferred():  # a second Ctrl-C must not leave the temporary directory half removed
+            shutil.rmtree(tmp, ignore_errors=True)
         raise
     return target
 

@@ -21,9 +21,10 @@ from .clustering import SCALES, CustomerSegmenter, assign
 from .engines import EngineOptions, connect, is_spark_dataframe
 from .errors import CustsegError
 from .features import available, check_features, customer_features, natural_order, parse_features
+from .dropped import describe_drops, refuse_if_nothing_used
 from .model import SegmentationModel, as_model, model_label
 from .profiles import best_sellers, build_profiles, table_traits
-from .sources import SourceSpec, is_table_like, read_source, read_source_table
+from .sources import SourceSpec, is_table_like, read_source, read_source_table, translate_read_errors
 
 
 @dataclass
@@ -94,6 +95,11 @@ class Stages:
         if self.progress:
             self.progress("note", message)
 
+    def warn(self, message: str) -> None:
+        """Something the user should know even with --quiet (e.g. dropped lines)."""
+        if self.progress:
+            self.progress("warn", message)
+
 
 @dataclass
 class SegmentationResult:
@@ -159,6 +165,7 @@ def _input_as_spec(data, options: RunOptions) -> SourceSpec:
                       sheet=options.sheet, date_format=options.date_format)
 
 
+@translate_read_errors
 def compute_features(backend, data, options: RunOptions, stages: Stages,
                      feature_names: list[str] | None = None, model: SegmentationModel | None = None,
                      model_name: str = "the model") -> "Features":
@@ -179,6 +186,7 @@ def compute_features(backend, data, options: RunOptions, stages: Stages,
         counted = cleaned.counts.to_pyarrow().to_pydict()
         counts = dict(zip(map(int, counted["drop_reason"]), map(int, counted["rows"])))
         quality = data_quality(cleaned, counts)
+        dropped_summary = describe_drops(backend, source, cleaned, spec, quality)
         kept = [i for i, r in enumerate(counted["drop_reason"]) if r == 0]
         if kept:
             first, last = counted["first_date"][kept[0]], counted["last_date"][kept[0]]
@@ -186,6 +194,9 @@ def compute_features(backend, data, options: RunOptions, stages: Stages,
         if quality["rows_read"] == 0:
             raise CustsegError(f"{source.files[0] if source.files else 'the data'}: no order lines to read "
                                "(only a header?); export the order lines again.")
+        refuse_if_nothing_used(source, quality)
+        for line in dropped_summary:
+            stages.warn(line)
         stages.note(f"{quality['rows_read']:,} lines read, {quality['rows_used']:,} used")
     with stages.stage("features", f"computing {', '.join(names)} per customer"):
         if backend.name == "pyspark":

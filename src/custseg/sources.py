@@ -161,7 +161,7 @@ def sniff_csv(path: str) -> CsvDialect:
         if exc.start >= len(raw) - 3:  # a character cut by the 64 KB window
             text, encoding = raw[: exc.start].decode("utf-8"), "utf-8"
         else:
-            text, encoding = raw.decode("latin-1"), "latin-1"
+            text, encoding = raw.decode("latin-1"), _single_byte_encoding(path)
     lines = text.splitlines()
     sample = "\n".join(lines[:50])
     first = lines[0] if lines else ""
@@ -197,7 +197,7 @@ def read_raw(backend, files: list[str], sheet: str | None) -> tuple[ir.Table, li
         for path, dialect in zip(files, dialects):
             groups.setdefault(dialect, []).append(path)
         tables = [_read_csv(backend, paths, dialect) for dialect, paths in groups.items()]
-        columns = list(first.header)
+        columns = _unique_names(first.header)  # a repeated name is read as name_1, name_2, ...
     elif kind == "parquet":
         tables = [_read_parquet(backend, files)]
         columns = list(tables[0].columns)
@@ -216,9 +216,13 @@ def _read_csv(backend, paths: list[str], dialect: CsvDialect) -> ir.Table:
     if backend.name == "duckdb":
         options = dict(
             delim=dialect.delimiter, header=True, all_varchar=True, quote='"', escape='"',
-            null_padding=True, encoding=dialect.encoding, auto_detect=False,
+            null_padding=False, encoding=dialect.encoding, auto_detect=False,
             columns={name: "VARCHAR" for name in _unique_names(dialect.header)},
         )
+        if dialect.encoding == "cp1252":  # DuckDB reads UTF-8 and Latin-1 only
+            paths = [_as_utf8(backend, path) for path in paths]
+            options["encoding"] = "utf-8"
+        options.update(_malformed_line_options(backend))
         try:
             return backend.read_csv(paths, **options)
         except Exception as exc:  # duckdb raises its own error types
@@ -240,6 +244,123 @@ def _unique_names(header: tuple[str, ...]) -> list[str]:
             seen[name] = 0
         out.append(name)
     return out
+
+
+REJECTS_PREFIX = "custseg_rejects_"  # DuckDB temp tables of malformed CSV lines (see dropped.py)
+
+
+def _malformed_line_options(backend) -> dict[str, Any]:
+    """read_csv options: a malformed line (more or fewer fields than the header, an unclosed
+    quote, bad UTF-8) is skipped and recorded in a rejects table instead of failing the run.
+    (null_padding stays off: DuckDB's parallel reader cannot combine it with line breaks inside
+    quoted fields.) Small CSV buffers under a small memory limit."""
+    number = getattr(backend, "_custseg_csv_reads", 0) + 1
+    backend._custseg_csv_reads = number
+    options: dict[str, Any] = dict(
+        store_rejects=True, rejects_table=f"{REJECTS_PREFIX}{number}", rejects_scan=f"custseg_reject_scans_{number}",
+    )
+    try:
+        limit, threads = backend.con.execute(
+            "SELECT current_setting('memory_limit'), current_setting('threads')").fetchone()
+        limit_bytes = _size_bytes(str(limit))
+    except Exception:
+        return options
+    # Each reading thread holds a buffer (32 MB by default): under a small memory limit the
+    # buffers alone would not fit, so they shrink (never below the 2 MB longest line).
+    if limit_bytes:
+        buffer = min(32 << 20, max(2 << 20, limit_bytes // (8 * max(1, int(threads)))))
+        if buffer < 32 << 20:
+            options["buffer_size"] = int(buffer)
+    return options
+
+
+def _size_bytes(text: str) -> int | None:
+    match = re.match(r"^\s*([\d.]+)\s*([KMGT]?i?B)\s*$", text, re.I)
+    if not match:
+        return None
+    unit = match.group(2).upper().replace("I", "")
+    return int(float(match.group(1)) * {"B": 1, "KB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30, "TB": 1 << 40}[unit])
+
+
+def _single_byte_encoding(path: str) -> str:
+    """latin-1, or cp1252 (Windows) when the file has bytes 0x80-0x9F (€, curly quotes, dashes),
+    which Latin-1 leaves to control characters and DuckDB refuses."""
+    pattern = re.compile(rb"[\x80-\x9f]")
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 22):
+            if pattern.search(chunk):
+                return "cp1252"
+    return "latin-1"
+
+
+def _cp1252_or_latin1(error: UnicodeDecodeError) -> tuple[str, int]:
+    # The five bytes cp1252 leaves undefined are read as Latin-1.
+    return error.object[error.start:error.end].decode("latin-1"), error.end
+
+
+codecs.register_error("custseg-latin-1", _cp1252_or_latin1)
+
+
+def _as_utf8(backend, path: str) -> str:
+    """A UTF-8 copy of a cp1252 file in a private temporary directory (removed with the engine
+    connection or at exit); line breaks are kept, so line numbers stay those of the file."""
+    import shutil
+    import tempfile
+    import weakref
+
+    directory = getattr(backend, "_custseg_transcoded", None)
+    if directory is None:
+        directory = tempfile.mkdtemp(prefix="custseg-utf8-")
+        backend._custseg_transcoded = directory
+        weakref.finalize(backend, shutil.rmtree, directory, True)
+    target = os.path.join(directory, f"{len(os.listdir(directory))}-{Path(path).name}")
+    backend._custseg_originals = {**getattr(backend, "_custseg_originals", {}), target: path}
+    with open(path, encoding="cp1252", errors="custseg-latin-1", newline="") as src, \
+            open(target, "w", encoding="utf-8", newline="") as dst:
+        shutil.copyfileobj(src, dst, 1 << 20)
+    return target
+
+
+def read_error(exc: BaseException, files: list[str]) -> CustsegError:
+    """A DuckDB error met while scanning the inputs, as one line naming the file and line."""
+    text = str(exc)
+    kind = type(exc).__name__
+    if "Interrupt" in kind:
+        raise KeyboardInterrupt from exc
+    file_match = re.search(r"^\s*file\s*=\s*(.+?)\s*$", text, re.M)
+    line_match = re.search(r"CSV Error on Line:\s*(\d+)", text)
+    where = file_match.group(1) if file_match else (files[0] if len(files) == 1 else "the input")
+    if line_match:
+        where += f", line {line_match.group(1)}"
+    first = _first_line(exc)
+    if "OutOfMemory" in kind or first.startswith("Out of Memory"):
+        return CustsegError(f"DuckDB ran out of memory ({first}); raise --memory-limit, lower --threads or "
+                            "point --temp-dir at a disk with free space.")
+    if "encoded" in first or "unicode" in first.lower():
+        return CustsegError(f"{where}: the text is not in the detected encoding ({first}); save the file as "
+                            "UTF-8 and run again.")
+    if "No space left" in text or "disk" in first.lower() and "space" in first.lower():
+        return CustsegError(f"DuckDB cannot spill to disk: {first}; free space or point --temp-dir elsewhere.")
+    return CustsegError(f"{where}: cannot be read: {first}")
+
+
+def translate_read_errors(function):
+    """Decorator: a DuckDB error raised while the inputs are scanned becomes a CustsegError
+    naming the file and line (see read_error); an interrupted query becomes KeyboardInterrupt."""
+    import functools
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except CustsegError:
+            raise
+        except Exception as exc:
+            if type(exc).__module__.split(".")[0] not in ("duckdb", "_duckdb"):
+                raise
+            raise read_error(exc, []) from exc
+
+    return wrapper
 
 
 def _read_parquet(backend, files: list[str]) -> ir.Table:
@@ -272,7 +393,8 @@ def _read_xlsx(backend, path: str, sheet: str | None) -> ir.Table:
     except Exception as exc:
         raise CustsegError(f"{path}: sheet {chosen!r} cannot be read: {_first_line(exc)}") from exc
     if table.num_rows == 0:
-        raise CustsegError(f"{path}: sheet {names[chosen] if isinstance(chosen, int) else chosen!r} has no rows.")
+        hint = f" The workbook has the sheets {', '.join(names)}: pick one with --sheet." if len(names) > 1 else ""
+        raise CustsegError(f"{path}: sheet {names[chosen] if isinstance(chosen, int) else chosen!r} has no rows.{hint}")
     return ibis.memtable(table)
 
 
@@ -579,7 +701,27 @@ def read_source(backend, spec: SourceSpec) -> Source:
     if not files:
         raise CustsegError("no input file given; name one or more CSV, Parquet or .xlsx files.")
     raw, columns = read_raw(backend, files, spec.sheet)
-    return adapt(backend, raw, columns, spec, files)
+    try:
+        return adapt(backend, raw, columns, spec, files)
+    except CustsegError as exc:
+        sheets = _other_sheets(files[0]) if spec.sheet is None and "missing column" in str(exc) else []
+        if sheets:  # the columns may be on another sheet of the workbook
+            raise CustsegError(f"{exc} The workbook has the sheets {', '.join(sheets)}: pick one with --sheet.") \
+                from exc
+        raise
+
+
+def _other_sheets(path: str) -> list[str]:
+    """The sheet names of a workbook with more than one sheet (else [])."""
+    if file_kind(path) != "xlsx":
+        return []
+    try:
+        import fastexcel
+
+        names = list(fastexcel.read_excel(path).sheet_names)
+    except Exception:
+        return []
+    return names if len(names) > 1 else []
 
 
 def read_source_table(backend, data, spec: SourceSpec) -> Source:

@@ -1,0 +1,190 @@
+"""Where the dropped lines are: malformed CSV lines the reader skipped, and the first lines each
+cleaning rule dropped, with their line numbers (for data_quality.json and a summary on stderr).
+
+Counting costs nothing extra: the reader records malformed lines in DuckDB "rejects" tables
+while the cleaning counts are computed. Line numbers of lines dropped by a cleaning rule are
+found only when a rule dropped something, by a query per rule over at most the first
+`SCAN_ROWS` rows of each file (it stops at the rule's fifth example), then mapped to
+physical line numbers by reading those lines once more (blank lines, which the reader skips,
+and malformed lines are accounted for).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import ibis
+
+from .cleaning import Cleaned, drop_reason
+from .engines import duckdb_connection
+from .errors import CustsegError
+from .sources import REJECTS_PREFIX, Source, SourceSpec, adapt, file_kind, read_raw
+
+EXAMPLES = 5            # line numbers listed per rule
+SCAN_ROWS = 1_000_000   # rows per file searched for examples (bounds the cost on huge files)
+MALFORMED = {
+    "rule": "malformed_line",
+    "description": "a CSV line that cannot be split into the header's fields (more fields than the header, "
+                   "an unclosed quote, or bytes that are not text in the file's encoding); skipped by the reader",
+}
+
+
+def malformed_lines(backend, files: list[str]) -> dict[str, list[int]]:
+    """file -> the sorted line numbers of malformed lines the CSV reader skipped (DuckDB only)."""
+    con = duckdb_connection(backend)
+    if con is None:
+        return {}
+    given = {os.path.realpath(f): f for f in files}
+    originals = {os.path.realpath(copy): f for copy, f in getattr(backend, "_custseg_originals", {}).items()}
+    try:
+        names = [r[0] for r in con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE table_name LIKE ?", [REJECTS_PREFIX + "%"]).fetchall()]
+    except Exception:
+        return {}
+    found: dict[str, set[int]] = {}
+    for name in names:
+        scans = name.replace(REJECTS_PREFIX, "custseg_reject_scans_")
+        rows = con.execute(
+            f'SELECT DISTINCT s.file_path, e.line FROM "{name}" e JOIN "{scans}" s '
+            "ON e.scan_id = s.scan_id AND e.file_id = s.file_id").fetchall()
+        for path, line in rows:
+            real = os.path.realpath(path)
+            found.setdefault(originals.get(real) or given.get(real, path), set()).add(int(line))
+    return {path: sorted(lines) for path, lines in found.items()}
+
+
+def _row_lines(path: str, rows: set[int], skipped: set[int]) -> dict[int, int]:
+    """Data row index (0-based, as the reader produced the rows) -> the line number (1-based) where
+    the row starts. A quoted field may hold line breaks: a record goes on while its quotes are
+    unbalanced. Blank lines (which the reader skips) and malformed lines are not rows."""
+    out: dict[int, int] = {}
+    row = -1
+    open_quote = False
+    with open(path, "rb") as fh:
+        for number, line in enumerate(fh, start=1):
+            starts = not open_quote
+            if line.count(b'"') % 2:
+                open_quote = not open_quote
+            if not starts or number == 1 or number in skipped or not line.strip(b"\r\n"):
+                continue
+            row += 1
+            if row in rows:
+                out[row] = number
+                if len(out) == len(rows):
+                    break
+    return out
+
+
+def first_dropped_lines(backend, source: Source, cleaned: Cleaned, spec: SourceSpec, rules: list[int],
+                        malformed: dict[str, list[int]]) -> dict[int, list[dict[str, Any]]]:
+    """Rule index (1-based) -> up to EXAMPLES places ({"file", "line"} in a CSV file, {"file", "row"}
+    otherwise) of lines the rule dropped."""
+    con = duckdb_connection(backend)
+    if con is None or not source.files or not rules:
+        return {}
+    places: dict[int, list[dict[str, Any]]] = {r: [] for r in rules}
+    previous = con.execute("SELECT current_setting('preserve_insertion_order')").fetchone()[0]
+    con.execute("SET preserve_insertion_order = true")  # rows numbered in file order
+    try:
+        for path in source.files:
+            wanted = [r for r in rules if len(places[r]) < EXAMPLES]
+            if not wanted:
+                break
+            kind = file_kind(path)
+            raw, columns = read_raw(backend, [path], spec.sheet)
+            again = SourceSpec(inputs=[path], schema=source.schema, mapping=dict(spec.mapping), sheet=spec.sheet,
+                               date_format=source.date_format)
+            lines = adapt(backend, raw.limit(SCAN_ROWS), columns, again, [path]).lines
+            reasons = ibis.to_sql(lines.select(reason=drop_reason(lines, cleaned.rules)), dialect="duckdb")
+            found = []
+            for reason in wanted:
+                # A streaming ROW_NUMBER() OVER () and a LIMIT: the scan stops at the fifth example.
+                rows = con.execute(
+                    f"SELECT row_index, reason FROM (SELECT ROW_NUMBER() OVER () - 1 AS row_index, reason "
+                    f"FROM ({reasons})) WHERE reason = {int(reason)} LIMIT {EXAMPLES}").fetchall()
+                found += [{"row_index": int(r[0]), "reason": int(r[1])} for r in rows]
+            if kind == "csv":
+                lines_of = _row_lines(path, {f["row_index"] for f in found}, set(malformed.get(path, [])))
+                label = "line"
+            else:  # Parquet, .xlsx: the row below the header
+                lines_of = {f["row_index"]: f["row_index"] + (2 if kind == "xlsx" else 1) for f in found}
+                label = "row"
+            for f in sorted(found, key=lambda f: f["row_index"]):
+                number = lines_of.get(f["row_index"])
+                if number is not None and len(places[f["reason"]]) < EXAMPLES:
+                    places[f["reason"]].append({"file": path, label: int(number)})
+    finally:
+        con.execute(f"SET preserve_insertion_order = {'true' if str(previous).lower() == 'true' else 'false'}")
+    return places
+
+
+def describe_drops(backend, source: Source, cleaned: Cleaned, spec: SourceSpec, quality: dict[str, Any]) -> list[str]:
+    """Add the malformed lines and the first dropped lines of each rule to `quality`;
+    return the stderr summary (no lines when nothing was dropped)."""
+    malformed = malformed_lines(backend, source.files)
+    n_malformed = sum(len(v) for v in malformed.values())
+    read_csv = duckdb_connection(backend) is not None and any(file_kind(f) == "csv" for f in source.files)
+    if n_malformed or read_csv:  # always listed for CSV files read by DuckDB, so the schema is stable
+        first = [{"file": p, "line": n} for p, lines in malformed.items() for n in lines]
+        entry = dict(MALFORMED, rows_dropped=n_malformed)
+        if first:
+            entry["first_lines"] = first[:EXAMPLES]
+        quality["rules"].insert(0, entry)
+        quality["rows_read"] += n_malformed
+        quality["rows_dropped"] += n_malformed
+    with_drops = [i + 1 for i, r in enumerate(cleaned.rules) if _rule_entry(quality, r.name)["rows_dropped"]]
+    if with_drops:
+        try:
+            places = first_dropped_lines(backend, source, cleaned, spec, with_drops, malformed)
+        except (KeyboardInterrupt, CustsegError):
+            raise
+        except Exception:  # the examples are a courtesy: never fail a run for them
+            places = {}
+        for index, found in places.items():
+            _rule_entry(quality, cleaned.rules[index - 1].name)["first_lines"] = found
+    if not quality["rows_dropped"]:
+        return []
+    several = len(source.files) > 1
+    parts = []
+    for entry in quality["rules"]:
+        if entry["rows_dropped"]:
+            where = entry.get("first_lines")
+            text = f"{entry['rule']} {entry['rows_dropped']:,}"
+            if where:
+                more = ", …" if entry["rows_dropped"] > len(where) else ""
+                text += f" ({place_text(where, several)}{more})"
+            parts.append(text)
+    return [f"dropped {quality['rows_dropped']:,} of {quality['rows_read']:,} lines: " + "; ".join(parts)
+            + " (data_quality.json lists every rule)"]
+
+
+def place_text(places: list[dict[str, Any]], several: bool = False) -> str:
+    """[{"file": f, "line": 3}, {"file": f, "line": 5}] -> "lines 3, 5" (with file names when several)."""
+    if not places:
+        return ""
+    label = "line" if "line" in places[0] else "row"
+    if several:
+        return ", ".join(f"{p['file']} {label} {p[label]}" for p in places)
+    numbers = ", ".join(str(p[label]) for p in places)
+    return f"{label}s {numbers}" if len(places) > 1 else f"{label} {numbers}"
+
+
+def refuse_if_nothing_used(source: Source, quality: dict[str, Any]) -> None:
+    """Every line dropped: refuse with the reasons instead of an empty segmentation."""
+    if quality["rows_read"] and not quality["rows_used"]:
+        where = source.files[0] if len(source.files) == 1 else (f"{len(source.files)} input files" if source.files
+                                                                 else "the data")
+        reasons = [e for e in quality["rules"] if e["rows_dropped"]]
+        reasons.sort(key=lambda e: -e["rows_dropped"])
+        top = reasons[0]
+        example = f" ({place_text(top['first_lines'][:3], len(source.files) > 1)} …)" if top.get("first_lines") else ""
+        raise CustsegError(
+            f"{where}: none of the {quality['rows_read']:,} lines can be used; most were dropped as "
+            f"{top['rule']}{example}: {top['description']}. Check the delimiter, the columns (--map) and "
+            "the --date-format."
+        )
+
+
+def _rule_entry(quality: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(e for e in quality["rules"] if e["rule"] == name)
