@@ -27,3 +27,21 @@ def cli(*args: str, cwd: Path | None = None, env: dict | None = None) -> subproc
     full_env = {**os.environ, **(env or {})}
     return subprocess.run([sys.executable, "-m", "custseg.cli", *map(str, args)], capture_output=True, text=True,
                           cwd=cwd, timeout=600, env=full_env)
+
+
+def cli_in_process(capsys, *args: str) -> tuple[int, str, str]:
+    """The console script in-process: (exit code, stdout, stderr)."""
+    from custseg.cli import entry
+
+    capsys.readouterr()
+    saved = sys.argv
+    sys.argv = ["custseg", *args]
+    try:
+        entry()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code
+    finally:
+        sys.argv = saved
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err

@@ -6,7 +6,6 @@ import csv
 import json
 import re
 import shutil
-import sys
 
 import pandas as pd
 import pytest
@@ -14,24 +13,7 @@ import pytest
 import custseg
 from custseg import CustsegError
 from custseg.compare import compare_runs, write_comparison
-
-
-def run_cli(capsys, *args: str) -> tuple[int, str, str]:
-    """The console script in-process: (exit code, stdout, stderr)."""
-    from custseg.cli import entry
-
-    capsys.readouterr()
-    saved = sys.argv
-    sys.argv = ["custseg", *args]
-    try:
-        entry()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code
-    finally:
-        sys.argv = saved
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+from helpers import cli_in_process as run_cli
 
 
 def write_run_dir(directory, rows, names=None):

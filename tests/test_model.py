@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import sys
 
 import numpy as np
 import pandas as pd
@@ -14,6 +13,7 @@ import pytest
 import custseg
 from custseg import CustomerSegmenter, CustsegError, SegmentationModel, load_model
 from custseg.clustering import Scaling
+from helpers import cli_in_process as run_cli
 
 
 def tiny_model(method: str = "log") -> SegmentationModel:
@@ -223,24 +223,6 @@ def test_unparseable_files_are_refused(tmp_path, text, message):
 def test_missing_model_file(tmp_path):
     with pytest.raises(CustsegError, match="no such model file"):
         load_model(tmp_path / "nope.json")
-
-
-def run_cli(capsys, *args: str) -> tuple[int, str, str]:
-    """The console script in-process: (exit code, stdout, stderr)."""
-    from custseg.cli import entry
-
-    capsys.readouterr()
-    saved = sys.argv
-    sys.argv = ["custseg", *args]
-    try:
-        entry()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code
-    finally:
-        sys.argv = saved
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 @pytest.mark.parametrize("name", ["__reduce__ at the top", "unknown version", "centres with a column too few",

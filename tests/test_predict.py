@@ -4,7 +4,6 @@ a new period is segmented with the model's segments only."""
 from __future__ import annotations
 
 import json
-import sys
 
 import numpy as np
 import pandas as pd
@@ -13,24 +12,7 @@ from conftest import shared_file
 
 import custseg
 from custseg import CustsegError, load_model
-
-
-def run_cli(capsys, *args: str) -> tuple[int, str, str]:
-    """The console script in-process: (exit code, stdout, stderr)."""
-    from custseg.cli import entry
-
-    capsys.readouterr()
-    saved = sys.argv
-    sys.argv = ["custseg", *args]
-    try:
-        entry()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code
-    finally:
-        sys.argv = saved
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+from helpers import cli_in_process as run_cli
 
 
 def read_segments(path) -> pd.DataFrame:
