@@ -7,12 +7,13 @@ dropped. The rules per schema are documented in docs/features.md.
 from __future__ import annotations
 
 from collections.abc import Callable
+import uuid
 from dataclasses import dataclass
 
 import ibis
 import ibis.expr.types as ir
 
-from .sources import Source
+from .sources import Source, file_kind
 
 
 @dataclass(frozen=True)
@@ -85,16 +86,47 @@ class Cleaned:
     lines: ir.Table
     rules: tuple[Rule, ...]
     counts: ir.Table  # drop_reason -> rows, first and last date (lazy; one scan of the input)
+    marked: ir.Table | None = None  # every line with its drop_reason (what `lines` and `counts` come from)
+    cached: bool = False  # marked lines held by the engine (see cache_lines)
 
 
 def clean(source: Source) -> Cleaned:
     rules = rules_for(source.schema)
     marked = source.lines.mutate(drop_reason=drop_reason(source.lines, rules))
+    return _from_marked(marked, rules)
+
+
+def _from_marked(marked: ir.Table, rules: tuple[Rule, ...], cached: bool = False) -> Cleaned:
     kept = marked.filter(marked.drop_reason == 0).drop("drop_reason")
     counts = marked.group_by("drop_reason").aggregate(
         rows=marked.count(), first_date=marked.order_date.min(), last_date=marked.order_date.max()
     )
-    return Cleaned(lines=kept, rules=rules, counts=counts)
+    return Cleaned(lines=kept, rules=rules, counts=counts, marked=marked, cached=cached)
+
+
+def worth_caching(backend, source: Source) -> bool:
+    """Cache the parsed lines when they come from text (CSV) files read by DuckDB."""
+    return backend.name == "duckdb" and bool(source.files) and all(file_kind(f) == "csv" for f in source.files)
+
+
+def cache_lines(backend, cleaned: Cleaned, provided: set[str]) -> Cleaned:
+    """The parsed, marked order lines kept in a DuckDB temporary table (spilled to disk when large).
+
+    Parsing text order lines (a CSV read as text, see sources.py) costs more than the
+    aggregations that follow; with the lines cached, the CSV is read and parsed once
+    instead of once per query (the rule counts, the two feature group-bys and the best
+    sellers). Only the canonical columns the data provides are stored (and product_name);
+    the others, which no step after cleaning may use, become NULL (e.g. Shopify's unit
+    price).
+    """
+    marked = cleaned.marked
+    stored = [c for c in marked.columns if c in provided or c in ("drop_reason", "product_name")]
+    name = f"custseg_lines_{uuid.uuid4().hex[:12]}"
+    table = backend.create_table(name, marked.select(*stored), temp=True)
+    missing = {c: ibis.null(marked[c].type()) for c in marked.columns if c not in stored}
+    if missing:
+        table = table.mutate(**missing).select(*marked.columns)
+    return _from_marked(table, cleaned.rules, cached=True)
 
 
 def data_quality(cleaned: Cleaned, counts: dict[int, int]) -> dict:

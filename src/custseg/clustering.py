@@ -6,6 +6,7 @@ step as a scikit-learn estimator over a feature matrix.
 
 from __future__ import annotations
 
+import os
 import warnings
 from dataclasses import dataclass
 
@@ -141,13 +142,16 @@ def silhouettes(Z: np.ndarray, labelings: list[np.ndarray], chunk: int = 1000) -
         onehot[np.arange(n), offset + labels] = 1.0
     total_all = np.empty((n, onehot.shape[1]))
     sq = (Z * Z).sum(axis=1)
-    for start in range(0, n, chunk):
+
+    def add_chunk(start: int) -> None:  # chunks are independent: they run side by side
         block = Z[start:start + chunk]
         d2 = sq[start:start + chunk, None] - 2.0 * block @ Z.T + sq[None, :]
         np.maximum(d2, 0.0, out=d2)
         d = np.sqrt(d2, out=d2)
         d[np.arange(len(block)), np.arange(start, start + len(block))] = 0.0
         total_all[start:start + chunk] = d @ onehot
+
+    parallel_map(add_chunk, range(0, n, chunk))
     sums = [total_all[:, offsets[i]:offsets[i + 1]] for i in range(len(labelings))]
     counts = [onehot[:, offsets[i]:offsets[i + 1]].sum(axis=0) for i in range(len(labelings))]
     values = []
@@ -164,30 +168,63 @@ def silhouettes(Z: np.ndarray, labelings: list[np.ndarray], chunk: int = 1000) -
 
 def sweep_k(Z: np.ndarray, k_max: int, seed: int, silhouette_sample: int = 10_000, n_init: int = 3,
             max_iter: int = 500) -> dict[str, list]:
-    """Inertia for k = 1..k_max; silhouette (on a sample), Calinski-Harabasz and Davies-Bouldin for k >= 2."""
+    """Inertia for k = 1..k_max; silhouette (on a sample), Calinski-Harabasz and Davies-Bouldin for k >= 2.
+
+    The values of k are fitted side by side, one per core, each K-means on one thread
+    (see `single_threaded`).
+    """
     n_distinct = _distinct_rows(Z)
     rows: dict[str, list] = {"k": [], "inertia": [], "silhouette": [], "calinski_harabasz": [], "davies_bouldin": []}
     sil_index = uniform_sample(len(Z), silhouette_sample, seed)
-    labelings = []
-    for k in range(1, min(k_max, n_distinct) + 1):
+
+    def fit_one(k: int) -> tuple[float, float, float, np.ndarray | None]:
         km = KMeans(n_clusters=k, init="k-means++", n_init=n_init, max_iter=max_iter, random_state=seed).fit(Z)
         labels = km.labels_
-        rows["k"].append(k)
-        rows["inertia"].append(float(km.inertia_))
         if k >= 2 and len(np.unique(labels)) >= 2:
-            rows["calinski_harabasz"].append(float(calinski_harabasz_score(Z, labels)))
-            rows["davies_bouldin"].append(float(davies_bouldin_score(Z, labels)))
-            labelings.append(labels if sil_index is None else labels[sil_index])
-        else:
-            rows["calinski_harabasz"].append(np.nan)
-            rows["davies_bouldin"].append(np.nan)
-            labelings.append(None)
-    Zs = Z if sil_index is None else Z[sil_index]
-    usable = [i for i, lab in enumerate(labelings) if lab is not None and len(np.unique(lab)) >= 2]
-    scores = silhouettes(Zs, [labelings[i] for i in usable]) if usable else []
+            return (float(km.inertia_), float(calinski_harabasz_score(Z, labels)),
+                    float(davies_bouldin_score(Z, labels)), labels if sil_index is None else labels[sil_index])
+        return float(km.inertia_), np.nan, np.nan, None
+
+    labelings = []
+    with single_threaded():
+        for k, (inertia, ch, db, labels) in zip(range(1, k_max + 1),
+                                                parallel_map(fit_one, range(1, min(k_max, n_distinct) + 1))):
+            rows["k"].append(k)
+            rows["inertia"].append(inertia)
+            rows["calinski_harabasz"].append(ch)
+            rows["davies_bouldin"].append(db)
+            labelings.append(labels)
+        Zs = Z if sil_index is None else Z[sil_index]
+        usable = [i for i, lab in enumerate(labelings) if lab is not None and len(np.unique(lab)) >= 2]
+        scores = silhouettes(Zs, [labelings[i] for i in usable]) if usable else []
     by_index = {i: float(np.mean(s)) for i, s in zip(usable, scores)}
     rows["silhouette"] = [by_index.get(i, np.nan) for i in range(len(rows["k"]))]
     return rows
+
+
+def single_threaded():
+    """Native thread pools (OpenMP, BLAS) limited to one thread, within this block.
+
+    K-means on a 100,000-row sample gains nothing from a second thread, and an OpenMP
+    team whose threads share busy cores loses several-fold; with one thread per fit
+    (and fits side by side, see `parallel_map`) results do not depend on the machine's
+    number of cores.
+    """
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1)
+
+
+def parallel_map(function, items, workers: int | None = None) -> list:
+    """[function(item) for item in items], run on up to one thread per core (in order)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    items = list(items)
+    workers = min(len(items), workers or os.cpu_count() or 1)
+    if workers <= 1:
+        return [function(item) for item in items]
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="custseg-kmeans") as pool:
+        return list(pool.map(function, items))
 
 
 def _distinct_rows(Z: np.ndarray, limit: int = 1000) -> int:
@@ -204,10 +241,13 @@ def fit_kmeans(Z: np.ndarray, k: int, seed: int, n_init: int = 10, max_iter: int
     sample and the best centres seed a single run on all rows.
     """
     index = uniform_sample(len(Z), init_sample, seed)
-    if index is None:
-        return KMeans(n_clusters=k, init="k-means++", n_init=n_init, max_iter=max_iter, random_state=seed).fit(Z)
-    start = KMeans(n_clusters=k, init="k-means++", n_init=n_init, max_iter=max_iter, random_state=seed).fit(Z[index])
-    return KMeans(n_clusters=k, init=start.cluster_centers_, n_init=1, max_iter=max_iter, random_state=seed).fit(Z)
+    with single_threaded():
+        if index is None:
+            return KMeans(n_clusters=k, init="k-means++", n_init=n_init, max_iter=max_iter, random_state=seed).fit(Z)
+        start = KMeans(n_clusters=k, init="k-means++", n_init=n_init, max_iter=max_iter,
+                       random_state=seed).fit(Z[index])
+        return KMeans(n_clusters=k, init=start.cluster_centers_, n_init=1, max_iter=max_iter,
+                      random_state=seed).fit(Z)
 
 
 # ---------------------------------------------------------------------------- estimator

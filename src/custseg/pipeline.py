@@ -16,7 +16,7 @@ import pandas as pd
 import pyarrow as pa
 
 from . import __version__
-from .cleaning import clean, data_quality
+from .cleaning import cache_lines, clean, data_quality, worth_caching
 from .clustering import CustomerSegmenter
 from .engines import EngineOptions, connect
 from .errors import CustsegError
@@ -152,6 +152,8 @@ def compute_features(backend, data, options: RunOptions, stages: Stages,
         computed = list(dict.fromkeys(names + [f for f in available(source.provided) if f not in names]))
         cleaned = clean(source)
     with stages.stage("clean", "counting the cleaning rules"):
+        if worth_caching(backend, source):
+            cleaned = cache_lines(backend, cleaned, source.provided)
         counted = cleaned.counts.to_pyarrow().to_pydict()
         counts = dict(zip(map(int, counted["drop_reason"]), map(int, counted["rows"])))
         quality = data_quality(cleaned, counts)

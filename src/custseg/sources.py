@@ -282,8 +282,9 @@ def as_text(value: ir.Value) -> ir.StringValue:
     """Trimmed text, empty -> NULL; whole floats lose their '.0' (Excel's 17850.0 -> '17850')."""
     dtype = value.type()
     if dtype.is_string():
-        text = value.strip()
-        text = text.re_replace(r"^(-?\d+)\.0+$", r"\1")
+        text = _strip(value)
+        # Only a text with a dot can be a whole float; the test spares most lines the regex.
+        text = ibis.ifelse(text.contains("."), text.re_replace(r"^(-?\d+)\.0+$", r"\1"), text)
     elif dtype.is_floating():
         text = ibis.ifelse(value == value.floor(), value.cast("int64").cast("string"), value.cast("string"))
     else:
@@ -291,20 +292,32 @@ def as_text(value: ir.Value) -> ir.StringValue:
     return ibis.ifelse(text == "", ibis.null("string"), text)
 
 
+_SPACE = " \t\n\r\v\f"
+
+
+def _strip(value: ir.StringValue) -> ir.StringValue:
+    """value.strip(), skipped (it is costly) when neither end is whitespace."""
+    return ibis.ifelse(value.re_search(f"^[{_SPACE}]|[{_SPACE}]$"), value.strip(), value)
+
+
 def as_number(value: ir.Value) -> ir.FloatingValue:
     """A float64, NULL where the text is not a number (currency signs and thousands commas allowed)."""
     dtype = value.type()
     if dtype.is_numeric() or dtype.is_boolean():
         return value.cast("float64")
-    text = value.cast("string").strip()
+    text = value.cast("string")
+    # Casts ignore surrounding whitespace; only a value that does not cast as it is goes
+    # through the (costly) regex.
     return ibis.coalesce(
         text.try_cast("float64"),
-        text.re_replace(r"[£$€\s,]", "").try_cast("float64"),
+        text.strip().re_replace(r"[£$€\s,]", "").try_cast("float64"),
     )
 
 
 _DMY = r"^\s*(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{2,4})"
 _ISO = r"^\s*(\d{4})[/.\-](\d{1,2})[/.\-](\d{1,2})"
+_DMY_FIXED = r"^\d\d[/.\-]\d\d[/.\-]\d\d\d\d"  # what _DMY reads, with 2-digit day and month, 4-digit year
+_ISO_FIXED = r"^\d\d\d\d[/.\-]\d\d[/.\-]\d\d"
 
 
 def as_date(value: ir.Value, date_format: str) -> ir.DateValue:
@@ -320,7 +333,15 @@ def as_date(value: ir.Value, date_format: str) -> ir.DateValue:
         d, m = (a, b) if date_format == "dmy" else (b, a)
         y = ibis.ifelse(y.length() == 2, "20" + y, y)
     iso = y + "-" + m.lpad(2, "0") + "-" + d.lpad(2, "0")
-    return ibis.ifelse(y.length() == 4, iso, ibis.null("string")).try_cast("date")
+    parsed = ibis.ifelse(y.length() == 4, iso, ibis.null("string")).try_cast("date")
+    # Fast path, same result: a value that starts with fixed-width digits (31/12/2024,
+    # 2024-12-31 ...) is cut by position instead of by three regex extractions.
+    if date_format == "iso":
+        fixed, (y, m, d) = _ISO_FIXED, (text.substr(0, 4), text.substr(5, 2), text.substr(8, 2))
+    else:
+        fixed, (a, b, y) = _DMY_FIXED, (text.substr(0, 2), text.substr(3, 2), text.substr(6, 4))
+        d, m = (a, b) if date_format == "dmy" else (b, a)
+    return ibis.ifelse(text.re_search(fixed), (y + "-" + m + "-" + d).try_cast("date"), parsed)
 
 
 def detect_date_format(backend, raw: ir.Table, column: str, default: str, path: str) -> str:
