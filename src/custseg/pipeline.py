@@ -261,7 +261,7 @@ def cluster(X: np.ndarray, options: RunOptions, stages: Stages) -> Clustering:
         segmenter = CustomerSegmenter(
             n_clusters=options.k, k_max=options.k_max, scale=options.scale, n_init=options.n_init,
             max_iter=options.max_iter, random_state=options.seed, sweep_sample=options.sweep_sample,
-            silhouette_sample=options.silhouette_sample,
+            silhouette_sample=options.silhouette_sample, copy_x=False,  # X is scaled in place: no copy
         ).fit(X)
         stages.note(f"k = {segmenter.n_clusters_}: {segmenter.k_choice_.reason}")
     k_selection = pd.DataFrame(segmenter.k_selection_) if segmenter.k_selection_ else pd.DataFrame(
@@ -306,6 +306,7 @@ def run(data, options: RunOptions, progress: ProgressCallback | None = None) -> 
     X = features.matrix()
     check_matrix(X, features, options.k)
     clustering = cluster(X, options, stages)
+    del X  # scaled in place by cluster(); not needed any more (it is large: customers x features)
     profiles, sellers = profile(features, clustering, options, stages)
     return assemble(features, clustering, profiles, sellers, options, stages, started)
 
