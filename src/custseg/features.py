@@ -149,7 +149,8 @@ def customer_features(lines: ir.Table, names: list[str], return_rate_level: str 
     customers = customers.mutate(**{name: derived[name] for name in names if name in derived})
     if "average_return_rate" in names:
         customers = customers.mutate(average_return_rate=customers.average_return_rate.fill_null(0.0))
-    return customers.select("customer_id", *[customers[name].cast("float64").name(name) for name in names])
+    return customers.select(customers.customer_id.cast("string").name("customer_id"),  # ids may be integers
+                            *[customers[name].cast("float64").name(name) for name in names])
 
 
 def natural_order(table: ir.Table) -> ir.Table:

@@ -287,13 +287,22 @@ def profile(features: Features, clustering: Clustering, options: RunOptions, sta
         if clustering.segment_names is not None:
             profiles["segment_name"] = list(clustering.segment_names)
         if "product" in features.source.provided:
-            assignment = ibis.memtable(with_segments.select(["customer_id", "segment"]))
+            assignment = ibis.memtable(_assignment(with_segments, features.cleaned.lines))
             sellers = best_sellers(features.cleaned.lines, assignment, options.top_products).to_pandas()
         else:
             sellers = pd.DataFrame(columns=BEST_SELLER_COLUMNS)
         name_of = dict(zip(profiles.segment, profiles.segment_name))
         sellers.insert(1, "segment_name", sellers["segment"].map(name_of))
     return profiles, sellers
+
+
+def _assignment(with_segments: pa.Table, lines) -> pa.Table:
+    """customer_id -> segment, with ids of the type the order lines have (integers stay integers)."""
+    assignment = with_segments.select(["customer_id", "segment"])
+    if lines.customer_id.type().is_integer():
+        ids = assignment.column("customer_id").cast(lines.customer_id.type().to_pyarrow())
+        assignment = assignment.set_column(0, "customer_id", ids)
+    return assignment
 
 
 def run(data, options: RunOptions, progress: ProgressCallback | None = None) -> SegmentationResult:

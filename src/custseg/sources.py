@@ -292,6 +292,16 @@ def as_text(value: ir.Value) -> ir.StringValue:
     return ibis.ifelse(text == "", ibis.null("string"), text)
 
 
+def as_key(value: ir.Value) -> ir.Value:
+    """An identifier (customer, order): whole numbers stay numbers, anything else is as_text.
+
+    Grouping tens of millions of lines by integers is about twice as fast as by their
+    text, and uses less memory; features.customer_features turns customer ids into
+    text at the end, so outputs do not change.
+    """
+    return value if value.type().is_integer() else as_text(value)
+
+
 _SPACE = " \t\n\r\v\f"
 
 
@@ -408,8 +418,8 @@ def adapt_shopify(raw: ir.Table, date_format: str) -> dict[str, ir.Value]:
     ordered = as_number(raw.ordered_item_quantity)
     product = as_text(raw.product_type)
     return _canonical(
-        customer_id=as_text(raw.customer_id),
-        order_id=as_text(raw.order_id),
+        customer_id=as_key(raw.customer_id),
+        order_id=as_key(raw.order_id),
         order_date=as_date(raw.day, date_format),
         product=product,
         quantity=ordered,
@@ -478,12 +488,12 @@ def adapt_generic(raw: ir.Table, resolved: dict[str, str], date_format: str) -> 
         # unit; a negative amount (a refund) is no purchase but still counts in spending.
         quantity = ibis.ifelse(amount < 0, 0.0, 1.0)
     order_date = as_date(get["order_date"], date_format)
-    customer = as_text(get["customer_id"])
+    customer = as_key(get["customer_id"])
     product = as_text(get["product"]) if "product" in get else ibis.null("string")
     return _canonical(
         customer_id=customer,
         # Without an order id an order is one customer's lines on one calendar day.
-        order_id=as_text(get["order_id"]) if "order_id" in get else order_date.cast("string"),
+        order_id=as_key(get["order_id"]) if "order_id" in get else order_date.cast("string"),
         order_date=order_date,
         product=product,
         quantity=quantity,
