@@ -9,6 +9,7 @@ import shlex
 import signal
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Optional
 
@@ -17,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .errors import CustsegError, Interrupted
+from .progress import StageDisplay
 
 app = typer.Typer(
     name="custseg",
@@ -36,15 +38,16 @@ class _State:
     quiet = False
 
 
+_display = StageDisplay(err)
+
+
 def _progress(kind: str, message: str) -> None:
     if _State.quiet:
         return
-    if kind == "start":
-        err.print(f"[dim]…[/dim] {message}")
-    elif kind == "end":
-        err.print(f"[green]✓[/green] {message}")
-    else:
-        err.print(f"  {message}")
+    _display(kind, message)
+
+
+_progress.watch_engine = _display.watch_engine  # type: ignore[attr-defined]  # see pipeline.run
 
 
 def _parse_pairs(values: list[str] | None, option: str) -> dict[str, str]:
@@ -107,7 +110,8 @@ def run(
     top_products: int = typer.Option(10, "--top-products", help="Best sellers listed per segment."),
     sheet: Optional[str] = typer.Option(None, help="Worksheet of an .xlsx input (name or 0-based index)."),
     date_format: str = typer.Option("auto", "--date-format", help="Dates: auto, iso, dmy (31/12/2024) or mdy."),
-    fmt: str = typer.Option("csv", "--format", help="Format of the segments table: csv or parquet."),
+    fmt: str = typer.Option("auto", "--format", help="Format of the segments table: csv, parquet, or auto "
+                                                     "(CSV up to 5,000,000 customers, Parquet above)."),
     no_report: bool = typer.Option(False, "--no-report", help="Do not write report.html."),
     engine: str = typer.Option("duckdb", help="Engine: duckdb (embedded) or spark."),
     memory_limit: Optional[str] = typer.Option(None, "--memory-limit",
@@ -134,11 +138,13 @@ def run(
                              spark_master=spark_master, spark_conf=_parse_pairs(spark_conf, "--spark-conf")),
         command=_command_line(),
     )
-    if fmt not in ("csv", "parquet"):
-        raise CustsegError(f"--format {fmt!r} is unknown; use csv or parquet.")
+    if fmt not in ("auto", "csv", "parquet"):
+        raise CustsegError(f"--format {fmt!r} is unknown; use auto, csv or parquet.")
     result = run_pipeline(inputs, options, _progress)
     _progress("start", "writing: outputs")
+    started = time.perf_counter()
     directory = result.to_dir(out_dir, force=force, report=not no_report, segments_format=fmt)
+    _progress("end", f"writing: done in {time.perf_counter() - started:.1f} s")
     _print_result(result, directory)
 
 

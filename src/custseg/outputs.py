@@ -18,7 +18,8 @@ import pyarrow.parquet as pq
 from .errors import CustsegError
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-SEGMENT_FORMATS = ("csv", "parquet")
+SEGMENT_FORMATS = ("auto", "csv", "parquet")
+PARQUET_FROM = 5_000_000  # customers from which --format auto writes segments.parquet
 
 
 def neutralise(text: Any) -> Any:
@@ -81,11 +82,22 @@ def write_segments(directory: Path, table: pa.Table, fmt: str) -> str:
     return "segments.csv"
 
 
+def segments_format_for(requested: str, customers: int) -> tuple[str, str]:
+    """The segments table's format and why: auto is CSV up to PARQUET_FROM customers, Parquet above."""
+    if requested not in SEGMENT_FORMATS:
+        raise CustsegError(f"--format {requested!r} is unknown; use auto, csv or parquet.")
+    if requested != "auto":
+        return requested, f"--format {requested}"
+    if customers > PARQUET_FROM:
+        return "parquet", (f"Parquet, as there are more than {PARQUET_FROM:,} customers (a CSV file would be "
+                           "large and slow to open); use --format csv for CSV")
+    return "csv", f"CSV, as there are at most {PARQUET_FROM:,} customers"
+
+
 def write_run(result, path: str | os.PathLike, force: bool = False, report: bool = True,
-              segments_format: str = "csv") -> Path:
+              segments_format: str = "auto") -> Path:
     """Write all outputs of a SegmentationResult into `path`."""
-    if segments_format not in SEGMENT_FORMATS:
-        raise CustsegError(f"--format {segments_format!r} is unknown; use csv or parquet.")
+    segments_format_for(segments_format, 0)  # refuse an unknown format before any work
     target = check_target(path, force)
     tmp = target.parent / f".{target.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
@@ -103,8 +115,9 @@ def write_run(result, path: str | os.PathLike, force: bool = False, report: bool
     return target
 
 
-def write_into(result, directory: Path, report: bool = True, segments_format: str = "csv") -> None:
-    files = [write_segments(directory, result.segments_table, segments_format)]
+def write_into(result, directory: Path, report: bool = True, segments_format: str = "auto") -> None:
+    fmt, why = segments_format_for(segments_format, result.segments_table.num_rows)
+    files = [write_segments(directory, result.segments_table, fmt)]
     write_frame_csv(directory / "profiles.csv", result.profiles, ("segment_name", "description", "strategy"))
     write_frame_csv(directory / "k_selection.csv", result.k_selection)
     write_frame_csv(directory / "best_sellers.csv", result.best_sellers, ("segment_name", "product", "product_name"))
@@ -117,6 +130,7 @@ def write_into(result, directory: Path, report: bool = True, segments_format: st
         files += write_report(result, directory)
     summary = dict(result.summary)
     summary["outputs"] = files + ["summary.json"]
+    summary["segments_format"] = {"file": files[0], "reason": why}
     write_json(directory / "summary.json", summary)  # last: its presence means the run is complete
 
 

@@ -18,7 +18,7 @@ import pyarrow as pa
 from . import __version__
 from .cleaning import cache_lines, clean, data_quality, worth_caching
 from .clustering import CustomerSegmenter
-from .engines import EngineOptions, connect
+from .engines import EngineOptions, connect, duckdb_connection
 from .errors import CustsegError
 from .features import available, check_features, customer_features, natural_order, parse_features
 from .model import SegmentationModel
@@ -108,7 +108,7 @@ class SegmentationResult:
     def k(self) -> int:
         return self.model.k
 
-    def to_dir(self, path, force: bool = False, report: bool = True, segments_format: str = "csv") -> Any:
+    def to_dir(self, path, force: bool = False, report: bool = True, segments_format: str = "auto") -> Any:
         """Write every output into `path` (atomically: complete or not at all)."""
         from .outputs import write_run
 
@@ -311,6 +311,9 @@ def run(data, options: RunOptions, progress: ProgressCallback | None = None) -> 
     stages = Stages(progress)
     started = time.perf_counter()
     backend = connect(options.engine)
+    watch = getattr(progress, "watch_engine", None)  # a display that shows the engine's query progress
+    if watch is not None:
+        watch(duckdb_connection(backend))
     features = compute_features(backend, data, options, stages)
     X = features.matrix()
     check_matrix(X, features, options.k)
