@@ -167,9 +167,22 @@ def compute_features(backend, data, options: RunOptions, stages: Stages,
         stages.note(f"{quality['rows_read']:,} lines read, {quality['rows_used']:,} used")
     with stages.stage("features", f"computing {', '.join(names)} per customer"):
         table = natural_order(customer_features(cleaned.lines, computed, source.return_rate_level))
-        feats = table.to_pyarrow()
+        feats = contiguous(table.to_pyarrow())
         stages.note(f"{feats.num_rows:,} customers")
     return Features(source=source, cleaned=cleaned, quality=quality, table=feats, names=names)
+
+
+def contiguous(table: pa.Table) -> pa.Table:
+    """The table with each column in one piece, so that numpy views it without copying.
+
+    The engine hands over record batches; a float column in many chunks is copied by every
+    to_numpy(). Columns are joined one at a time (peak: the table plus one column).
+    """
+    for name in table.column_names:
+        column = table.column(name)
+        if column.num_chunks > 1:
+            table = table.set_column(table.schema.get_field_index(name), name, column.combine_chunks())
+    return table
 
 
 def _read_dataframe_or_files(backend, data, spec: SourceSpec):
@@ -335,7 +348,9 @@ def assemble(features: Features, clustering: Clustering, profiles: pd.DataFrame,
         {"customer_id": feats.column("customer_id"),
          **{n: feats.column(n) for n in names},
          "segment": pa.array(labels, pa.int64()),
-         "segment_name": segment_names.take(pa.array(labels))}
+         # Dictionary-encoded: k names, not one string per customer (a GB at 37M customers);
+         # written as plain text in CSV, as a dictionary in Parquet; pandas sees a category.
+         "segment_name": pa.DictionaryArray.from_arrays(pa.array(labels, pa.int32()), segment_names)}
     )
     dates = quality.get("date_range")
     summary = {
