@@ -88,16 +88,20 @@ def test_numbers_text_and_keys_parse_as_documented():
 # ---------------------------------------------------------------------------- the line cache and integer ids
 
 
-def test_csv_and_parquet_inputs_give_identical_outputs_with_and_without_the_cache(small_shopify, tmp_path,
-                                                                                  monkeypatch):
+@pytest.mark.parametrize("schema", ["shopify", "online-retail", "generic"])
+def test_csv_and_parquet_inputs_give_identical_outputs_with_and_without_the_caches(schema, tmp_path, monkeypatch):
     import custseg.pipeline as pipeline
+    from custseg.sample import write_sample
 
+    csv = write_sample(tmp_path / "orders.csv", schema, 8_000, 5)
     parquet = tmp_path / "orders.parquet"
-    pq.write_table(pacsv.read_csv(small_shopify), parquet)  # integer ids, numbers typed
-    cached = custseg.segment(str(small_shopify), k=3)
+    pq.write_table(pacsv.read_csv(csv), parquet)  # integer ids, numbers typed
+    cached = custseg.segment(str(csv), k=3)
     from_parquet = custseg.segment(str(parquet), k=3)
     monkeypatch.setattr(pipeline, "worth_caching", lambda backend, source: False)
-    uncached = custseg.segment(str(small_shopify), k=3)
+    monkeypatch.setattr(pipeline, "keep_customer_products", lambda backend, lines, provided: None)
+    uncached = custseg.segment(str(csv), k=3)
+    assert cached.segments_table.num_rows > 100
     for other in (from_parquet, uncached):
         assert other.segments_table.equals(cached.segments_table)
         assert other.data_quality == cached.data_quality

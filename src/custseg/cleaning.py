@@ -109,23 +109,29 @@ def worth_caching(backend, source: Source) -> bool:
     return backend.name == "duckdb" and bool(source.files) and all(file_kind(f) == "csv" for f in source.files)
 
 
-def cache_lines(backend, cleaned: Cleaned, provided: set[str]) -> Cleaned:
+def cache_lines(backend, cleaned: Cleaned, source: Source) -> Cleaned:
     """The parsed, marked order lines kept in a DuckDB temporary table (spilled to disk when large).
 
     Parsing text order lines (a CSV read as text, see sources.py) costs more than the
     aggregations that follow; with the lines cached, the CSV is read and parsed once
     instead of once per query (the rule counts, the two feature group-bys and the best
-    sellers). Only the canonical columns the data provides are stored (and product_name);
-    the others, which no step after cleaning may use, become NULL (e.g. Shopify's unit
-    price).
+    sellers). A unit price the data does not provide (Shopify's, derived from gross sales)
+    is not stored: only cleaning rules use unit prices. A product name that is the product
+    itself is stored once.
     """
     marked = cleaned.marked
-    stored = [c for c in marked.columns if c in provided or c in ("drop_reason", "product_name")]
+    stored = [c for c in marked.columns if c != "unit_price" or c in source.provided]
+    values = getattr(source.lines.op(), "values", {})
+    same_name = "product" in stored and values.get("product_name") == values.get("product")  # Shopify
+    if same_name:
+        stored.remove("product_name")
     name = f"custseg_lines_{uuid.uuid4().hex[:12]}"
     table = backend.create_table(name, marked.select(*stored), temp=True)
-    missing = {c: ibis.null(marked[c].type()) for c in marked.columns if c not in stored}
-    if missing:
-        table = table.mutate(**missing).select(*marked.columns)
+    rebuilt = {c: ibis.null(marked[c].type()) for c in marked.columns if c not in stored}
+    if same_name:
+        rebuilt["product_name"] = table.product
+    if rebuilt:
+        table = table.mutate(**rebuilt).select(*marked.columns)
     return _from_marked(table, cleaned.rules, cached=True)
 
 

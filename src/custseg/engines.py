@@ -7,6 +7,7 @@ directory so that large inputs spill to disk instead of being killed.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from dataclasses import dataclass, field
@@ -99,7 +100,9 @@ def connect_duckdb(options: EngineOptions):
         raw = duckdb.connect(":memory:", config=config)
     except duckdb.Error as exc:  # bad memory limit, unwritable temp dir
         raise CustsegError(f"cannot start DuckDB: {str(exc).splitlines()[0]}") from exc
-    return ibis.duckdb.from_connection(raw)
+    backend = ibis.duckdb.from_connection(raw)
+    backend._custseg_memory_limit = config["memory_limit"]  # as given (DuckDB reports it rounded)
+    return backend
 
 
 def spark_session(options: EngineOptions):
@@ -127,6 +130,43 @@ def connect_spark(options: EngineOptions):
 
     session = spark_session(options)
     return ibis.pyspark.connect(session)
+
+
+_SIZE_RE = re.compile(r"^\s*([\d.]+)\s*([KMGT]?)(i?)B\s*$", re.I)
+
+
+def _setting_bytes(text: str) -> int | None:
+    match = _SIZE_RE.match(str(text))
+    if not match:
+        return None
+    number, unit, binary = match.groups()
+    base = 1024 if binary else 1000
+    return int(float(number) * base ** "BKMGT".index(unit.upper() or "B"))
+
+
+@contextlib.contextmanager
+def memory_beside(backend, held_bytes: int, floor: int = 1 << 30):
+    """Within the block, DuckDB's memory limit is lowered by `held_bytes` (at least `floor`).
+
+    For steps that query DuckDB while Python holds a large table (the customer table
+    during profiles and best sellers): the two together stay near the limit instead of
+    adding up; DuckDB spills a little more.
+    """
+    con = duckdb_connection(backend)
+    if con is None or held_bytes < (256 << 20):
+        yield
+        return
+    setting = getattr(backend, "_custseg_memory_limit", None) or \
+        con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    limit = _setting_bytes(setting)
+    if limit is None or limit <= floor:
+        yield
+        return
+    con.execute(f"SET memory_limit = '{max(floor, limit - held_bytes) // 2**20}MB'")
+    try:
+        yield
+    finally:
+        con.execute(f"SET memory_limit = '{setting}'")
 
 
 def duckdb_connection(backend):

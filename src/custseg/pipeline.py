@@ -6,6 +6,7 @@ import contextlib
 import platform
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,9 +19,10 @@ import pyarrow as pa
 from . import __version__
 from .cleaning import cache_lines, clean, data_quality, worth_caching
 from .clustering import CustomerSegmenter
-from .engines import EngineOptions, connect, duckdb_connection
+from .engines import EngineOptions, connect, duckdb_connection, memory_beside
 from .errors import CustsegError
-from .features import available, check_features, customer_features, natural_order, parse_features
+from .features import (available, check_features, customer_features, customer_products, natural_order,
+                       parse_features)
 from .model import SegmentationModel
 from .profiles import best_sellers, build_profiles
 from .sources import SourceSpec, is_table_like, read_source, read_source_table
@@ -153,7 +155,7 @@ def compute_features(backend, data, options: RunOptions, stages: Stages,
         cleaned = clean(source)
     with stages.stage("clean", "counting the cleaning rules"):
         if worth_caching(backend, source):
-            cleaned = cache_lines(backend, cleaned, source.provided)
+            cleaned = cache_lines(backend, cleaned, source)
         counted = cleaned.counts.to_pyarrow().to_pydict()
         counts = dict(zip(map(int, counted["drop_reason"]), map(int, counted["rows"])))
         quality = data_quality(cleaned, counts)
@@ -166,10 +168,24 @@ def compute_features(backend, data, options: RunOptions, stages: Stages,
                                "(only a header?); export the order lines again.")
         stages.note(f"{quality['rows_read']:,} lines read, {quality['rows_used']:,} used")
     with stages.stage("features", f"computing {', '.join(names)} per customer"):
-        table = natural_order(customer_features(cleaned.lines, computed, source.return_rate_level))
+        products = keep_customer_products(backend, cleaned.lines, source.provided)
+        table = natural_order(customer_features(cleaned.lines, computed, source.return_rate_level, products))
         feats = contiguous(table.to_pyarrow())
         stages.note(f"{feats.num_rows:,} customers")
-    return Features(source=source, cleaned=cleaned, quality=quality, table=feats, names=names)
+    return Features(source=source, cleaned=cleaned, quality=quality, table=feats, names=names, engine=backend,
+                    products=products)
+
+
+def keep_customer_products(backend, lines, provided: set[str]):
+    """features.customer_products as a DuckDB temporary table (None without products or DuckDB).
+
+    products_ordered and the best sellers both need purchases per (customer, product);
+    kept once, neither groups the order lines again (nor parses a CSV or Parquet file again).
+    """
+    if "product" not in provided or backend.name != "duckdb":
+        return None
+    name = f"custseg_customer_products_{uuid.uuid4().hex[:12]}"
+    return backend.create_table(name, customer_products(lines), temp=True)
 
 
 def contiguous(table: pa.Table) -> pa.Table:
@@ -237,6 +253,8 @@ class Features:
     quality: dict[str, Any]
     table: pa.Table           # customer_id and every computed feature, in natural customer order
     names: list[str]          # the clustering features
+    engine: Any = None        # the Ibis backend that computed them
+    products: Any = None      # features.customer_products, kept by the engine (None: not computed)
 
     def matrix(self) -> np.ndarray:
         return np.column_stack(
@@ -291,7 +309,8 @@ BEST_SELLER_COLUMNS = ["segment", "by", "rank", "product", "product_name", "quan
 
 def profile(features: Features, clustering: Clustering, options: RunOptions, stages: Stages):
     """Profiles (names, strategies, statistics) and best sellers, computed by the engine."""
-    with stages.stage("profiles", "profiling segments and finding best sellers"):
+    with stages.stage("profiles", "profiling segments and finding best sellers"), \
+            memory_beside(features.engine, features.table.nbytes):  # the customer table is in Python meanwhile
         feats, labels, k = features.table, clustering.labels, clustering.k
         all_names = [c for c in feats.column_names if c != "customer_id"]
         with_segments = feats.append_column("segment", pa.array(labels, pa.int64()))
@@ -301,7 +320,9 @@ def profile(features: Features, clustering: Clustering, options: RunOptions, sta
             profiles["segment_name"] = list(clustering.segment_names)
         if "product" in features.source.provided:
             assignment = ibis.memtable(_assignment(with_segments, features.cleaned.lines))
-            sellers = best_sellers(features.cleaned.lines, assignment, options.top_products).to_pandas()
+            # (customer, product) sums add up to the same numbers as the order lines, from far fewer rows
+            bought = features.products if features.products is not None else features.cleaned.lines
+            sellers = best_sellers(bought, assignment, options.top_products).to_pandas()
         else:
             sellers = pd.DataFrame(columns=BEST_SELLER_COLUMNS)
         name_of = dict(zip(profiles.segment, profiles.segment_name))
