@@ -89,7 +89,7 @@ def run_custseg(path: Path, size: str, extra: list[str]) -> dict:
 def quality(size: str, fmt: str) -> dict:
     out = RESULTS / f"custseg-{size}-{fmt}"
     log = RESULTS / f"quality-{size}-{fmt}.json"
-    m = measure([sys.executable, str(HERE / "quality.py"), str(out), "--json", str(log)])
+    m = measure([sys.executable, str(HERE / "quality.py"), str(out), "--json", str(log)], stdout=subprocess.DEVNULL)
     row = {"kind": "quality", "size": size, "format": fmt, **m.to_dict()}
     if m.returncode == 0:
         row.update(json.loads(log.read_text()))
@@ -99,7 +99,7 @@ def quality(size: str, fmt: str) -> dict:
 def table(rows: list[dict]) -> str:
     """Markdown: one line per size/format, custseg next to the notebook, with ratios."""
     lines = ["| lines | format | customers | notebook wall / CPU / peak RSS | custseg wall / CPU / peak RSS "
-             "| speed-up (wall) | memory ratio |", "|---|---|---|---|---|---|---|"]
+             "| speed-up (wall) | peak RSS, notebook / custseg |", "|---|---|---|---|---|---|---|"]
     keys = sorted({(r["size"], r["format"]) for r in rows if r["kind"] == "custseg"},
                   key=lambda sf: (SIZES[sf[0]], sf[1]))
     for size, fmt in keys:
@@ -115,7 +115,7 @@ def table(rows: list[dict]) -> str:
 
         ok = nb is not None and nb["returncode"] == 0 and cs["returncode"] == 0
         speed = f"{nb['wall_s'] / cs['wall_s']:.1f}×" if ok else "—"
-        memory = f"{nb['peak_rss_mb'] / cs['peak_rss_mb']:.1f}× less" if ok else "—"
+        memory = f"{nb['peak_rss_mb'] / cs['peak_rss_mb']:.1f}×" if ok else "—"
         lines.append(f"| {SIZES[size] // 1_000_000} M | {fmt} | {cs.get('customers', 0):,} | {cell(nb)} | {cell(cs)} "
                      f"| {speed} | {memory} |")
     return "\n".join(lines)

@@ -104,9 +104,30 @@ def _from_marked(marked: ir.Table, rules: tuple[Rule, ...], cached: bool = False
     return Cleaned(lines=kept, rules=rules, counts=counts, marked=marked, cached=cached)
 
 
+CACHED_BYTES_PER_LINE = 100  # a parsed line in DuckDB's temp table (measured: ~80 bytes)
+
+
 def worth_caching(backend, source: Source) -> bool:
-    """Cache the parsed lines when they come from text (CSV) files read by DuckDB."""
-    return backend.name == "duckdb" and bool(source.files) and all(file_kind(f) == "csv" for f in source.files)
+    """Cache the parsed lines read by DuckDB: always from text (CSV) files, whose parsing
+    costs most; from Parquet when the cache fits in half the memory limit (beyond that,
+    reading the typed columns again is cheaper than spilling the cache)."""
+    if backend.name != "duckdb" or not source.files:
+        return False
+    kinds = {file_kind(f) for f in source.files}
+    if kinds == {"csv"}:
+        return True
+    if kinds != {"parquet"}:
+        return False
+    from .engines import memory_limit_bytes
+
+    try:
+        import pyarrow.parquet as pq
+
+        lines = sum(pq.read_metadata(f).num_rows for f in source.files)
+    except Exception:  # unreadable metadata: no cache (the query reports the file)
+        return False
+    limit = memory_limit_bytes(backend)
+    return limit is not None and lines * CACHED_BYTES_PER_LINE <= limit // 2
 
 
 def cache_lines(backend, cleaned: Cleaned, source: Source) -> Cleaned:

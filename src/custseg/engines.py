@@ -144,6 +144,16 @@ def _setting_bytes(text: str) -> int | None:
     return int(float(number) * base ** "BKMGT".index(unit.upper() or "B"))
 
 
+def memory_limit_bytes(backend) -> int | None:
+    """DuckDB's memory limit in bytes, as set by connect (None for other engines)."""
+    con = duckdb_connection(backend)
+    if con is None:
+        return None
+    setting = getattr(backend, "_custseg_memory_limit", None) or \
+        con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    return _setting_bytes(setting)
+
+
 @contextlib.contextmanager
 def memory_beside(backend, held_bytes: int, floor: int = 1 << 30):
     """Within the block, DuckDB's memory limit is lowered by `held_bytes` (at least `floor`).
