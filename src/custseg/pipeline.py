@@ -309,8 +309,7 @@ BEST_SELLER_COLUMNS = ["segment", "by", "rank", "product", "product_name", "quan
 
 def profile(features: Features, clustering: Clustering, options: RunOptions, stages: Stages):
     """Profiles (names, strategies, statistics) and best sellers, computed by the engine."""
-    with stages.stage("profiles", "profiling segments and finding best sellers"), \
-            memory_beside(features.engine, features.table.nbytes):  # the customer table is in Python meanwhile
+    with stages.stage("profiles", "profiling segments and finding best sellers"):
         feats, labels, k = features.table, clustering.labels, clustering.k
         all_names = [c for c in feats.column_names if c != "customer_id"]
         with_segments = feats.append_column("segment", pa.array(labels, pa.int64()))
@@ -351,9 +350,12 @@ def run(data, options: RunOptions, progress: ProgressCallback | None = None) -> 
     features = compute_features(backend, data, options, stages)
     X = features.matrix()
     check_matrix(X, features, options.k)
-    clustering = cluster(X, options, stages)
-    del X  # scaled in place by cluster(); not needed any more (it is large: customers x features)
-    profiles, sellers = profile(features, clustering, options, stages)
+    # While Python holds the customer table and the matrix, DuckDB's share shrinks by their size
+    # (it evicts its cached tables to disk): the two together stay near the limit.
+    with memory_beside(backend, features.table.nbytes + X.nbytes):
+        clustering = cluster(X, options, stages)
+        del X  # scaled in place by cluster(); not needed any more (it is large: customers x features)
+        profiles, sellers = profile(features, clustering, options, stages)
     return assemble(features, clustering, profiles, sellers, options, stages, started)
 
 
