@@ -25,8 +25,16 @@ SCALES = ("log", "log-standard", "standard", "none")
 
 
 def signed_log1p(x: np.ndarray) -> np.ndarray:
-    """log1p for x >= 0, mirrored for negative values (refunds) so it is defined everywhere."""
-    return np.sign(x) * np.log1p(np.abs(x))
+    """log1p for x >= 0, mirrored for negative values (refunds) so it is defined everywhere.
+
+    sign(x) * log1p(|x|), computed in one new array (no temporaries of x's size).
+    """
+    x = np.asarray(x, dtype=np.float64)
+    out = np.abs(x)
+    np.log1p(out, out=out)
+    np.copysign(out, x, out=out)
+    out += 0.0  # -0.0 -> 0.0, as sign(-0.0) * 0.0 gives
+    return out
 
 
 def signed_expm1(y: np.ndarray) -> np.ndarray:
