@@ -7,12 +7,13 @@ dropped. The rules per schema are documented in docs/features.md.
 from __future__ import annotations
 
 from collections.abc import Callable
+import uuid
 from dataclasses import dataclass
 
 import ibis
 import ibis.expr.types as ir
 
-from .sources import Source
+from .sources import Source, file_kind
 
 
 @dataclass(frozen=True)
@@ -85,16 +86,74 @@ class Cleaned:
     lines: ir.Table
     rules: tuple[Rule, ...]
     counts: ir.Table  # drop_reason -> rows, first and last date (lazy; one scan of the input)
+    marked: ir.Table | None = None  # every line with its drop_reason (what `lines` and `counts` come from)
+    cached: bool = False  # marked lines held by the engine (see cache_lines)
 
 
 def clean(source: Source) -> Cleaned:
     rules = rules_for(source.schema)
     marked = source.lines.mutate(drop_reason=drop_reason(source.lines, rules))
+    return _from_marked(marked, rules)
+
+
+def _from_marked(marked: ir.Table, rules: tuple[Rule, ...], cached: bool = False) -> Cleaned:
     kept = marked.filter(marked.drop_reason == 0).drop("drop_reason")
     counts = marked.group_by("drop_reason").aggregate(
         rows=marked.count(), first_date=marked.order_date.min(), last_date=marked.order_date.max()
     )
-    return Cleaned(lines=kept, rules=rules, counts=counts)
+    return Cleaned(lines=kept, rules=rules, counts=counts, marked=marked, cached=cached)
+
+
+CACHED_BYTES_PER_LINE = 100  # a parsed line in DuckDB's temp table (measured: ~80 bytes)
+
+
+def worth_caching(backend, source: Source) -> bool:
+    """Cache the parsed lines read by DuckDB: always from text (CSV) files, whose parsing
+    costs most; from Parquet when the cache fits in half the memory limit (beyond that,
+    reading the typed columns again is cheaper than spilling the cache)."""
+    if backend.name != "duckdb" or not source.files:
+        return False
+    kinds = {file_kind(f) for f in source.files}
+    if kinds == {"csv"}:
+        return True
+    if kinds != {"parquet"}:
+        return False
+    from .engines import memory_limit_bytes
+
+    try:
+        import pyarrow.parquet as pq
+
+        lines = sum(pq.read_metadata(f).num_rows for f in source.files)
+    except Exception:  # unreadable metadata: no cache (the query reports the file)
+        return False
+    limit = memory_limit_bytes(backend)
+    return limit is not None and lines * CACHED_BYTES_PER_LINE <= limit // 2
+
+
+def cache_lines(backend, cleaned: Cleaned, source: Source) -> Cleaned:
+    """The parsed, marked order lines kept in a DuckDB temporary table (spilled to disk when large).
+
+    Parsing text order lines (a CSV read as text, see sources.py) costs more than the
+    aggregations that follow; with the lines cached, the CSV is read and parsed once
+    instead of once per query (the rule counts, the two feature group-bys and the best
+    sellers). A unit price the data does not provide (Shopify's, derived from gross sales)
+    is not stored: only cleaning rules use unit prices. A product name that is the product
+    itself is stored once.
+    """
+    marked = cleaned.marked
+    stored = [c for c in marked.columns if c != "unit_price" or c in source.provided]
+    values = getattr(source.lines.op(), "values", {})
+    same_name = "product" in stored and values.get("product_name") == values.get("product")  # Shopify
+    if same_name:
+        stored.remove("product_name")
+    name = f"custseg_lines_{uuid.uuid4().hex[:12]}"
+    table = backend.create_table(name, marked.select(*stored), temp=True)
+    rebuilt = {c: ibis.null(marked[c].type()) for c in marked.columns if c not in stored}
+    if same_name:
+        rebuilt["product_name"] = table.product
+    if rebuilt:
+        table = table.mutate(**rebuilt).select(*marked.columns)
+    return _from_marked(table, cleaned.rules, cached=True)
 
 
 def data_quality(cleaned: Cleaned, counts: dict[int, int]) -> dict:

@@ -10,6 +10,7 @@ import shlex
 import signal
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Optional
 
@@ -20,6 +21,7 @@ from rich.table import Table
 
 from . import signals
 from .errors import CustsegError
+from .progress import StageDisplay
 
 app = typer.Typer(
     name="custseg",
@@ -47,18 +49,19 @@ def _show_progress(quiet: bool) -> bool:
     return err.is_terminal or os.environ.get("CUSTSEG_PROGRESS") == "1"
 
 
+_display = StageDisplay(err)
+
+
 def _progress(kind: str, message: str) -> None:
     if kind == "warn":  # shown even with --quiet
         err.print(f"custseg: warning: {message}", markup=False, highlight=False, soft_wrap=True)
         return
     if _State.quiet:
         return
-    if kind == "start":
-        err.print(f"[dim]…[/dim] {message}")
-    elif kind == "end":
-        err.print(f"[green]✓[/green] {message}")
-    else:
-        err.print(f"  {message}")
+    _display(kind, message)
+
+
+_progress.watch_engine = _display.watch_engine  # type: ignore[attr-defined]  # see pipeline.run
 
 
 def _parse_pairs(values: list[str] | None, option: str) -> dict[str, str]:
@@ -121,16 +124,15 @@ def run(
     top_products: int = typer.Option(10, "--top-products", help="Best sellers listed per segment."),
     sheet: Optional[str] = typer.Option(None, help="Worksheet of an .xlsx input (name or 0-based index)."),
     date_format: str = typer.Option("auto", "--date-format", help="Dates: auto, iso, dmy (31/12/2024) or mdy."),
-    fmt: Optional[str] = typer.Option(None, "--format",
-                                      help="Format of the segments table: csv or parquet (default csv; a Parquet "
-                                           "directory written by Spark when the segments stay in Spark)."),
+    fmt: str = typer.Option("auto", "--format", help="Format of the segments table: csv, parquet, or auto "
+                                                     "(CSV up to 5,000,000 customers, Parquet above)."),
     no_report: bool = typer.Option(False, "--no-report", help="Do not write report.html."),
     figures: Optional[str] = typer.Option(
         None, "--figures", help="Also write each report figure as an image under figures/: png (needs Chrome or "
                                 "Chromium; set BROWSER_PATH if it is not found)."),
     engine: str = typer.Option("duckdb", help="Engine: duckdb (embedded) or spark."),
     memory_limit: Optional[str] = typer.Option(None, "--memory-limit",
-                                               help="DuckDB memory limit, e.g. 4GB (default: half the RAM)."),
+                                               help="DuckDB memory limit, e.g. 4GB (default: an eighth of the RAM, at least 1GB)."),
     temp_dir: Optional[str] = typer.Option(None, "--temp-dir", help="Where DuckDB spills when memory is short."),
     threads: Optional[int] = typer.Option(None, help="Threads for DuckDB (default: all cores)."),
     spark_master: Optional[str] = typer.Option(None, "--spark-master", help="Spark master URL (default local[*])."),
@@ -161,15 +163,17 @@ def run(
                              spark_local_limit=spark_local_limit),
         command=_command_line(), model=model,
     )
-    if fmt is not None and fmt not in ("csv", "parquet"):
-        raise CustsegError(f"--format {fmt!r} is unknown; use csv or parquet.")
+    if fmt not in ("auto", "csv", "parquet"):
+        raise CustsegError(f"--format {fmt!r} is unknown; use auto, csv or parquet.")
     if figures is not None:
         from .report.report import check_figures
 
         check_figures(figures, report=not no_report)  # before the long part: say what is missing now
     result = run_pipeline(inputs, options, _progress)
     _progress("start", "writing: outputs")
+    started = time.perf_counter()
     directory = result.to_dir(out_dir, force=force, report=not no_report, segments_format=fmt, figures=figures)
+    _progress("end", f"writing: done in {time.perf_counter() - started:.1f} s")
     _print_result(result, directory)
 
 

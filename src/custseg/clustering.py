@@ -6,6 +6,7 @@ step as a scikit-learn estimator over a feature matrix.
 
 from __future__ import annotations
 
+import os
 import warnings
 from dataclasses import dataclass
 
@@ -24,8 +25,16 @@ SCALES = ("log", "log-standard", "standard", "none")
 
 
 def signed_log1p(x: np.ndarray) -> np.ndarray:
-    """log1p for x >= 0, mirrored for negative values (refunds) so it is defined everywhere."""
-    return np.sign(x) * np.log1p(np.abs(x))
+    """log1p for x >= 0, mirrored for negative values (refunds) so it is defined everywhere.
+
+    sign(x) * log1p(|x|), computed in one new array (no temporaries of x's size).
+    """
+    x = np.asarray(x, dtype=np.float64)
+    out = np.abs(x)
+    np.log1p(out, out=out)
+    np.copysign(out, x, out=out)
+    out += 0.0  # -0.0 -> 0.0, as sign(-0.0) * 0.0 gives
+    return out
 
 
 def signed_expm1(y: np.ndarray) -> np.ndarray:
@@ -53,11 +62,24 @@ class Scaling:
             scale = np.where(std > 0, std, 1.0)
         return cls(method, mean, scale)
 
-    def transform(self, X: np.ndarray) -> np.ndarray:
-        out = signed_log1p(X) if self.method.startswith("log") else np.array(X, dtype=np.float64, copy=True)
-        if self.method in ("log-standard", "standard"):
-            out -= self.mean
-            out /= self.scale
+    def transform(self, X: np.ndarray, copy: bool = True, chunk: int = 1 << 20) -> np.ndarray:
+        """The scaled features; with copy=False, X (float64) itself is overwritten and returned.
+
+        Works through row blocks, so that no temporary as large as X is made (tens of
+        millions of customers).
+        """
+        out = np.empty_like(X, dtype=np.float64) if copy or X.dtype != np.float64 else X
+        for start in range(0, len(X), chunk):
+            block, target = X[start:start + chunk], out[start:start + chunk]
+            if self.method.startswith("log"):
+                logged = np.log1p(np.abs(block))
+                np.copysign(logged, block, out=target)  # = sign(x) * log1p(|x|): signed_log1p
+                target += 0.0  # -0.0 -> 0.0, as sign(-0.0) * 0.0 gives
+            elif target is not block:
+                target[...] = block
+            if self.method in ("log-standard", "standard"):
+                target -= self.mean
+                target /= self.scale
         return out
 
     def inverse_transform(self, Z: np.ndarray) -> np.ndarray:
@@ -141,13 +163,16 @@ def silhouettes(Z: np.ndarray, labelings: list[np.ndarray], chunk: int = 1000) -
         onehot[np.arange(n), offset + labels] = 1.0
     total_all = np.empty((n, onehot.shape[1]))
     sq = (Z * Z).sum(axis=1)
-    for start in range(0, n, chunk):
+
+    def add_chunk(start: int) -> None:  # chunks are independent: they run side by side
         block = Z[start:start + chunk]
         d2 = sq[start:start + chunk, None] - 2.0 * block @ Z.T + sq[None, :]
         np.maximum(d2, 0.0, out=d2)
         d = np.sqrt(d2, out=d2)
         d[np.arange(len(block)), np.arange(start, start + len(block))] = 0.0
         total_all[start:start + chunk] = d @ onehot
+
+    parallel_map(add_chunk, range(0, n, chunk))
     sums = [total_all[:, offsets[i]:offsets[i + 1]] for i in range(len(labelings))]
     counts = [onehot[:, offsets[i]:offsets[i + 1]].sum(axis=0) for i in range(len(labelings))]
     values = []
@@ -164,30 +189,63 @@ def silhouettes(Z: np.ndarray, labelings: list[np.ndarray], chunk: int = 1000) -
 
 def sweep_k(Z: np.ndarray, k_max: int, seed: int, silhouette_sample: int = 10_000, n_init: int = 3,
             max_iter: int = 500) -> dict[str, list]:
-    """Inertia for k = 1..k_max; silhouette (on a sample), Calinski-Harabasz and Davies-Bouldin for k >= 2."""
+    """Inertia for k = 1..k_max; silhouette (on a sample), Calinski-Harabasz and Davies-Bouldin for k >= 2.
+
+    The values of k are fitted side by side, one per core, each K-means on one thread
+    (see `single_threaded`).
+    """
     n_distinct = _distinct_rows(Z)
     rows: dict[str, list] = {"k": [], "inertia": [], "silhouette": [], "calinski_harabasz": [], "davies_bouldin": []}
     sil_index = uniform_sample(len(Z), silhouette_sample, seed)
-    labelings = []
-    for k in range(1, max(1, min(k_max, n_distinct, len(Z) - 1)) + 1):
+
+    def fit_one(k: int) -> tuple[float, float, float, np.ndarray | None]:
         km = KMeans(n_clusters=k, init="k-means++", n_init=n_init, max_iter=max_iter, random_state=seed).fit(Z)
         labels = km.labels_
-        rows["k"].append(k)
-        rows["inertia"].append(float(km.inertia_))
         if k >= 2 and 2 <= len(np.unique(labels)) < len(Z):  # the indices need 2..n-1 clusters
-            rows["calinski_harabasz"].append(float(calinski_harabasz_score(Z, labels)))
-            rows["davies_bouldin"].append(float(davies_bouldin_score(Z, labels)))
-            labelings.append(labels if sil_index is None else labels[sil_index])
-        else:
-            rows["calinski_harabasz"].append(np.nan)
-            rows["davies_bouldin"].append(np.nan)
-            labelings.append(None)
-    Zs = Z if sil_index is None else Z[sil_index]
-    usable = [i for i, lab in enumerate(labelings) if lab is not None and 2 <= len(np.unique(lab)) < len(lab)]
-    scores = silhouettes(Zs, [labelings[i] for i in usable]) if usable else []
+            return (float(km.inertia_), float(calinski_harabasz_score(Z, labels)),
+                    float(davies_bouldin_score(Z, labels)), labels if sil_index is None else labels[sil_index])
+        return float(km.inertia_), np.nan, np.nan, None
+
+    labelings = []
+    ks = range(1, max(1, min(k_max, n_distinct, len(Z) - 1)) + 1)
+    with single_threaded():
+        for k, (inertia, ch, db, labels) in zip(ks, parallel_map(fit_one, ks)):
+            rows["k"].append(k)
+            rows["inertia"].append(inertia)
+            rows["calinski_harabasz"].append(ch)
+            rows["davies_bouldin"].append(db)
+            labelings.append(labels)
+        Zs = Z if sil_index is None else Z[sil_index]
+        usable = [i for i, lab in enumerate(labelings) if lab is not None and 2 <= len(np.unique(lab)) < len(lab)]
+        scores = silhouettes(Zs, [labelings[i] for i in usable]) if usable else []
     by_index = {i: float(np.mean(s)) for i, s in zip(usable, scores)}
     rows["silhouette"] = [by_index.get(i, np.nan) for i in range(len(rows["k"]))]
     return rows
+
+
+def single_threaded():
+    """Native thread pools (OpenMP, BLAS) limited to one thread, within this block.
+
+    K-means on a 100,000-row sample gains nothing from a second thread, and an OpenMP
+    team whose threads share busy cores loses several-fold; with one thread per fit
+    (and fits side by side, see `parallel_map`) results do not depend on the machine's
+    number of cores.
+    """
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1)
+
+
+def parallel_map(function, items, workers: int | None = None) -> list:
+    """[function(item) for item in items], run on up to one thread per core (in order)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    items = list(items)
+    workers = min(len(items), workers or os.cpu_count() or 1)
+    if workers <= 1:
+        return [function(item) for item in items]
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="custseg-kmeans") as pool:
+        return list(pool.map(function, items))
 
 
 def _distinct_rows(Z: np.ndarray, limit: int = 1000) -> int:
@@ -196,18 +254,82 @@ def _distinct_rows(Z: np.ndarray, limit: int = 1000) -> int:
     return min(limit, len(np.unique(head, axis=0))) if len(head) else 0
 
 
+LARGE = 5_000_000  # rows from which the final full-data pass runs in blocks (see lloyd)
+
+
 def fit_kmeans(Z: np.ndarray, k: int, seed: int, n_init: int = 10, max_iter: int = 500,
                init_sample: int | None = 100_000) -> KMeans:
     """The final K-means on everyone.
 
     With more rows than `init_sample`, the n_init k-means++ starts are run on a uniform
-    sample and the best centres seed a single run on all rows.
+    sample and the best centres seed a single run on all rows: scikit-learn's, or, from
+    `LARGE` rows on, `lloyd`, the same algorithm in row blocks without copying the data.
     """
     index = uniform_sample(len(Z), init_sample, seed)
-    if index is None:
-        return KMeans(n_clusters=k, init="k-means++", n_init=n_init, max_iter=max_iter, random_state=seed).fit(Z)
-    start = KMeans(n_clusters=k, init="k-means++", n_init=n_init, max_iter=max_iter, random_state=seed).fit(Z[index])
-    return KMeans(n_clusters=k, init=start.cluster_centers_, n_init=1, max_iter=max_iter, random_state=seed).fit(Z)
+    with single_threaded():
+        if index is None:
+            return KMeans(n_clusters=k, init="k-means++", n_init=n_init, max_iter=max_iter, random_state=seed).fit(Z)
+        start = KMeans(n_clusters=k, init="k-means++", n_init=n_init, max_iter=max_iter,
+                       random_state=seed).fit(Z[index])
+        if len(Z) >= LARGE:
+            centres, n_iter = lloyd(Z, start.cluster_centers_, max_iter)
+            return FittedCentres(cluster_centers_=centres, n_iter_=n_iter)
+        return KMeans(n_clusters=k, init=start.cluster_centers_, n_init=1, max_iter=max_iter,
+                      random_state=seed).fit(Z)
+
+
+@dataclass
+class FittedCentres:
+    """What fit_kmeans returns from `lloyd` (the attributes of a fitted KMeans that are used)."""
+
+    cluster_centers_: np.ndarray
+    n_iter_: int
+
+
+def lloyd(Z: np.ndarray, centres: np.ndarray, max_iter: int = 500, tol: float = 1e-4,
+          chunk: int = 1 << 20) -> tuple[np.ndarray, int]:
+    """Lloyd's K-means iterations from given centres, reading Z in row blocks.
+
+    Stops as scikit-learn's KMeans does: when no label changes, or when the centres
+    move (sum of squared shifts) by at most `tol` times the mean variance of the
+    features. A centre that loses all its rows stays where it was. Memory beyond Z: one
+    int32 label per row and one block of distances.
+    """
+    n, k = len(Z), len(centres)
+    centres = np.array(centres, dtype=np.float64, copy=True)
+    mean = np.zeros(Z.shape[1])
+    for start in range(0, n, chunk):
+        mean += Z[start:start + chunk].sum(axis=0)
+    mean /= n
+    variance = np.zeros(Z.shape[1])
+    for start in range(0, n, chunk):
+        variance += ((Z[start:start + chunk] - mean) ** 2).sum(axis=0)
+    threshold = float(np.mean(variance / n)) * tol
+    labels = np.full(n, -1, dtype=np.int32)
+    n_iter = 0
+    for n_iter in range(1, max_iter + 1):
+        sums = np.zeros_like(centres)
+        counts = np.zeros(k)
+        changed = 0
+        for start in range(0, n, chunk):
+            block = Z[start:start + chunk]
+            best = _nearest(block, centres)
+            changed += int(np.count_nonzero(best != labels[start:start + chunk]))
+            labels[start:start + chunk] = best
+            counts += np.bincount(best, minlength=k)
+            for j in range(Z.shape[1]):
+                sums[:, j] += np.bincount(best, weights=block[:, j], minlength=k)
+        moved = np.where(counts[:, None] > 0, sums / np.maximum(counts, 1)[:, None], centres)
+        shift = float(((moved - centres) ** 2).sum())
+        centres = moved
+        if changed == 0 or shift <= threshold:
+            break
+    return centres, n_iter
+
+
+def _nearest(block: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    d = ((block[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2)
+    return np.argmin(d, axis=1).astype(np.int32)
 
 
 def cluster_means(Z: np.ndarray, labels: np.ndarray, fallback: np.ndarray) -> np.ndarray:
@@ -254,6 +376,9 @@ class CustomerSegmenter(ClusterMixin, TransformerMixin, BaseEstimator):
         The k sweep and the starts run on a uniform sample of this many rows.
     silhouette_sample : int, default=10_000
         Rows used for silhouette scores.
+    copy_x : bool, default=True
+        False lets `fit` scale a float64 X in place (no copy of a large matrix); X is
+        then overwritten.
 
     Attributes
     ----------
@@ -267,7 +392,7 @@ class CustomerSegmenter(ClusterMixin, TransformerMixin, BaseEstimator):
     """
 
     def __init__(self, n_clusters=None, *, k_max=15, scale="log", n_init=10, max_iter=500, random_state=42,
-                 sweep_sample=100_000, silhouette_sample=10_000):
+                 sweep_sample=100_000, silhouette_sample=10_000, copy_x=True):
         self.n_clusters = n_clusters
         self.k_max = k_max
         self.scale = scale
@@ -276,6 +401,7 @@ class CustomerSegmenter(ClusterMixin, TransformerMixin, BaseEstimator):
         self.random_state = random_state
         self.sweep_sample = sweep_sample
         self.silhouette_sample = silhouette_sample
+        self.copy_x = copy_x
 
     def _seed(self) -> int:
         if self.random_state is None:
@@ -290,7 +416,7 @@ class CustomerSegmenter(ClusterMixin, TransformerMixin, BaseEstimator):
             raise ValueError(f"scale must be one of {SCALES}, got {self.scale!r}")
         seed = self._seed()
         self.scaling_ = Scaling.fit(X, self.scale)
-        Z = self.scaling_.transform(X)
+        Z = self.scaling_.transform(X, copy=self.copy_x)
         if self.n_clusters is None:
             index = uniform_sample(len(Z), self.sweep_sample, seed)
             Zs = Z if index is None else Z[index]

@@ -7,6 +7,7 @@ directory so that large inputs spill to disk instead of being killed.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from dataclasses import dataclass, field
@@ -36,8 +37,13 @@ def total_memory_bytes() -> int:
 
 
 def default_memory_limit() -> str:
-    """Half of the machine's memory: leaves room for clustering and the report."""
-    return f"{max(1, total_memory_bytes() // 2 // 2**20)}MB"
+    """An eighth of the machine's memory, at least 1 GB (3 GB on a 24 GB machine).
+
+    DuckDB spills to disk beyond it. What the engine hands over (the customer table)
+    lives beside it in Python, with the clustering matrix: with tens of millions of
+    customers those take several GB, so the engine gets a modest share by default.
+    """
+    return f"{max(1024, total_memory_bytes() // 8 // 2**20)}MB"
 
 
 _MEMORY_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb|tb|kib|mib|gib|tib)?\s*$", re.I)
@@ -131,7 +137,9 @@ def connect_duckdb(options: EngineOptions):
     from .signals import register
 
     register(raw)  # Ctrl-C / SIGTERM interrupt a running query (signals.py)
-    return ibis.duckdb.from_connection(raw)
+    backend = ibis.duckdb.from_connection(raw)
+    backend._custseg_memory_limit = config["memory_limit"]  # as given (DuckDB reports it rounded)
+    return backend
 
 
 def spark_session(options: EngineOptions):
@@ -217,6 +225,53 @@ def spark_to_arrow(frame, schema=None):
     table = frame.toArrow() if hasattr(frame, "toArrow") else __import__("pyarrow").Table.from_pandas(
         frame.toPandas(), preserve_index=False)
     return table.cast(schema.to_pyarrow()) if schema is not None else table
+
+
+_SIZE_RE = re.compile(r"^\s*([\d.]+)\s*([KMGT]?)(i?)B\s*$", re.I)
+
+
+def _setting_bytes(text: str) -> int | None:
+    match = _SIZE_RE.match(str(text))
+    if not match:
+        return None
+    number, unit, binary = match.groups()
+    base = 1024 if binary else 1000
+    return int(float(number) * base ** "BKMGT".index(unit.upper() or "B"))
+
+
+def memory_limit_bytes(backend) -> int | None:
+    """DuckDB's memory limit in bytes, as set by connect (None for other engines)."""
+    con = duckdb_connection(backend)
+    if con is None:
+        return None
+    setting = getattr(backend, "_custseg_memory_limit", None) or \
+        con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    return _setting_bytes(setting)
+
+
+@contextlib.contextmanager
+def memory_beside(backend, held_bytes: int, floor: int = 1 << 30):
+    """Within the block, DuckDB's memory limit is lowered by `held_bytes` (at least `floor`).
+
+    For steps that query DuckDB while Python holds a large table (the customer table
+    during profiles and best sellers): the two together stay near the limit instead of
+    adding up; DuckDB spills a little more.
+    """
+    con = duckdb_connection(backend)
+    if con is None or held_bytes < (256 << 20):
+        yield
+        return
+    setting = getattr(backend, "_custseg_memory_limit", None) or \
+        con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    limit = _setting_bytes(setting)
+    if limit is None or limit <= floor:
+        yield
+        return
+    con.execute(f"SET memory_limit = '{max(floor, limit - held_bytes) // 2**20}MB'")
+    try:
+        yield
+    finally:
+        con.execute(f"SET memory_limit = '{setting}'")
 
 
 def duckdb_connection(backend):

@@ -86,12 +86,29 @@ def check_features(names: list[str], provided: set[str], path: str) -> None:
             )
 
 
-def customer_features(lines: ir.Table, names: list[str], return_rate_level: str = "order") -> ir.Table:
+def customer_products(lines: ir.Table) -> ir.Table:
+    """One row per (customer, product) bought: product_name, units and amount (exact decimal sums).
+
+    What products_ordered counts and what the best sellers add up per segment: computed
+    once (and kept by the engine, see pipeline.compute_features), both read it instead of
+    grouping all order lines again.
+    """
+    purchases = lines.filter(lines.quantity > 0)
+    return purchases.group_by(["customer_id", "product"]).aggregate(
+        product_name=purchases.product_name.max(),
+        quantity=purchases.quantity.cast(MONEY).sum(),
+        amount=purchases.amount.cast(MONEY).sum(),
+    )
+
+
+def customer_features(lines: ir.Table, names: list[str], return_rate_level: str = "order",
+                      products: ir.Table | None = None) -> ir.Table:
     """One row per customer who made at least one purchase: customer_id and the named features.
 
     `return_rate_level` is "order" when returns are booked on the order line (the seed's
     mean over orders of returned / ordered units) and "customer" when they arrive as
     separate lines (returned / ordered units over all the customer's lines, capped at 1).
+    `products` is customer_products(lines) when already computed.
     """
     purchase = lines.quantity > 0
     # Money is summed as an exact decimal: the result does not depend on the order in
@@ -134,9 +151,14 @@ def customer_features(lines: ir.Table, names: list[str], return_rate_level: str 
             average_return_rate=customers.return_rate_sum.cast("float64") / customers.rated_orders.cast("float64")
         ).drop("return_rate_sum", "rated_orders")
     if "products_ordered" in names:
-        products = lines.filter(purchase).group_by("customer_id").aggregate(
-            products_ordered=lines.filter(purchase).product.nunique().cast("float64")
-        )
+        if products is not None:  # distinct products = (customer, product) rows with a product
+            products = products.group_by("customer_id").aggregate(
+                products_ordered=products.product.count().cast("float64")
+            )
+        else:
+            products = lines.filter(purchase).group_by("customer_id").aggregate(
+                products_ordered=lines.filter(purchase).product.nunique().cast("float64")
+            )
         customers = customers.join(products, "customer_id", how="left")
         customers = customers.mutate(products_ordered=customers.products_ordered.fill_null(0.0))
 
@@ -150,7 +172,8 @@ def customer_features(lines: ir.Table, names: list[str], return_rate_level: str 
     customers = customers.mutate(**{name: derived[name] for name in names if name in derived})
     if "average_return_rate" in names:
         customers = customers.mutate(average_return_rate=customers.average_return_rate.fill_null(0.0))
-    return customers.select("customer_id", *[customers[name].cast("float64").name(name) for name in names])
+    return customers.select(customers.customer_id.cast("string").name("customer_id"),  # ids may be integers
+                            *[customers[name].cast("float64").name(name) for name in names])
 
 
 def natural_order(table: ir.Table) -> ir.Table:

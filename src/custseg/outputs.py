@@ -20,7 +20,8 @@ from .errors import CustsegError
 from .signals import deferred
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-SEGMENT_FORMATS = ("csv", "parquet")
+SEGMENT_FORMATS = ("auto", "csv", "parquet")
+PARQUET_FROM = 5_000_000  # customers from which --format auto writes segments.parquet
 
 
 def neutralise(text: Any) -> Any:
@@ -123,13 +124,26 @@ def write_segments_spark(directory: Path, frame, fmt: str) -> str:
     return name
 
 
+def segments_format_for(requested: str | None, customers: int, in_spark: bool = False) -> tuple[str, str]:
+    """The segments table's format and why: auto is CSV up to PARQUET_FROM customers, Parquet above
+    (and always Parquet when the segments stay in Spark)."""
+    requested = requested or "auto"
+    if requested not in SEGMENT_FORMATS:
+        raise CustsegError(f"--format {requested!r} is unknown; use auto, csv or parquet.")
+    if requested != "auto":
+        return requested, f"--format {requested}"
+    if in_spark:
+        return "parquet", "a Parquet directory written by Spark, as the segments stay in Spark"
+    if customers > PARQUET_FROM:
+        return "parquet", (f"Parquet, as there are more than {PARQUET_FROM:,} customers (a CSV file would be "
+                           "large and slow to open); use --format csv for CSV")
+    return "csv", f"CSV, as there are at most {PARQUET_FROM:,} customers"
+
+
 def write_run(result, path: str | os.PathLike, force: bool = False, report: bool = True,
-              segments_format: str | None = "csv", figures: str | None = None) -> Path:
+              segments_format: str | None = "auto", figures: str | None = None) -> Path:
     """Write all outputs of a SegmentationResult into `path`."""
-    if segments_format is None:  # large outputs written by Spark: a Parquet directory
-        segments_format = "parquet" if getattr(result, "segments_frame", None) is not None else "csv"
-    if segments_format not in SEGMENT_FORMATS:
-        raise CustsegError(f"--format {segments_format!r} is unknown; use csv or parquet.")
+    segments_format_for(segments_format, 0)  # refuse an unknown format before any work
     target = check_target(path, force)
     tmp = target.parent / f".{target.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
@@ -149,12 +163,14 @@ def write_run(result, path: str | os.PathLike, force: bool = False, report: bool
     return target
 
 
-def write_into(result, directory: Path, report: bool = True, segments_format: str = "csv",
+def write_into(result, directory: Path, report: bool = True, segments_format: str | None = "auto",
                figures: str | None = None) -> None:
-    if getattr(result, "segments_frame", None) is not None:
-        files = [write_segments_spark(directory, result.segments_frame, segments_format)]
+    frame = getattr(result, "segments_frame", None)
+    fmt, why = segments_format_for(segments_format, result.segments_table.num_rows, in_spark=frame is not None)
+    if frame is not None:
+        files = [write_segments_spark(directory, frame, fmt)]
     else:
-        files = [write_segments(directory, result.segments_table, segments_format)]
+        files = [write_segments(directory, result.segments_table, fmt)]
     write_frame_csv(directory / "profiles.csv", result.profiles, ("segment_name", "description", "strategy"))
     write_frame_csv(directory / "k_selection.csv", result.k_selection)
     write_frame_csv(directory / "best_sellers.csv", result.best_sellers, ("segment_name", "product", "product_name"))
@@ -167,6 +183,7 @@ def write_into(result, directory: Path, report: bool = True, segments_format: st
         files += write_report(result, directory, figures=figures)
     summary = dict(result.summary)
     summary["outputs"] = files + ["summary.json"]
+    summary["segments_format"] = {"file": files[0], "reason": why}
     write_json(directory / "summary.json", summary)  # last: its presence means the run is complete
 
 

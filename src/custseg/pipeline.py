@@ -6,6 +6,7 @@ import contextlib
 import platform
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,12 +17,13 @@ import pandas as pd
 import pyarrow as pa
 
 from . import __version__
-from .cleaning import clean, data_quality
+from .cleaning import cache_lines, clean, data_quality, worth_caching
 from .clustering import SCALES, CustomerSegmenter, assign
-from .engines import EngineOptions, connect, is_spark_dataframe
-from .errors import CustsegError
-from .features import available, check_features, customer_features, natural_order, parse_features
 from .dropped import describe_drops, refuse_if_nothing_used
+from .engines import EngineOptions, connect, duckdb_connection, is_spark_dataframe, memory_beside
+from .errors import CustsegError
+from .features import (available, check_features, customer_features, customer_products, natural_order,
+                       parse_features)
 from .model import SegmentationModel, as_model, model_label
 from .profiles import best_sellers, build_profiles, table_traits
 from .sources import SourceSpec, is_table_like, read_source, read_source_table, translate_read_errors
@@ -129,11 +131,11 @@ class SegmentationResult:
     def k(self) -> int:
         return self.model.k
 
-    def to_dir(self, path, force: bool = False, report: bool = True, segments_format: str | None = None,
+    def to_dir(self, path, force: bool = False, report: bool = True, segments_format: str | None = "auto",
                figures: str | None = None) -> Any:
         """Write every output into `path` (atomically: complete or not at all); figures="png" also
         writes each report figure as figures/*.png (needs kaleido and a Chrome/Chromium).
-        segments_format None: CSV, or a Parquet directory when Spark keeps the segments."""
+        segments_format "auto": CSV up to 5M customers, Parquet above or when Spark keeps the segments."""
         from .outputs import write_run
 
         return write_run(self, path, force=force, report=report, segments_format=segments_format, figures=figures)
@@ -183,6 +185,8 @@ def compute_features(backend, data, options: RunOptions, stages: Stages,
         computed = list(dict.fromkeys(names + [f for f in available(source.provided) if f not in names]))
         cleaned = clean(source)
     with stages.stage("clean", "counting the cleaning rules"):
+        if worth_caching(backend, source):
+            cleaned = cache_lines(backend, cleaned, source)
         counted = cleaned.counts.to_pyarrow().to_pydict()
         counts = dict(zip(map(int, counted["drop_reason"]), map(int, counted["rows"])))
         quality = data_quality(cleaned, counts)
@@ -205,12 +209,39 @@ def compute_features(backend, data, options: RunOptions, stages: Stages,
             feats, frame, customers = materialize_customers(
                 backend, customer_features(cleaned.lines, computed, source.return_rate_level),
                 options.engine.spark_local_limit, options.sweep_sample, options.seed)
+            products = None
         else:
-            table = natural_order(customer_features(cleaned.lines, computed, source.return_rate_level))
-            feats, frame, customers = table.to_pyarrow(), None, None
+            products = keep_customer_products(backend, cleaned.lines, source.provided)
+            table = natural_order(customer_features(cleaned.lines, computed, source.return_rate_level, products))
+            feats, frame, customers = contiguous(table.to_pyarrow()), None, None
         stages.note(f"{customers or feats.num_rows:,} customers")
     return Features(source=source, cleaned=cleaned, quality=quality, table=feats, names=names,
-                    frame=frame, customers=customers)
+                    frame=frame, customers=customers, engine=backend, products=products)
+
+
+def keep_customer_products(backend, lines, provided: set[str]):
+    """features.customer_products as a DuckDB temporary table (None without products or DuckDB).
+
+    products_ordered and the best sellers both need purchases per (customer, product);
+    kept once, neither groups the order lines again (nor parses a CSV or Parquet file again).
+    """
+    if "product" not in provided or backend.name != "duckdb":
+        return None
+    name = f"custseg_customer_products_{uuid.uuid4().hex[:12]}"
+    return backend.create_table(name, customer_products(lines), temp=True)
+
+
+def contiguous(table: pa.Table) -> pa.Table:
+    """The table with each column in one piece, so that numpy views it without copying.
+
+    The engine hands over record batches; a float column in many chunks is copied by every
+    to_numpy(). Columns are joined one at a time (peak: the table plus one column).
+    """
+    for name in table.column_names:
+        column = table.column(name)
+        if column.num_chunks > 1:
+            table = table.set_column(table.schema.get_field_index(name), name, column.combine_chunks())
+    return table
 
 
 def _read_dataframe_or_files(backend, data, spec: SourceSpec):
@@ -274,6 +305,8 @@ class Features:
     names: list[str]          # the clustering features
     frame: Any = None         # Spark DataFrame of every customer when too many to collect (table: a sample)
     customers: int | None = None  # number of customers when `table` is a sample
+    engine: Any = None        # the Ibis backend that computed them
+    products: Any = None      # features.customer_products, kept by the engine (None: not computed)
 
     def matrix(self) -> np.ndarray:
         return np.column_stack(
@@ -311,7 +344,7 @@ def cluster(X: np.ndarray, options: RunOptions, stages: Stages) -> Clustering:
         segmenter = CustomerSegmenter(
             n_clusters=options.k, k_max=options.k_max, scale=options.scale, n_init=options.n_init,
             max_iter=options.max_iter, random_state=options.seed, sweep_sample=options.sweep_sample,
-            silhouette_sample=options.silhouette_sample,
+            silhouette_sample=options.silhouette_sample, copy_x=False,  # X is scaled in place: no copy
         ).fit(X)
         stages.note(f"k = {segmenter.n_clusters_}: {segmenter.k_choice_.reason}")
     k_selection = pd.DataFrame(segmenter.k_selection_) if segmenter.k_selection_ else pd.DataFrame(
@@ -384,14 +417,27 @@ def profile(features: Features, clustering: Clustering, options: RunOptions, sta
         if clustering.model is not None:  # descriptions describe this data; strategies stay the model's
             profiles["strategy"] = clustering.model.strategies
         if "product" in features.source.provided:
-            assignment = customers.select("customer_id", "segment") if spark_resident \
-                else ibis.memtable(with_segments.select(["customer_id", "segment"]))
-            sellers = best_sellers(features.cleaned.lines, assignment, options.top_products).to_pandas()
+            if spark_resident:
+                assignment = customers.select("customer_id", "segment")
+            else:
+                assignment = ibis.memtable(_assignment(with_segments, features.cleaned.lines))
+            # (customer, product) sums add up to the same numbers as the order lines, from far fewer rows
+            bought = features.products if features.products is not None else features.cleaned.lines
+            sellers = best_sellers(bought, assignment, options.top_products).to_pandas()
         else:
             sellers = pd.DataFrame(columns=BEST_SELLER_COLUMNS)
         name_of = dict(zip(profiles.segment, profiles.segment_name))
         sellers.insert(1, "segment_name", sellers["segment"].map(name_of))
     return profiles, sellers
+
+
+def _assignment(with_segments: pa.Table, lines) -> pa.Table:
+    """customer_id -> segment, with ids of the type the order lines have (integers stay integers)."""
+    assignment = with_segments.select(["customer_id", "segment"])
+    if lines.customer_id.type().is_integer():
+        ids = assignment.column("customer_id").cast(lines.customer_id.type().to_pyarrow())
+        assignment = assignment.set_column(0, "customer_id", ids)
+    return assignment
 
 
 def run(data, options: RunOptions, progress: ProgressCallback | None = None) -> SegmentationResult:
@@ -400,23 +446,30 @@ def run(data, options: RunOptions, progress: ProgressCallback | None = None) -> 
     stages = Stages(progress)
     started = time.perf_counter()
     backend = connect(options.engine)
+    watch = getattr(progress, "watch_engine", None)  # a display that shows the engine's query progress
+    if watch is not None:
+        watch(duckdb_connection(backend))
     model = as_model(options.model) if options.model is not None else None
     features = compute_features(backend, data, options, stages, model=model, model_name=model_label(options.model))
     X = features.matrix()
-    if model is not None:
-        if features.frame is not None:
-            raise CustsegError(
-                f"--model with --engine spark needs the customer table in memory: {features.customers:,} customers "
-                "is above --spark-local-limit; raise the limit or score with 'custseg predict'."
-            )
-        clustering = reuse_model(model, model_label(options.model), X, features, stages)
-    else:
-        check_matrix(X, features, options.k)
-        if features.frame is not None:
-            clustering = cluster_spark(backend, features, options, stages)
+    # While Python holds the customer table and the matrix, DuckDB's share shrinks by their size
+    # (it evicts its cached tables to disk): the two together stay near the limit.
+    with memory_beside(backend, features.table.nbytes + X.nbytes):
+        if model is not None:
+            if features.frame is not None:
+                raise CustsegError(
+                    f"--model with --engine spark needs the customer table in memory: {features.customers:,} "
+                    "customers is above --spark-local-limit; raise the limit or score with 'custseg predict'."
+                )
+            clustering = reuse_model(model, model_label(options.model), X, features, stages)
         else:
-            clustering = cluster(X, options, stages)
-    profiles, sellers = profile(features, clustering, options, stages)
+            check_matrix(X, features, options.k)
+            if features.frame is not None:
+                clustering = cluster_spark(backend, features, options, stages)
+            else:
+                clustering = cluster(X, options, stages)
+        del X  # scaled in place by cluster(); not needed any more (it is large: customers x features)
+        profiles, sellers = profile(features, clustering, options, stages)
     return assemble(features, clustering, profiles, sellers, options, stages, started)
 
 
@@ -432,7 +485,9 @@ def assemble(features: Features, clustering: Clustering, profiles: pd.DataFrame,
         {"customer_id": feats.column("customer_id"),
          **{n: feats.column(n) for n in names},
          "segment": pa.array(labels, pa.int64()),
-         "segment_name": segment_names.take(pa.array(labels))}
+         # Dictionary-encoded: k names, not one string per customer (a GB at 37M customers);
+         # written as plain text in CSV, as a dictionary in Parquet; pandas sees a category.
+         "segment_name": pa.DictionaryArray.from_arrays(pa.array(labels, pa.int32()), segment_names)}
     )
     dates = quality.get("date_range")
     summary = {

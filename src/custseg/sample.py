@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import queue
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -64,6 +66,7 @@ _PERIODS = {
 }
 
 CHUNK_CUSTOMERS = 200_000
+_MODELS = 12  # models per product type: product_index = product_type * 12 + model
 
 
 def _lines_of_customers(rng: np.random.Generator, n_customers: int, first_customer: int, first_order: int,
@@ -93,8 +96,8 @@ def _lines_of_customers(rng: np.random.Generator, n_customers: int, first_custom
     other_type = rng.choice(n_types, size=n_line, p=popularity)
     use_main = rng.random(n_line) < _KINDS["main_type"][line_kind]
     product_type = np.where(use_main, main_type[line_customer], other_type)
-    model = rng.integers(0, 12, size=n_line)
-    product_index = product_type * 12 + model
+    model = rng.integers(0, _MODELS, size=n_line)
+    product_index = product_type * _MODELS + model
     base_price = np.exp(2.5 + 1.3 * ((product_index * 7919) % 101) / 101.0) + 3.0
     price = np.round(base_price * _KINDS["price_factor"][line_kind] * rng.lognormal(0.0, 0.15, n_line), 2)
     units = 1 + rng.poisson(_KINDS["units_extra"][line_kind])
@@ -151,21 +154,21 @@ def _shopify_table(rng: np.random.Generator, lines: dict[str, np.ndarray]) -> pa
     taxes = np.round(net * 0.2, 2) + 0.0
     total = np.round(net + taxes, 2) + 0.0
     day = np.concatenate([lines["day"], later])
-    ptype = np.array(PRODUCT_TYPES, dtype=object)[lines["product_type"][idx]]
-    colour = np.array(_COLOURS, dtype=object)[lines["model"][idx] % len(_COLOURS)]
-    size = np.array(_SIZES, dtype=object)[(lines["product_index"][idx] + lines["customer"][idx]) % len(_SIZES)]
-    title = _join(ptype.astype(str), " Model ", lines["model"][idx] + 1)
-    dates = _dates(_PERIODS["shopify"][0], day)
-    variant_id = 30_000_000_000 + lines["product_index"][idx] * 10 + (lines["customer"][idx] % len(_SIZES))
+    # Text columns are taken from small lookup tables (a few hundred distinct values):
+    # the same strings as formatting each line, at a fraction of the cost.
+    product_index = lines["product_index"][idx]
+    size_index = (product_index + lines["customer"][idx]) % len(_SIZES)
+    variant = product_index * 10 + (lines["customer"][idx] % len(_SIZES))
+    variant_id = 30_000_000_000 + variant
     return pa.table({
-        "product_title": title,
-        "product_type": pa.array(ptype.astype(str)),
-        "variant_title": _join(colour.astype(str), " / ", size.astype(str)),
-        "variant_sku": _join("SKU-", variant_id % 10_000_000),
+        "product_title": _PRODUCT_TITLES.take(product_index),
+        "product_type": _PRODUCT_TYPE_TEXT.take(lines["product_type"][idx]),
+        "variant_title": _VARIANT_TITLES.take((lines["model"][idx] % len(_COLOURS)) * len(_SIZES) + size_index),
+        "variant_sku": _VARIANT_SKUS.take(variant % 10_000_000),
         "variant_id": pa.array(variant_id),
         "customer_id": pa.array(lines["customer"][idx]),
         "order_id": pa.array(lines["order"][idx]),
-        "day": _day_month_year(dates),
+        "day": _shopify_days().take(day),
         "net_quantity": pa.array(ordered_all + returned_all),
         "gross_sales": pa.array(gross_all),
         "discounts": pa.array(discounts_all),
@@ -176,6 +179,18 @@ def _shopify_table(rng: np.random.Generator, lines: dict[str, np.ndarray]) -> pa
         "returned_item_quantity": pa.array(returned_all),
         "ordered_item_quantity": pa.array(ordered_all),
     })
+
+
+_PRODUCT_TYPE_TEXT = pa.array(PRODUCT_TYPES)
+_PRODUCT_TITLES = pa.array([f"{t} Model {m + 1}" for t in PRODUCT_TYPES for m in range(_MODELS)])
+_VARIANT_TITLES = pa.array([f"{c} / {s}" for c in _COLOURS for s in _SIZES])
+_VARIANT_SKUS = pa.array([f"SKU-{v}" for v in range(len(PRODUCT_TYPES) * _MODELS * 10)])
+
+
+def _shopify_days() -> pa.Array:
+    """Every day of the Shopify period as dd/mm/yyyy, indexed by its offset from the start."""
+    start, end = _PERIODS["shopify"]
+    return _day_month_year(_dates(start, np.arange((end - start).days + 1)))
 
 
 def _day_month_year(dates: np.ndarray) -> pa.Array:
@@ -284,6 +299,20 @@ def write_sample(path: str | os.PathLike, schema: str = "shopify", rows: int = 7
         raise CustsegError(f"{path.parent}: no such directory; create it first.")
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     writer = None
+    # Generating a chunk (numpy) and writing the previous one (Arrow's CSV/Parquet writers,
+    # which release the GIL) overlap: a writer thread takes chunks from a short queue.
+    pending: queue.Queue = queue.Queue(maxsize=2)
+    failure: list[BaseException] = []
+
+    def write_chunks() -> None:
+        while (table := pending.get()) is not None:
+            if not failure:
+                try:
+                    writer.write_table(table)
+                except BaseException as exc:  # reported by the main thread
+                    failure.append(exc)
+
+    thread = None
     try:
         for table in generate(schema, rows, seed):
             if writer is None:
@@ -292,10 +321,24 @@ def write_sample(path: str | os.PathLike, schema: str = "shopify", rows: int = 7
                                              write_options=pacsv.WriteOptions(quoting_style="needed"))
                 else:
                     writer = pq.ParquetWriter(str(tmp), table.schema, compression="zstd")
-            writer.write_table(table)
+                thread = threading.Thread(target=write_chunks, name="custseg-sample-writer", daemon=True)
+                thread.start()
+            if failure:
+                break
+            pending.put(table)
+        if thread is not None:
+            pending.put(None)
+            thread.join()
+            thread = None
+        if failure:
+            raise failure[0]
         writer.close()
         os.replace(tmp, path)
     except BaseException:
+        if thread is not None:
+            failure.append(RuntimeError("stopped"))
+            pending.put(None)
+            thread.join()
         if writer is not None:
             try:
                 writer.close()

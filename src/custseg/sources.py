@@ -475,11 +475,12 @@ def as_text(value: ir.Value) -> ir.StringValue:
     """Trimmed text, empty -> NULL; whole floats lose their '.0' (Excel's 17850.0 -> '17850')."""
     dtype = value.type()
     if dtype.is_string():
-        text = value.strip()
-        # re_extract, not re_replace with a back-reference: Spark's regexp_replace reads
-        # "\1" as a literal "1" (it wants "$1"), DuckDB reads "$1" literally.
+        text = _strip(value)
+        # Only a text with a dot can be a whole float; the test spares most lines the regex.
+        # re_extract, not re_replace with a back-reference: Spark's regexp_replace reads "\1"
+        # as a literal "1" (it wants "$1"), DuckDB reads "$1" literally.
         whole = text.re_extract(r"^(-?\d+)\.0+$", 1)
-        text = ibis.ifelse(whole == "", text, whole)
+        text = ibis.ifelse(text.contains("."), ibis.coalesce(whole.nullif(""), text), text)
     elif dtype.is_floating():
         # The bound keeps NaN and infinity (equal to their floor on Spark) and overflowing
         # values away from the int64 cast, which fails under Spark's ANSI mode.
@@ -488,6 +489,24 @@ def as_text(value: ir.Value) -> ir.StringValue:
     else:
         text = value.cast("string")
     return ibis.ifelse(text == "", ibis.null("string"), text)
+
+
+def as_key(value: ir.Value) -> ir.Value:
+    """An identifier (customer, order): whole numbers stay numbers, anything else is as_text.
+
+    Grouping tens of millions of lines by integers is about twice as fast as by their
+    text, and uses less memory; features.customer_features turns customer ids into
+    text at the end, so outputs do not change.
+    """
+    return value if value.type().is_integer() else as_text(value)
+
+
+_SPACE = " \t\n\r\v\f"
+
+
+def _strip(value: ir.StringValue) -> ir.StringValue:
+    """value.strip(), skipped (it is costly) when neither end is whitespace."""
+    return ibis.ifelse(value.re_search(f"^[{_SPACE}]|[{_SPACE}]$"), value.strip(), value)
 
 
 def as_number(value: ir.Value, decimal_comma: bool = False) -> ir.FloatingValue:
@@ -500,16 +519,20 @@ def as_number(value: ir.Value, decimal_comma: bool = False) -> ir.FloatingValue:
     dtype = value.type()
     if dtype.is_numeric() or dtype.is_boolean():
         return value.cast("float64")
-    text = value.cast("string").strip()
+    text = value.cast("string")
+    # Casts ignore surrounding whitespace; only a value that does not cast as it is goes
+    # through the (costly) regex.
     if decimal_comma:
-        cleaned = text.re_replace(r"[£$€\s.]", "").replace(",", ".")
+        cleaned = text.strip().re_replace(r"[£$€\s.]", "").replace(",", ".")
     else:
-        cleaned = text.re_replace(r"[£$€\s,]", "")
+        cleaned = text.strip().re_replace(r"[£$€\s,]", "")
     return ibis.coalesce(text.try_cast("float64"), cleaned.try_cast("float64"))
 
 
 _DMY = r"^\s*(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{2,4})"
 _ISO = r"^\s*(\d{4})[/.\-](\d{1,2})[/.\-](\d{1,2})"
+_DMY_FIXED = r"^\d\d[/.\-]\d\d[/.\-]\d\d\d\d"  # what _DMY reads, with 2-digit day and month, 4-digit year
+_ISO_FIXED = r"^\d\d\d\d[/.\-]\d\d[/.\-]\d\d"
 
 
 def as_date(value: ir.Value, date_format: str) -> ir.DateValue:
@@ -525,7 +548,15 @@ def as_date(value: ir.Value, date_format: str) -> ir.DateValue:
         d, m = (a, b) if date_format == "dmy" else (b, a)
         y = ibis.ifelse(y.length() == 2, "20" + y, y)
     iso = y + "-" + m.lpad(2, "0") + "-" + d.lpad(2, "0")
-    return ibis.ifelse(y.length() == 4, iso, ibis.null("string")).try_cast("date")
+    parsed = ibis.ifelse(y.length() == 4, iso, ibis.null("string")).try_cast("date")
+    # Fast path, same result: a value that starts with fixed-width digits (31/12/2024,
+    # 2024-12-31 ...) is cut by position instead of by three regex extractions.
+    if date_format == "iso":
+        fixed, (y, m, d) = _ISO_FIXED, (text.substr(0, 4), text.substr(5, 2), text.substr(8, 2))
+    else:
+        fixed, (a, b, y) = _DMY_FIXED, (text.substr(0, 2), text.substr(3, 2), text.substr(6, 4))
+        d, m = (a, b) if date_format == "dmy" else (b, a)
+    return ibis.ifelse(text.re_search(fixed), (y + "-" + m + "-" + d).try_cast("date"), parsed)
 
 
 def detect_date_format(backend, raw: ir.Table, column: str, default: str, path: str) -> str:
@@ -593,8 +624,8 @@ def adapt_shopify(raw: ir.Table, date_format: str, decimal_comma: bool = False) 
     ordered = num(raw.ordered_item_quantity)
     product = as_text(raw.product_type)
     return _canonical(
-        customer_id=as_text(raw.customer_id),
-        order_id=as_text(raw.order_id),
+        customer_id=as_key(raw.customer_id),
+        order_id=as_key(raw.order_id),
         order_date=as_date(raw.day, date_format),
         product=product,
         quantity=ordered,
@@ -665,12 +696,12 @@ def adapt_generic(raw: ir.Table, resolved: dict[str, str], date_format: str, dec
         # unit; a negative amount (a refund) is no purchase but still counts in spending.
         quantity = ibis.ifelse(amount < 0, 0.0, 1.0)
     order_date = as_date(get["order_date"], date_format)
-    customer = as_text(get["customer_id"])
+    customer = as_key(get["customer_id"])
     product = as_text(get["product"]) if "product" in get else ibis.null("string")
     return _canonical(
         customer_id=customer,
         # Without an order id an order is one customer's lines on one calendar day.
-        order_id=as_text(get["order_id"]) if "order_id" in get else order_date.cast("string"),
+        order_id=as_key(get["order_id"]) if "order_id" in get else order_date.cast("string"),
         order_date=order_date,
         product=product,
         quantity=quantity,

@@ -1,0 +1,225 @@
+"""The speed-ups keep results: fast parse paths, the line cache, integer ids, block-wise
+clustering, sampled K-means starts, the segments format and the progress display."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import re
+
+import duckdb
+import ibis
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+import pytest
+from rich.console import Console
+from sklearn.cluster import KMeans
+
+import custseg
+import custseg.clustering as clustering
+import custseg.outputs as outputs
+from custseg.sources import as_date, as_key, as_number, as_text
+
+
+def _evaluate(expression_of, values: list, dtype: str = "string") -> list:
+    """Apply an Ibis expression builder to a column of values, run by DuckDB."""
+    table = ibis.memtable(pa.table({"v": pa.array(values, type=pa.from_numpy_dtype(np.int64) if dtype == "int64"
+                                                  else pa.string())}))
+    backend = ibis.duckdb.connect()
+    return backend.to_pyarrow(table.select(out=expression_of(table.v))).column("out").to_pylist()
+
+
+# ---------------------------------------------------------------------------- parsing: a second, plain implementation
+
+
+def _reference_date(text: str | None, fmt: str) -> dt.date | None:
+    """The documented rule: day/month/year (or year-month-day) with / - or . , time ignored."""
+    if text is None:
+        return None
+    if fmt == "iso":
+        m = re.match(r"^\s*(\d{4})[/.\-](\d{1,2})[/.\-](\d{1,2})", text)
+        if not m:
+            return None
+        y, mo, d = m.group(1), m.group(2), m.group(3)
+    else:
+        m = re.match(r"^\s*(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{2,4})", text)
+        if not m:
+            return None
+        a, b, y = m.groups()
+        d, mo = (a, b) if fmt == "dmy" else (b, a)
+        y = "20" + y if len(y) == 2 else y
+        if len(y) != 4:
+            return None
+    try:
+        return dt.date(int(y), int(mo), int(d))
+    except ValueError:
+        return None
+
+
+TRICKY_DATES = [
+    "04/02/2019", "4/2/2019", " 04/02/2019", "04/02/19", "04-02-2019", "04.02.2019", "04/02/2019 10:31",
+    "31/02/2019", "31/12/2019", "12/31/2019", "1 /02/2019", "04/02/ 201", "04/02/20190", "0a/02/2019",
+    "+1/02/2019", "2019-02-04", "2019-2-4", "2019-02-04T10:00:00Z", "2019/02/30", "", "  ", "nonsense", None,
+]
+
+
+@pytest.mark.parametrize("fmt", ["dmy", "mdy", "iso"])
+def test_dates_fast_path_gives_the_documented_dates(fmt):
+    got = _evaluate(lambda v: as_date(v, fmt), TRICKY_DATES)
+    assert got == [_reference_date(t, fmt) for t in TRICKY_DATES]
+
+
+def test_numbers_text_and_keys_parse_as_documented():
+    numbers = [" 12.5 ", "\t7\n", "£1,234.50", "$ 3", "€2", "-4", "1e3", "abc", "", None, "1.5.5"]
+    got = _evaluate(as_number, numbers)
+    expected = [12.5, 7.0, 1234.5, 3.0, 2.0, -4.0, 1000.0, None, None, None, None]
+    assert got == expected
+
+    texts = [" 17850.0 ", "\t A \n", "", "   ", "x.0", "-3.00", "1.50", "007", "12", None]
+    assert _evaluate(as_text, texts) == ["17850", "A", None, None, "x.0", "-3", "1.50", "007", "12", None]
+
+    assert _evaluate(as_key, [17850, -3, None], dtype="int64")[:2] == [17850, -3]  # integers stay integers
+    assert _evaluate(as_key, [" 17850.0 "]) == ["17850"]
+
+
+# ---------------------------------------------------------------------------- the line cache and integer ids
+
+
+def _counts(quality: dict) -> dict:
+    """Lines read, used and dropped per rule. Where the first dropped lines are differs by file type
+    (CSV lines, Parquet rows), and only CSV has a malformed_line rule."""
+    return {"rows_read": quality["rows_read"], "rows_used": quality["rows_used"],
+            **{r["rule"]: r["rows_dropped"] for r in quality["rules"] if r["rule"] != "malformed_line"}}
+
+
+@pytest.mark.parametrize("schema", ["shopify", "online-retail", "generic"])
+def test_csv_and_parquet_inputs_give_identical_outputs_with_and_without_the_caches(schema, tmp_path, monkeypatch):
+    import custseg.pipeline as pipeline
+    from custseg.sample import write_sample
+
+    csv = write_sample(tmp_path / "orders.csv", schema, 8_000, 5)
+    parquet = tmp_path / "orders.parquet"
+    pq.write_table(pacsv.read_csv(csv), parquet)  # integer ids, numbers typed
+    cached = custseg.segment(str(csv), k=3)
+    from_parquet = custseg.segment(str(parquet), k=3)
+    monkeypatch.setattr(pipeline, "worth_caching", lambda backend, source: False)
+    monkeypatch.setattr(pipeline, "keep_customer_products", lambda backend, lines, provided: None)
+    uncached = custseg.segment(str(csv), k=3)
+    assert cached.segments_table.num_rows > 100
+    for other in (from_parquet, uncached):
+        assert other.segments_table.equals(cached.segments_table)
+        assert _counts(other.data_quality) == _counts(cached.data_quality)
+        assert other.best_sellers.equals(cached.best_sellers)
+        assert other.profiles.equals(cached.profiles)
+    assert from_parquet.segments_table.schema.field("customer_id").type == pa.string()
+
+
+# ---------------------------------------------------------------------------- clustering
+
+
+def _synthetic_customers(n: int, seed: int = 0) -> np.ndarray:
+    """Log-scale features of n customers in four overlapping groups (like the seed's)."""
+    rng = np.random.default_rng(seed)
+    group = rng.choice(4, size=n, p=[0.45, 0.3, 0.2, 0.05])
+    centres = np.array([[0.7, 0.0, 3.2], [0.9, 0.05, 4.4], [1.2, 0.02, 5.5], [0.8, 0.6, 3.0]])
+    spread = np.array([[0.1, 0.02, 0.5], [0.15, 0.05, 0.4], [0.3, 0.03, 0.6], [0.1, 0.1, 0.8]])
+    return centres[group] + rng.normal(size=(n, 3)) * spread[group]
+
+
+def test_sampled_starts_reach_the_inertia_of_a_full_data_fit():
+    Z = _synthetic_customers(300_000)
+    ours = clustering.fit_kmeans(Z, 4, seed=42, n_init=10, init_sample=100_000)
+    _, ours_inertia = clustering.assign(Z, ours.cluster_centers_, with_inertia=True)
+    full = KMeans(n_clusters=4, n_init=10, random_state=42).fit(Z)
+    assert ours_inertia <= full.inertia_ * 1.005
+
+
+def test_blockwise_lloyd_matches_scikit_learn_from_the_same_centres(monkeypatch):
+    Z = _synthetic_customers(60_000, seed=1)
+    start = KMeans(n_clusters=5, n_init=1, random_state=0, max_iter=2).fit(Z[:5000]).cluster_centers_
+    reference = KMeans(n_clusters=5, init=start, n_init=1, max_iter=500).fit(Z)
+    centres, n_iter = clustering.lloyd(Z, start, max_iter=500, chunk=7_000)
+    np.testing.assert_allclose(centres, reference.cluster_centers_, rtol=1e-9, atol=1e-12)
+    assert n_iter >= 1
+    # and fit_kmeans uses it from LARGE rows on
+    monkeypatch.setattr(clustering, "LARGE", 50_000)
+    fitted = clustering.fit_kmeans(Z, 5, seed=3, n_init=2, init_sample=10_000)
+    assert isinstance(fitted, clustering.FittedCentres)
+
+
+def test_scaling_in_place_and_in_blocks_gives_the_same_numbers():
+    rng = np.random.default_rng(2)
+    X = np.concatenate([rng.lognormal(3, 2, (5000, 3)), -rng.lognormal(1, 1, (50, 3)), np.zeros((3, 3))])
+    for method in clustering.SCALES:
+        scaling = clustering.Scaling.fit(X, method)
+        expected = clustering.signed_log1p(X) if method.startswith("log") else X.copy()
+        if method in ("log-standard", "standard"):
+            expected = (expected - scaling.mean) / scaling.scale
+        copied = scaling.transform(X, chunk=777)
+        in_place = X.copy()
+        returned = scaling.transform(in_place, copy=False, chunk=1000)
+        assert returned is in_place
+        np.testing.assert_array_equal(copied, expected)
+        np.testing.assert_array_equal(in_place, expected)
+
+
+def test_estimator_copy_x_false_overwrites_only_when_asked():
+    X = np.abs(_synthetic_customers(2000, seed=4))
+    kept = X.copy()
+    custseg.CustomerSegmenter(n_clusters=3, sweep_sample=None).fit(X)
+    np.testing.assert_array_equal(X, kept)
+    a = custseg.CustomerSegmenter(n_clusters=3, sweep_sample=None).fit(kept.copy())
+    b = custseg.CustomerSegmenter(n_clusters=3, sweep_sample=None, copy_x=False).fit(kept.copy())
+    np.testing.assert_array_equal(a.labels_, b.labels_)
+
+
+# ---------------------------------------------------------------------------- outputs and progress
+
+
+def test_segments_are_parquet_above_the_threshold_and_the_summary_says_why(small_shopify, tmp_path, monkeypatch):
+    result = custseg.segment(str(small_shopify), k=3)
+    out = result.to_dir(tmp_path / "small", report=False)
+    assert (out / "segments.csv").exists()
+    monkeypatch.setattr(outputs, "PARQUET_FROM", 10)
+    out = result.to_dir(tmp_path / "large", report=False)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["segments_format"]["file"] == "segments.parquet" and "Parquet" in summary["segments_format"]["reason"]
+    assert pq.read_table(out / "segments.parquet").equals(result.segments_table)
+    with pytest.raises(custseg.CustsegError if hasattr(custseg, "CustsegError") else Exception):
+        result.to_dir(tmp_path / "bad", segments_format="xlsx")
+
+
+def test_progress_lines_without_a_terminal_and_silence_when_quiet():
+    from custseg.progress import StageDisplay
+
+    buffer = io.StringIO()
+    display = StageDisplay(Console(file=buffer, force_terminal=False, width=200))
+    display.watch_engine(duckdb.connect())
+    display("start", "features: computing things")
+    display("note", "1,234 customers")
+    display("end", "features: done in 1.0 s")
+    assert buffer.getvalue().splitlines() == ["… features: computing things", "  1,234 customers",
+                                              "✓ features: done in 1.0 s"]
+    quiet = io.StringIO()
+    silent = StageDisplay(Console(file=quiet, force_terminal=False), quiet=True)
+    silent("start", "x")
+    silent("end", "x")
+    assert quiet.getvalue() == ""
+
+
+def test_sample_text_columns_follow_their_rules():
+    from custseg.sample import PRODUCT_TYPES, generate
+
+    table = next(generate("shopify", 5000, seed=9))
+    rows = table.to_pylist()
+    for row in rows[:2000]:
+        assert row["product_title"].startswith(row["product_type"] + " Model ")
+        assert row["product_type"] in PRODUCT_TYPES
+        assert row["variant_sku"] == f"SKU-{row['variant_id'] % 10_000_000}"
+        day = dt.datetime.strptime(row["day"], "%d/%m/%Y").date()
+        assert dt.date(2018, 11, 1) <= day <= dt.date(2019, 4, 30)
+        colour, size = row["variant_title"].split(" / ")
+        assert size in ("XS", "S", "M", "L", "XL") and colour
