@@ -132,7 +132,7 @@ def run(
                                 "Chromium; set BROWSER_PATH if it is not found)."),
     engine: str = typer.Option("duckdb", help="Engine: duckdb (embedded) or spark."),
     memory_limit: Optional[str] = typer.Option(None, "--memory-limit",
-                                               help="DuckDB memory limit, e.g. 4GB (default: an eighth of the RAM, at least 1GB)."),
+                                               help="DuckDB memory limit, e.g. 4GB (default: a tenth of the RAM, at least 1GB)."),
     temp_dir: Optional[str] = typer.Option(None, "--temp-dir", help="Where DuckDB spills when memory is short."),
     threads: Optional[int] = typer.Option(None, help="Threads for DuckDB (default: all cores)."),
     spark_master: Optional[str] = typer.Option(None, "--spark-master", help="Spark master URL (default local[*])."),

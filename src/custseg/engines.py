@@ -37,13 +37,13 @@ def total_memory_bytes() -> int:
 
 
 def default_memory_limit() -> str:
-    """An eighth of the machine's memory, at least 1 GB (3 GB on a 24 GB machine).
+    """A tenth of the machine's memory, at least 1 GB (2.4 GB on a 24 GB machine).
 
     DuckDB spills to disk beyond it. What the engine hands over (the customer table)
     lives beside it in Python, with the clustering matrix: with tens of millions of
     customers those take several GB, so the engine gets a modest share by default.
     """
-    return f"{max(1024, total_memory_bytes() // 8 // 2**20)}MB"
+    return f"{max(1024, total_memory_bytes() // 10 // 2**20)}MB"
 
 
 _MEMORY_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb|tb|kib|mib|gib|tib)?\s*$", re.I)

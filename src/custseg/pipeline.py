@@ -451,10 +451,12 @@ def run(data, options: RunOptions, progress: ProgressCallback | None = None) -> 
         watch(duckdb_connection(backend))
     model = as_model(options.model) if options.model is not None else None
     features = compute_features(backend, data, options, stages, model=model, model_name=model_label(options.model))
-    X = features.matrix()
     # While Python holds the customer table and the matrix, DuckDB's share shrinks by their size
-    # (it evicts its cached tables to disk): the two together stay near the limit.
-    with memory_beside(backend, features.table.nbytes + X.nbytes):
+    # (it evicts its cached tables to disk): the two together stay near the limit. It is lowered
+    # before the matrix is built.
+    matrix_bytes = features.table.num_rows * len(features.names) * 8
+    with memory_beside(backend, features.table.nbytes + matrix_bytes):
+        X = features.matrix()
         if model is not None:
             if features.frame is not None:
                 raise CustsegError(
