@@ -14,9 +14,3 @@ class CustsegError(Exception):
 
     def __init__(self, message: str):
         super().__init__(" ".join(str(message).split()))
-
-
-class Interrupted(CustsegError):
-    """The run was stopped by a signal (Ctrl-C or SIGTERM)."""
-
-    exit_code = 130

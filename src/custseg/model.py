@@ -445,13 +445,3 @@ def load_model(path: str | os.PathLike) -> SegmentationModel:
     except OSError as exc:
         raise CustsegError(f"{path}: cannot be read ({exc.strerror or exc}).") from exc
     return SegmentationModel.from_json(data, str(path))
-
-
-def is_finite_json(value: Any) -> bool:
-    if isinstance(value, float):
-        return math.isfinite(value)
-    if isinstance(value, dict):
-        return all(is_finite_json(v) for v in value.values())
-    if isinstance(value, list):
-        return all(is_finite_json(v) for v in value)
-    return True

@@ -14,10 +14,8 @@ import ibis
 import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
 from .clustering import signed_log1p
-from .features import REGISTRY
 
 STATS = ("mean", "median", "min", "max")
 
@@ -336,14 +334,3 @@ def best_sellers(lines: ir.Table, assignment: ir.Table, top: int = 10) -> ir.Tab
     result = ranked[0].union(ranked[1])
     return result.select("segment", "by", "rank", "product", "product_name", "quantity", "revenue", "customers") \
         .order_by(["segment", "by", "rank"])
-
-
-def feature_units() -> dict[str, str]:
-    return {name: f.unit for name, f in REGISTRY.items()}
-
-
-def arrow_features(customer_ids: pa.Array, features: dict[str, np.ndarray], labels: np.ndarray) -> pa.Table:
-    cols = {"customer_id": customer_ids}
-    cols.update({name: pa.array(values) for name, values in features.items()})
-    cols["segment"] = pa.array(labels.astype(np.int64))
-    return pa.table(cols)
