@@ -23,6 +23,7 @@ from .sources import REJECTS_PREFIX, Source, SourceSpec, adapt, file_kind, read_
 
 EXAMPLES = 5            # line numbers listed per rule
 SCAN_ROWS = 1_000_000   # rows per file searched for examples (bounds the cost on huge files)
+EXPECTED_SCAN_ROWS = 100_000  # the same for a filter by design (cleaning.Rule.expected), never warned about
 MALFORMED = {
     "rule": "malformed_line",
     "description": "a CSV line that cannot be split into the header's fields (more fields than the header, "
@@ -59,6 +60,8 @@ def _row_lines(path: str, rows: set[int], skipped: set[int]) -> dict[int, int]:
     the row starts. A quoted field may hold line breaks: a record goes on while its quotes are
     unbalanced. Blank lines (which the reader skips) and malformed lines are not rows."""
     out: dict[int, int] = {}
+    if not rows:
+        return out
     row = -1
     open_quote = False
     with open(path, "rb") as fh:
@@ -95,14 +98,17 @@ def first_dropped_lines(backend, source: Source, cleaned: Cleaned, spec: SourceS
             raw, columns = read_raw(backend, [path], spec.sheet)
             again = SourceSpec(inputs=[path], schema=source.schema, mapping=dict(spec.mapping), sheet=spec.sheet,
                                date_format=source.date_format)
-            lines = adapt(backend, raw.limit(SCAN_ROWS), columns, again, [path]).lines
+            scan = SCAN_ROWS if any(not cleaned.rules[r - 1].expected for r in wanted) else EXPECTED_SCAN_ROWS
+            lines = adapt(backend, raw.limit(scan), columns, again, [path]).lines
             reasons = ibis.to_sql(lines.select(reason=drop_reason(lines, cleaned.rules)), dialect="duckdb")
             found = []
             for reason in wanted:
+                bound = EXPECTED_SCAN_ROWS if cleaned.rules[reason - 1].expected else SCAN_ROWS
                 # A streaming ROW_NUMBER() OVER () and a LIMIT: the scan stops at the fifth example.
                 rows = con.execute(
                     f"SELECT row_index, reason FROM (SELECT ROW_NUMBER() OVER () - 1 AS row_index, reason "
-                    f"FROM ({reasons})) WHERE reason = {int(reason)} LIMIT {EXAMPLES}").fetchall()
+                    f"FROM ({reasons})) WHERE reason = {int(reason)} AND row_index < {bound} "
+                    f"LIMIT {EXAMPLES}").fetchall()
                 found += [{"row_index": int(r[0]), "reason": int(r[1])} for r in rows]
             if kind == "csv":
                 lines_of = _row_lines(path, {f["row_index"] for f in found}, set(malformed.get(path, [])))
@@ -143,8 +149,9 @@ def describe_drops(backend, source: Source, cleaned: Cleaned, spec: SourceSpec, 
             places = {}
         for index, found in places.items():
             _rule_entry(quality, cleaned.rules[index - 1].name)["first_lines"] = found
-    if not quality["rows_dropped"]:
-        return []
+    expected = {rule.name for rule in cleaned.rules if rule.expected}
+    if not any(e["rows_dropped"] for e in quality["rules"] if e["rule"] not in expected):
+        return []  # nothing dropped, or only by a filter by design
     several = len(source.files) > 1
     parts = []
     for entry in quality["rules"]:

@@ -86,7 +86,7 @@ def check_features(names: list[str], provided: set[str], path: str) -> None:
             )
 
 
-def customer_products(lines: ir.Table) -> ir.Table:
+def customer_products(lines: ir.Table, name_is_product: bool = False) -> ir.Table:
     """One row per (customer, product) bought: product_name, units and amount (exact decimal sums).
 
     What products_ordered counts and what the best sellers add up per segment: computed
@@ -94,11 +94,13 @@ def customer_products(lines: ir.Table) -> ir.Table:
     grouping all order lines again.
     """
     purchases = lines.filter(lines.quantity > 0)
+    sums = dict(quantity=purchases.quantity.cast(MONEY).sum(), amount=purchases.amount.cast(MONEY).sum())
+    if name_is_product:  # a product named by itself (Shopify's product_type): not aggregated again
+        grouped = purchases.group_by(["customer_id", "product"]).aggregate(**sums)
+        return grouped.mutate(product_name=grouped.product).select(
+            "customer_id", "product", "product_name", "quantity", "amount")
     return purchases.group_by(["customer_id", "product"]).aggregate(
-        product_name=purchases.product_name.max(),
-        quantity=purchases.quantity.cast(MONEY).sum(),
-        amount=purchases.amount.cast(MONEY).sum(),
-    )
+        product_name=purchases.product_name.max(), **sums)
 
 
 def customer_features(lines: ir.Table, names: list[str], return_rate_level: str = "order",
@@ -176,6 +178,11 @@ def customer_features(lines: ir.Table, names: list[str], return_rate_level: str 
                             *[customers[name].cast("float64").name(name) for name in names])
 
 
-def natural_order(table: ir.Table) -> ir.Table:
-    """Customers sorted by id length then id: numeric ids come out in numeric order."""
+def natural_order(table: ir.Table, integer_ids: bool = False) -> ir.Table:
+    """Customers sorted by id length then id: numeric ids come out in numeric order.
+
+    `integer_ids`: the ids were integers (customer_features made them text), sorted as
+    integers, which is quicker and the same order for ids >= 0 (negative ones come first)."""
+    if integer_ids:
+        return table.order_by(table.customer_id.cast("int64"))
     return table.order_by([table.customer_id.length(), table.customer_id])

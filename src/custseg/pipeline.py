@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow as pa
 
 from . import __version__
-from .cleaning import cache_lines, clean, data_quality, worth_caching
+from .cleaning import cache_lines, clean, data_quality, discard_cache, worth_caching
 from .clustering import SCALES, CustomerSegmenter, assign
 from .dropped import describe_drops, refuse_if_nothing_used
 from .engines import EngineOptions, connect, duckdb_connection, is_spark_dataframe, memory_beside
@@ -27,6 +27,7 @@ from .features import (available, check_features, customer_features, customer_pr
 from .model import SegmentationModel, as_model, model_label
 from .profiles import best_sellers, build_profiles, table_traits
 from .sources import SourceSpec, is_table_like, read_source, read_source_table, translate_read_errors
+from .typed_csv import forget_rejects, typed_reading_failed
 
 
 @dataclass
@@ -187,6 +188,13 @@ def compute_features(backend, data, options: RunOptions, stages: Stages,
     with stages.stage("clean", "counting the cleaning rules"):
         if worth_caching(backend, source):
             cleaned = cache_lines(backend, cleaned, source)
+            if source.typed_rejects and typed_reading_failed(backend, source, cleaned.cached):
+                # A value the typed reader could not parse: read everything as text (typed_csv.py).
+                stages.note("a value needs the careful text parser; reading the file again")
+                discard_cache(backend, cleaned)
+                forget_rejects(backend, source.typed_rejects)
+                source = read_source(backend, spec)
+                cleaned = cache_lines(backend, clean(source), source)
         counted = cleaned.counts.to_pyarrow().to_pydict()
         counts = dict(zip(map(int, counted["drop_reason"]), map(int, counted["rows"])))
         quality = data_quality(cleaned, counts)
@@ -211,15 +219,16 @@ def compute_features(backend, data, options: RunOptions, stages: Stages,
                 options.engine.spark_local_limit, options.sweep_sample, options.seed)
             products = None
         else:
-            products = keep_customer_products(backend, cleaned.lines, source.provided)
-            table = natural_order(customer_features(cleaned.lines, computed, source.return_rate_level, products))
+            products = keep_customer_products(backend, cleaned, source.provided)
+            table = natural_order(customer_features(cleaned.lines, computed, source.return_rate_level, products),
+                                  integer_ids=cleaned.lines.customer_id.type().is_integer())
             feats, frame, customers = contiguous(table.to_pyarrow()), None, None
         stages.note(f"{customers or feats.num_rows:,} customers")
     return Features(source=source, cleaned=cleaned, quality=quality, table=feats, names=names,
                     frame=frame, customers=customers, engine=backend, products=products)
 
 
-def keep_customer_products(backend, lines, provided: set[str]):
+def keep_customer_products(backend, cleaned, provided: set[str]):
     """features.customer_products as a DuckDB temporary table (None without products or DuckDB).
 
     products_ordered and the best sellers both need purchases per (customer, product);
@@ -228,7 +237,11 @@ def keep_customer_products(backend, lines, provided: set[str]):
     if "product" not in provided or backend.name != "duckdb":
         return None
     name = f"custseg_customer_products_{uuid.uuid4().hex[:12]}"
-    return backend.create_table(name, customer_products(lines), temp=True)
+    table = customer_products(cleaned.lines, cleaned.name_is_product)
+    if not cleaned.name_is_product:
+        return backend.create_table(name, table, temp=True)
+    stored = backend.create_table(name, table.drop("product_name"), temp=True)  # the name is the product
+    return stored.mutate(product_name=stored.product).select(*table.columns)
 
 
 def contiguous(table: pa.Table) -> pa.Table:
@@ -247,7 +260,8 @@ def contiguous(table: pa.Table) -> pa.Table:
 def _read_dataframe_or_files(backend, data, spec: SourceSpec):
     if is_table_like(data):
         return read_source_table(backend, data, spec)
-    return read_source(backend, spec)
+    # CSV files read by DuckDB are cached (cleaning.worth_caching): a typed reading can fall back.
+    return read_source(backend, spec, typed=backend.name == "duckdb")
 
 
 def segment(data, progress: ProgressCallback | None = None, **kwargs) -> SegmentationResult:
@@ -422,8 +436,9 @@ def profile(features: Features, clustering: Clustering, options: RunOptions, sta
             else:
                 assignment = ibis.memtable(_assignment(with_segments, features.cleaned.lines))
             # (customer, product) sums add up to the same numbers as the order lines, from far fewer rows
-            bought = features.products if features.products is not None else features.cleaned.lines
-            sellers = best_sellers(bought, assignment, options.top_products).to_pandas()
+            kept = features.products is not None
+            bought = features.products if kept else features.cleaned.lines
+            sellers = best_sellers(bought, assignment, options.top_products, per_customer=kept).to_pandas()
         else:
             sellers = pd.DataFrame(columns=BEST_SELLER_COLUMNS)
         name_of = dict(zip(profiles.segment, profiles.segment_name))

@@ -59,7 +59,10 @@ class SegmentTraits:
         return 1 if value >= HIGH else (-1 if value <= LOW else 0)
 
 
-def segment_stats(table: ir.Table, features: list[str]) -> pd.DataFrame:
+MEDIANS_AT_ONCE = 5_000_000  # customers up to which all medians are one query (see segment_stats)
+
+
+def segment_stats(table: ir.Table, features: list[str], customers: int | None = None) -> pd.DataFrame:
     """Size and mean/median/min/max of each feature per segment (computed by the engine)."""
     metrics = {"customers": table.count()}
     for name in features:
@@ -67,10 +70,13 @@ def segment_stats(table: ir.Table, features: list[str]) -> pd.DataFrame:
         metrics.update({f"{name}_mean": col.mean(), f"{name}_min": col.min(), f"{name}_max": col.max()})
     if "total_spending" in features:
         metrics["revenue"] = table.total_spending.sum()
+    # A median keeps every value of its group in memory, outside DuckDB's memory limit: for
+    # many customers one feature at a time (8 bytes per customer, not 8 per customer and feature).
+    at_once = customers is not None and customers <= MEDIANS_AT_ONCE
+    if at_once:
+        metrics.update({f"{name}_median": table[name].median() for name in features})
     stats = table.group_by("segment").aggregate(**metrics).order_by("segment").to_pandas()
-    # A median keeps every value of its group in memory, outside DuckDB's memory limit: one
-    # feature at a time (8 bytes per customer, not 8 per customer and feature at once).
-    for name in features:
+    for name in features if not at_once else ():
         medians = table.group_by("segment").aggregate(median=table[name].median()).order_by("segment").to_pandas()
         stats[f"{name}_median"] = medians["median"].to_numpy()
     stats["customers"] = stats["customers"].astype("int64")
@@ -275,7 +281,8 @@ def build_profiles(table: ir.Table, features: dict[str, np.ndarray], labels: np.
                    ) -> pd.DataFrame:
     """One row per segment: ids, name, shares, description, strategy and feature statistics."""
     names_all = list(features)
-    stats = segment_stats(table, names_all)
+    # (segment_traits come with a Spark-resident table, whose labels here are a sample's)
+    stats = segment_stats(table, names_all, customers=len(labels) if segment_traits is None else None)
     full = pd.DataFrame({"segment": np.arange(k)})
     stats = full.merge(stats, on="segment", how="left")
     stats["customers"] = stats["customers"].fillna(0).astype("int64")
@@ -305,24 +312,28 @@ def build_profiles(table: ir.Table, features: dict[str, np.ndarray], labels: np.
     return out
 
 
-def best_sellers(lines: ir.Table, assignment: ir.Table, top: int = 10) -> ir.Table:
-    """Top products per segment by quantity and by revenue (lazy; run by the engine)."""
+def best_sellers(lines: ir.Table, assignment: ir.Table, top: int = 10, per_customer: bool = False) -> ir.Table:
+    """Top products per segment by quantity and by revenue (lazy; run by the engine).
+
+    `lines`: order lines, or with `per_customer` rows already unique per (customer, product)
+    (features.customer_products), which are not grouped again."""
     purchases = lines.filter(lines.quantity > 0)
     joined = purchases.join(assignment, "customer_id")
-    # Two plain group-bys rather than one with a distinct count: a distinct count keeps a
-    # set of customers per product in memory, which DuckDB cannot spill (tens of millions
-    # of customers ran out of memory). Sums are exact decimals, so the two levels add up
-    # to the same numbers.
-    per_customer = joined.group_by(["segment", "product", "customer_id"]).aggregate(
+    if not per_customer:
+        # Two plain group-bys rather than one with a distinct count: a distinct count keeps a
+        # set of customers per product in memory, which DuckDB cannot spill (tens of millions
+        # of customers ran out of memory). Sums are exact decimals, so the two levels add up
+        # to the same numbers.
+        joined = joined.group_by(["segment", "product", "customer_id"]).aggregate(
+            product_name=joined.product_name.max(),
+            quantity=joined.quantity.cast("decimal(38, 9)").sum(),
+            amount=joined.amount.cast("decimal(38, 9)").sum(),
+        )
+    per_product = joined.group_by(["segment", "product"]).aggregate(
         product_name=joined.product_name.max(),
-        quantity=joined.quantity.cast("decimal(38, 9)").sum(),
-        revenue=joined.amount.cast("decimal(38, 9)").sum(),
-    )
-    per_product = per_customer.group_by(["segment", "product"]).aggregate(
-        product_name=per_customer.product_name.max(),
-        quantity=per_customer.quantity.sum().cast("float64"),
-        revenue=per_customer.revenue.sum().cast("float64"),
-        customers=per_customer.count(),
+        quantity=joined.quantity.cast("decimal(38, 9)").sum().cast("float64"),
+        revenue=joined.amount.cast("decimal(38, 9)").sum().cast("float64"),
+        customers=joined.count(),
     )
     ranked = []
     for by in ("quantity", "revenue"):

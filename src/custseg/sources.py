@@ -83,6 +83,9 @@ class Source:
     return_rate_level: str      # "order" (returns on the order line) or "customer" (separate lines)
     date_format: str
     notes: list[str] = field(default_factory=list)
+    # The rejects tables of a typed CSV reading (typed_csv.py); empty when everything was read as text.
+    typed_rejects: list[str] = field(default_factory=list)
+    typed_dates: bool = False  # the order dates were parsed by the typed reading
 
 
 # ---------------------------------------------------------------------------- files
@@ -177,8 +180,13 @@ def sniff_csv(path: str) -> CsvDialect:
     return CsvDialect(delimiter, encoding, tuple(header))
 
 
-def read_raw(backend, files: list[str], sheet: str | None) -> tuple[ir.Table, list[str]]:
-    """One Ibis table over all files (they must share their columns)."""
+def read_raw(backend, files: list[str], sheet: str | None, roles: dict[str, str] | None = None,
+             date_format: str = "iso") -> tuple[ir.Table, list[str]]:
+    """One Ibis table over all files (they must share their columns).
+
+    `roles` (typed_csv.column_roles): CSV columns DuckDB may parse as typed columns where the
+    files' first 64 KB allow it (typed_csv.py; dates in `date_format`); without, every CSV
+    column is read as text."""
     kinds = {file_kind(f) for f in files}
     if len(kinds) > 1:
         raise CustsegError(f"the inputs mix file types ({', '.join(sorted(kinds))}); give files of one type.")
@@ -196,8 +204,9 @@ def read_raw(backend, files: list[str], sheet: str | None) -> tuple[ir.Table, li
         groups: dict[CsvDialect, list[str]] = {}
         for path, dialect in zip(files, dialects):
             groups.setdefault(dialect, []).append(path)
-        tables = [_read_csv(backend, paths, dialect) for dialect, paths in groups.items()]
         columns = _unique_names(first.header)  # a repeated name is read as name_1, name_2, ...
+        typed = _typed_columns(backend, files, dialects, columns, roles, date_format) if roles else None
+        tables = [_read_csv(backend, paths, dialect, typed) for dialect, paths in groups.items()]
     elif kind == "parquet":
         tables = [_read_parquet(backend, files)]
         columns = list(tables[0].columns)
@@ -212,13 +221,41 @@ def read_raw(backend, files: list[str], sheet: str | None) -> tuple[ir.Table, li
     return raw, columns
 
 
-def _read_csv(backend, paths: list[str], dialect: CsvDialect) -> ir.Table:
+def _typed_columns(backend, files: list[str], dialects: list[CsvDialect], names: list[str],
+                   roles: dict[str, str], date_format: str):
+    """The column types every file's sample allows (typed_csv.Typed; empty: read as text)."""
+    from .typed_csv import Typed, typed_columns
+
+    if backend.name != "duckdb" or any(map(is_url, files)):
+        return Typed()
+    typed = None
+    for path, dialect in zip(files, dialects):
+        if _unique_names(dialect.header) != names:  # same columns in another order: keep it simple
+            return Typed()
+        found = typed_columns(path, dialect, names, roles, date_format)
+        if typed is None:
+            typed = found
+        else:
+            typed.types = {k: v for k, v in typed.types.items() if found.types.get(k) == v}
+            if found.dateformat != typed.dateformat:
+                typed.types = {k: v for k, v in typed.types.items() if v != "DATE"}
+        if not typed:
+            return Typed()
+    if "DATE" not in typed.types.values():
+        typed.dateformat = None
+    return typed
+
+
+def _read_csv(backend, paths: list[str], dialect: CsvDialect, typed=None) -> ir.Table:
     if backend.name == "duckdb":
+        types = typed.types if typed else {}
         options = dict(
-            delim=dialect.delimiter, header=True, all_varchar=True, quote='"', escape='"',
+            delim=dialect.delimiter, header=True, all_varchar=not types, quote='"', escape='"',
             null_padding=False, encoding=dialect.encoding, auto_detect=False,
-            columns={name: "VARCHAR" for name in _unique_names(dialect.header)},
+            columns={name: types.get(name, "VARCHAR") for name in _unique_names(dialect.header)},
         )
+        if typed and typed.dateformat:
+            options["dateformat"] = typed.dateformat
         if dialect.encoding == "cp1252":  # DuckDB reads UTF-8 and Latin-1 only
             paths = [_as_utf8(backend, path) for path in paths]
             options["encoding"] = "utf-8"
@@ -725,21 +762,47 @@ def is_table_like(data) -> bool:
     return hasattr(data, "columns") and not isinstance(data, (str, bytes, os.PathLike))
 
 
-def read_source(backend, spec: SourceSpec) -> Source:
-    """Read the input files and return their canonical order lines."""
+def read_source(backend, spec: SourceSpec, typed: bool = False) -> Source:
+    """Read the input files and return their canonical order lines.
+
+    `typed`: read a CSV's clean id and number columns as typed columns (typed_csv.py): faster,
+    but the caller must then check typed_csv.cast_failed and read again without when it did."""
     _check_spec(spec)
     files = expand_inputs(spec.inputs) if backend.name != "pyspark" else expand_spark_inputs(spec.inputs)
     if not files:
         raise CustsegError("no input file given; name one or more CSV, Parquet or .xlsx files.")
     raw, columns = read_raw(backend, files, spec.sheet)
     try:
-        return adapt(backend, raw, columns, spec, files)
+        source = adapt(backend, raw, columns, spec, files)
     except CustsegError as exc:
         sheets = _other_sheets(files[0]) if spec.sheet is None and "missing column" in str(exc) else []
         if sheets:  # the columns may be on another sheet of the workbook
             raise CustsegError(f"{exc} The workbook has the sheets {', '.join(sheets)}: pick one with --sheet.") \
                 from exc
         raise
+    if typed and file_kind(files[0]) == "csv":
+        source = _read_typed(backend, source, spec, files) or source
+    return source
+
+
+def _read_typed(backend, source: Source, spec: SourceSpec, files: list[str]) -> Source | None:
+    """The same source with the columns the files' samples allow read as typed columns (None: no
+    column qualifies). The caller must check `typed_csv.cast_failed` once the lines are read."""
+    from .typed_csv import column_roles
+
+    roles = column_roles(source.schema, source.columns, spec.mapping)
+    before = getattr(backend, "_custseg_csv_reads", 0)
+    raw, columns = read_raw(backend, files, spec.sheet, roles, source.date_format)
+    after = getattr(backend, "_custseg_csv_reads", 0)
+    if all(raw[c].type().is_string() for c in roles if c in raw.columns):
+        return None
+    fixed = SourceSpec(inputs=spec.inputs, schema=source.schema, mapping=spec.mapping, sheet=spec.sheet,
+                       date_format=source.date_format)
+    typed = adapt(backend, raw, columns, fixed, files)
+    typed.notes = source.notes
+    typed.typed_rejects = [f"{REJECTS_PREFIX}{n}" for n in range(before + 1, after + 1)]
+    typed.typed_dates = any(raw[c].type().is_date() for c, role in roles.items() if role == "date" and c in raw.columns)
+    return typed
 
 
 def _other_sheets(path: str) -> list[str]:

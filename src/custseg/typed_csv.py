@@ -1,0 +1,170 @@
+"""The fast way to read a clean CSV: typed columns, with the text reading as the fallback.
+
+sources.py reads a CSV as text and parses every value with forgiving expressions (spaces,
+currency signs, thousands separators, '17850.0' ids). That costs about twice the reading
+itself. Most exports are clean: their ids are plain integers and their numbers plain
+decimals. For those, DuckDB's reader parses the columns itself, with the same results:
+
+* a column the adapter reads as an id (as_key) becomes BIGINT when every id in the first
+  64 KB is a plain positive integer without leading zeros;
+* a column it reads as a number (as_number) becomes DOUBLE when every value there is a plain
+  decimal number (not in a ';'-delimited file, where a comma may be the decimal mark);
+* the order date column becomes DATE, parsed with the file's date format (detected as for
+  the text reading), when every date there is a plain date with a four-digit year;
+* every other column (text) stays text and goes through the usual expressions.
+
+A value further down that the typed reader cannot parse ('$12', 'C123', '1,234.50',
+'2024-01-05 10:30', '31/02/2024') does not become a dropped line: it is recorded as a CAST
+error in the reader's rejects table, and the pipeline then reads the whole file again as text
+(`typed_reading_failed`, pipeline.compute_features). So does a date the reader would take
+differently: a two-digit year ('05/01/24'), which DuckDB reads as the year 24 and the text
+reading as 2024, is caught by the dates before the year 1000.
+One caveat, documented in docs/formats.md: an id written with leading zeros *after* the first
+64 KB ('007' where the sample had '7') is read as the integer 7.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+
+from dataclasses import dataclass, field
+
+from .sources import (CANONICAL, ONLINE_RETAIL_ALIASES, SHOPIFY_COLUMNS, CsvDialect, REJECTS_PREFIX,
+                      _pick, generic_mapping)
+
+SAMPLE_BYTES = 1 << 16
+_KEY = re.compile(r"[1-9][0-9]{0,17}")  # fits BIGINT; '007' and '+7' are text ids
+_NUMBER = re.compile(r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
+_DAY_FIRST = re.compile(r"[0-9]{1,2}([/.\-])[0-9]{1,2}\1[0-9]{4}")   # 4/2/2024, 04.02.2024
+_ISO = re.compile(r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}")
+
+
+@dataclass
+class Typed:
+    """What the typed reading parses: column -> DuckDB type, and the format of the DATE column."""
+
+    types: dict[str, str] = field(default_factory=dict)
+    dateformat: str | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.types)
+
+
+def column_roles(schema: str, columns: list[str], mapping: dict[str, str]) -> dict[str, str]:
+    """source column -> "key", "number" or "date", for the columns the schema's adapter parses
+    that way (sources.adapt_shopify / adapt_online_retail / adapt_generic); others are not listed."""
+    if schema == "shopify":
+        roles = {"customer_id": "key", "order_id": "key", "ordered_item_quantity": "number",
+                 "returned_item_quantity": "number", "total_sales": "number", "day": "date"}
+        if "gross_sales" in columns:
+            roles["gross_sales"] = "number"
+        return roles if SHOPIFY_COLUMNS <= set(columns) else {}
+    if schema == "online-retail":  # ids and invoices are text there ('17850.0', 'C536379')
+        roles = {c: "number" for c in (_pick(columns, ONLINE_RETAIL_ALIASES["quantity"]),
+                                       _pick(columns, ONLINE_RETAIL_ALIASES["unit_price"])) if c}
+        date = _pick(columns, ONLINE_RETAIL_ALIASES["invoice_date"])
+        return {**roles, date: "date"} if date else roles
+    try:
+        resolved = generic_mapping(columns, mapping, "the data")
+    except Exception:  # the adapter reports a bad --map with its own message
+        return {}
+    roles = {}
+    for canonical in CANONICAL:
+        column = resolved.get(canonical)
+        if column is None:
+            continue
+        if canonical in ("customer_id", "order_id"):
+            roles[column] = "key"
+        elif canonical == "order_date":
+            roles[column] = "date"
+        elif canonical in ("quantity", "returned_quantity", "amount", "unit_price"):
+            roles[column] = "number"
+    return roles
+
+
+def sample_rows(path: str, dialect: CsvDialect) -> list[list[str]]:
+    """The data rows within the first 64 KB of the file (the last, perhaps cut, row left out)."""
+    with open(path, "rb") as fh:
+        raw = fh.read(SAMPLE_BYTES)
+    cut = len(raw) == SAMPLE_BYTES
+    text = raw.decode(dialect.encoding if dialect.encoding != "cp1252" else "latin-1", errors="replace")
+    rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff")), delimiter=dialect.delimiter))[1:]
+    if cut and rows:
+        rows.pop()
+    return [r for r in rows if any(r)]
+
+
+def typed_columns(path: str, dialect: CsvDialect, names: list[str], roles: dict[str, str],
+                  date_format: str = "iso") -> Typed:
+    """The columns whose sampled values all read as BIGINT, DOUBLE or DATE (in `date_format`:
+    iso, dmy or mdy); empty: nothing to gain, read everything as text."""
+    if not roles:
+        return Typed()
+    rows = sample_rows(path, dialect)
+    if not rows:
+        return Typed()
+    typed = Typed()
+    for index, name in enumerate(names):
+        role = roles.get(name)
+        if role is None or (role == "number" and dialect.delimiter == ";"):
+            continue
+        values = [r[index] for r in rows if index < len(r) and r[index] != ""]
+        if not values:
+            continue
+        if role == "date":
+            typed.dateformat = _dateformat(values, date_format)
+            if typed.dateformat:
+                typed.types[name] = "DATE"
+            continue
+        pattern = _KEY if role == "key" else _NUMBER
+        if all(pattern.fullmatch(v) for v in values):
+            typed.types[name] = "BIGINT" if role == "key" else "DOUBLE"
+    return typed
+
+
+def _dateformat(values: list[str], date_format: str) -> str | None:
+    """DuckDB's format for dates like these (all plain dates, one separator), or None."""
+    if date_format == "iso":
+        return "%Y-%m-%d" if all(_ISO.fullmatch(v) for v in values) else None
+    if date_format not in ("dmy", "mdy"):
+        return None
+    found = [_DAY_FIRST.fullmatch(v) for v in values]
+    separators = {m.group(1) for m in found if m}
+    if not all(found) or len(separators) != 1:
+        return None
+    sep = separators.pop()
+    return sep.join(("%d", "%m", "%Y") if date_format == "dmy" else ("%m", "%d", "%Y"))
+
+
+def typed_reading_failed(backend, source, cached_table: str | None) -> bool:
+    """Must the lines be read again as text? A value the typed reader could not parse (recorded
+    in its rejects tables), or a date before the year 1000 (a two-digit year read as such)."""
+    if cast_failed(backend, source.typed_rejects):
+        return True
+    if cached_table is None or not source.lines.order_date.type().is_date() or not source.typed_dates:
+        return False
+    first = backend.con.execute(f'SELECT min(order_date) FROM "{cached_table}"').fetchall()[0][0]
+    return first is not None and first.year < 1000
+
+
+def cast_failed(backend, rejects: list[str]) -> bool:
+    """Did the typed reader meet a value it could not parse (recorded in these rejects tables)?"""
+    con = backend.con
+    for name in rejects:
+        try:
+            found = con.execute(f'SELECT 1 FROM "{name}" WHERE error_type = \'CAST\' LIMIT 1').fetchall()
+        except Exception:  # no table: the reader rejected nothing
+            continue
+        if found:
+            return True
+    return False
+
+
+def forget_rejects(backend, rejects: list[str]) -> None:
+    """Drop the rejects tables of an abandoned typed reading (their lines are read again)."""
+    for name in rejects:
+        scans = name.replace(REJECTS_PREFIX, "custseg_reject_scans_")
+        for table in (name, scans):
+            backend.con.execute(f'DROP TABLE IF EXISTS "{table}"')
