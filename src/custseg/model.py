@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .clustering import SCALES, Scaling, assign
+from .scaling import SCALES, Scaling, assign
 from .errors import CustsegError
 from .features import REGISTRY
 

@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from . import __version__
 from .cleaning import cache_lines, clean, data_quality, discard_cache, worth_caching
-from .clustering import SCALES, CustomerSegmenter, assign
+from .scaling import SCALES, assign
 from .dropped import describe_drops, refuse_if_nothing_used
 from .engines import EngineOptions, connect, duckdb_connection, is_spark_dataframe, memory_beside
 from .errors import CustsegError
@@ -340,12 +340,12 @@ def check_matrix(X: np.ndarray, features: Features, k: int | None) -> None:
         )
     if not np.all(np.isfinite(X)):  # cannot happen after cleaning; a guard against NaN in any output
         raise CustsegError(f"{where}: a feature is not a finite number; please report this input.")
-    distinct = len(np.unique(X[: min(len(X), 200_000)], axis=0))
-    if distinct < 2:
+    if not (X != X[0]).any():
         raise CustsegError(
             f"{where}: all {n_customers} customers have the same {', '.join(features.names)}; there is nothing "
             "to segment. Choose other --features or give more varied data."
         )
+    distinct = len(np.unique(X[: min(len(X), 200_000)], axis=0)) if k else None  # (a sort: only when needed)
     if k and k > distinct and distinct < 200_000:
         raise CustsegError(
             f"{where}: --k {k} is more than the {distinct} distinct customer profiles; choose a smaller --k."
@@ -354,6 +354,8 @@ def check_matrix(X: np.ndarray, features: Features, k: int | None) -> None:
 
 def cluster(X: np.ndarray, options: RunOptions, stages: Stages) -> Clustering:
     """Scale, sweep k, choose k and fit K-means with scikit-learn."""
+    from .clustering import CustomerSegmenter
+
     with stages.stage("clustering", f"choosing k and fitting K-means on {len(X):,} customers"):
         segmenter = CustomerSegmenter(
             n_clusters=options.k, k_max=options.k_max, scale=options.scale, n_init=options.n_init,
@@ -460,6 +462,9 @@ def run(data, options: RunOptions, progress: ProgressCallback | None = None) -> 
     options.validate()
     stages = Stages(progress)
     started = time.perf_counter()
+    from . import preload
+
+    preload.start()  # scikit-learn, plotly ... imported while the engine reads
     backend = connect(options.engine)
     watch = getattr(progress, "watch_engine", None)  # a display that shows the engine's query progress
     if watch is not None:

@@ -15,7 +15,7 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
-from .clustering import signed_log1p
+from .scaling import signed_log1p
 
 STATS = ("mean", "median", "min", "max")
 
