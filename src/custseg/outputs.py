@@ -8,6 +8,7 @@ import json
 import math
 import os
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -169,8 +170,24 @@ def write_into(result, directory: Path, report: bool = True, segments_format: st
     fmt, why = segments_format_for(segments_format, result.segments_table.num_rows, in_spark=frame is not None)
     if frame is not None:
         files = [write_segments_spark(directory, frame, fmt)]
+        _write_rest(result, directory, files, report, figures)
     else:
-        files = [write_segments(directory, result.segments_table, fmt)]
+        # Arrow writes the (large) segments table without holding Python's lock: a thread does it
+        # while the report is built. Leaving the block waits for it, also on an error or Ctrl-C, so
+        # nothing writes into the directory once this returns or raises.
+        files = []
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="custseg-write") as pool:
+            segments = pool.submit(write_segments, directory, result.segments_table, fmt)
+            _write_rest(result, directory, files, report, figures)
+        files.insert(0, segments.result())
+    summary = dict(result.summary)
+    summary["outputs"] = files + ["summary.json"]
+    summary["segments_format"] = {"file": files[0], "reason": why}
+    write_json(directory / "summary.json", summary)  # last: its presence means the run is complete
+
+
+def _write_rest(result, directory: Path, files: list[str], report: bool, figures: str | None) -> None:
+    """Every output but the segments table and summary.json (names appended to `files`)."""
     write_frame_csv(directory / "profiles.csv", result.profiles, ("segment_name", "description", "strategy"))
     write_frame_csv(directory / "k_selection.csv", result.k_selection)
     write_frame_csv(directory / "best_sellers.csv", result.best_sellers, ("segment_name", "product", "product_name"))
@@ -181,10 +198,6 @@ def write_into(result, directory: Path, report: bool = True, segments_format: st
         from .report.report import write_report
 
         files += write_report(result, directory, figures=figures)
-    summary = dict(result.summary)
-    summary["outputs"] = files + ["summary.json"]
-    summary["segments_format"] = {"file": files[0], "reason": why}
-    write_json(directory / "summary.json", summary)  # last: its presence means the run is complete
 
 
 def replace_dir(tmp: Path, target: Path) -> None:

@@ -325,7 +325,7 @@ def scatter_matrix_figure(Z: np.ndarray, labels: np.ndarray, features: Sequence[
 def standardized_means(columns: dict[str, np.ndarray], labels: np.ndarray, k: int) -> pd.DataFrame:
     """Segment x feature: how far each segment's mean of log(1 + value) lies from everyone's mean,
     in standard deviations (the 'snake plot' numbers; also what names the segments)."""
-    from ..clustering import signed_log1p
+    from ..scaling import signed_log1p
 
     labels = np.asarray(labels)
     counts = np.bincount(labels, minlength=k).astype(float)
@@ -364,13 +364,29 @@ def profile_heatmap_figure(z: pd.DataFrame, names: Sequence[str], clustering_fea
                    height=max(300, 66 * len(names) + 170), margin={"l": 200, "r": 20, "t": 80, "b": 60})
 
 
-def box_stats(values: np.ndarray, labels: np.ndarray, k: int) -> pd.DataFrame:
+class SegmentGroups:
+    """Row indices ordered by segment (computed once, shared by every feature's box stats)."""
+
+    def __init__(self, labels: np.ndarray, k: int):
+        labels = np.asarray(labels)
+        small = labels.astype(np.int16) if k < 2**15 else labels  # a radix sort for small integers
+        self.order = np.argsort(small, kind="stable")
+        self.bounds = np.concatenate([[0], np.cumsum(np.bincount(labels, minlength=k))])
+
+    def split(self, values: np.ndarray) -> list[np.ndarray]:
+        """The values of each segment (in row order)."""
+        ordered = values[self.order]
+        return [ordered[a:b] for a, b in zip(self.bounds[:-1], self.bounds[1:])]
+
+
+def box_stats(values: np.ndarray, labels: np.ndarray, k: int, groups: SegmentGroups | None = None) -> pd.DataFrame:
     """Per segment: quartiles, mean and Tukey whiskers (the furthest values within 1.5 IQR of the box),
     computed on every customer (partitions and masks, no full sort: linear in the customers)."""
     values, labels = np.asarray(values, dtype=np.float64), np.asarray(labels)
+    parts = (groups or SegmentGroups(labels, k)).split(values)
     rows = []
     for s in range(k):
-        v = values[labels == s]
+        v = parts[s]
         if len(v) == 0:
             rows.append({"segment": s, "q1": np.nan, "median": np.nan, "q3": np.nan, "lowerfence": np.nan,
                          "upperfence": np.nan, "mean": np.nan, "count": 0})
@@ -433,10 +449,12 @@ def histogram(values: np.ndarray, bins: int = 40, clip_quantile: float | None = 
         hi = float(values.max())
     whole = bool(np.all(values == np.round(values)))
     if whole and hi - lo <= 60:
-        edges = np.arange(lo - 0.5, hi + 1.0, 1.0)
+        first, n_bins = lo - 0.5, int(round(hi - lo)) + 1
     else:
-        edges = np.linspace(lo, hi if hi > lo else lo + 1.0, bins + 1)
-    counts, edges = np.histogram(values, bins=edges)
+        first, n_bins = lo, bins
+    last = first + n_bins if whole and hi - lo <= 60 else (hi if hi > lo else lo + 1.0)
+    # Equal bins given as a count and a range: numpy bins in one pass (edges as an array: a sort).
+    counts, edges = np.histogram(values, bins=n_bins, range=(first, last))
     return {"edges": edges, "counts": counts, "beyond": int((values > edges[-1]).sum())}
 
 

@@ -151,7 +151,8 @@ def build_figures(result, data: ReportData | None = None) -> OrderedDict:
     z = F.standardized_means({c: d.columns[c] for c in ordered}, d.labels, k)
     means = _segment_means(result.profiles, ordered)
     figs["profile"] = F.profile_heatmap_figure(z, d.names, d.features, means)
-    figs["boxes"] = F.box_figure({c: F.box_stats(d.columns[c], d.labels, k) for c in ordered}, d.names, d.colors,
+    groups = F.SegmentGroups(d.labels, k)
+    figs["boxes"] = F.box_figure({c: F.box_stats(d.columns[c], d.labels, k, groups) for c in ordered}, d.names, d.colors,
                                  d.features, d.total)
     before = {f: F.histogram(d.columns[f]) for f in d.features}
     after = {f: F.histogram(_transform_column(scaling, j, d.columns[f]), clip_quantile=None)
