@@ -216,10 +216,13 @@ def test_box_stats_quartiles_and_tukey_whiskers_by_hand():
     assert stats.iloc[2]["count"] == 0
 
 
-def test_box_stats_agree_with_numpy_percentiles_on_random_data():
+@pytest.mark.parametrize("grouped", [False, True])
+def test_box_stats_agree_with_numpy_percentiles_on_random_data(grouped):
     rng = np.random.default_rng(3)
-    values, labels = rng.lognormal(3, 1, 5000), rng.integers(0, 4, 5000)
-    stats = F.box_stats(values, labels, 4)
+    values, labels = rng.lognormal(3, 1, 5000), rng.integers(0, 5, 5000)
+    labels[labels == 4] = 0  # segment 4 is empty
+    stats = F.box_stats(values, labels, 5, F.SegmentGroups(labels, 5) if grouped else None)
+    assert stats.loc[4, "count"] == 0
     for s in range(4):
         mine = values[labels == s]
         np.testing.assert_allclose(stats.loc[s, ["q1", "median", "q3"]].to_numpy(float),

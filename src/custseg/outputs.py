@@ -168,13 +168,16 @@ def write_into(result, directory: Path, report: bool = True, segments_format: st
                figures: str | None = None) -> None:
     frame = getattr(result, "segments_frame", None)
     fmt, why = segments_format_for(segments_format, result.segments_table.num_rows, in_spark=frame is not None)
-    if frame is not None:
-        files = [write_segments_spark(directory, frame, fmt)]
+    if frame is not None or fmt != "csv":
+        # Spark's part files; or Parquet (tens of millions of customers): one thing at a time, as
+        # the writer's buffers and the report's arrays together would raise the peak memory.
+        files = [write_segments_spark(directory, frame, fmt) if frame is not None
+                 else write_segments(directory, result.segments_table, fmt)]
         _write_rest(result, directory, files, report, figures)
     else:
-        # Arrow writes the (large) segments table without holding Python's lock: a thread does it
-        # while the report is built. Leaving the block waits for it, also on an error or Ctrl-C, so
-        # nothing writes into the directory once this returns or raises.
+        # Arrow writes the CSV without holding Python's lock: a thread does it while the report is
+        # built. Leaving the block waits for it, also on an error or Ctrl-C, so nothing writes into
+        # the directory once this returns or raises.
         files = []
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="custseg-write") as pool:
             segments = pool.submit(write_segments, directory, result.segments_table, fmt)

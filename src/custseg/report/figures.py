@@ -383,10 +383,12 @@ def box_stats(values: np.ndarray, labels: np.ndarray, k: int, groups: SegmentGro
     """Per segment: quartiles, mean and Tukey whiskers (the furthest values within 1.5 IQR of the box),
     computed on every customer (partitions and masks, no full sort: linear in the customers)."""
     values, labels = np.asarray(values, dtype=np.float64), np.asarray(labels)
-    parts = (groups or SegmentGroups(labels, k)).split(values)
+    # With groups, each feature is reordered once (a copy of the column); without, each segment
+    # is masked out (less memory for tens of millions of customers, more passes).
+    parts = groups.split(values) if groups is not None else None
     rows = []
     for s in range(k):
-        v = parts[s]
+        v = parts[s] if parts is not None else values[labels == s]
         if len(v) == 0:
             rows.append({"segment": s, "q1": np.nan, "median": np.nan, "q3": np.nan, "lowerfence": np.nan,
                          "upperfence": np.nan, "mean": np.nan, "count": 0})

@@ -117,6 +117,9 @@ def _transform_column(scaling: Scaling, j: int, values: np.ndarray) -> np.ndarra
     return one.transform(values[:, None])[:, 0]
 
 
+GROUPED_UP_TO = 5_000_000  # customers up to which box stats sort the rows by segment once
+
+
 def build_figures(result, data: ReportData | None = None) -> OrderedDict:
     """Every figure of the report, by name, in page order."""
     d = data or report_data(result)
@@ -151,7 +154,7 @@ def build_figures(result, data: ReportData | None = None) -> OrderedDict:
     z = F.standardized_means({c: d.columns[c] for c in ordered}, d.labels, k)
     means = _segment_means(result.profiles, ordered)
     figs["profile"] = F.profile_heatmap_figure(z, d.names, d.features, means)
-    groups = F.SegmentGroups(d.labels, k)
+    groups = F.SegmentGroups(d.labels, k) if d.total <= GROUPED_UP_TO else None  # (memory, see box_stats)
     figs["boxes"] = F.box_figure({c: F.box_stats(d.columns[c], d.labels, k, groups) for c in ordered}, d.names, d.colors,
                                  d.features, d.total)
     before = {f: F.histogram(d.columns[f]) for f in d.features}
