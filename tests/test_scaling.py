@@ -148,6 +148,24 @@ def test_blockwise_lloyd_matches_scikit_learn_from_the_same_centres(monkeypatch)
     monkeypatch.setattr(clustering, "LARGE", 50_000)
     fitted = clustering.fit_kmeans(Z, 5, seed=3, n_init=2, init_sample=10_000)
     assert isinstance(fitted, clustering.FittedCentres)
+    # the centres are the means of the labels' rows (what CustomerSegmenter recomputes from them)
+    np.testing.assert_allclose(clustering.cluster_means(Z, fitted.labels_, fitted.cluster_centers_),
+                               fitted.cluster_centers_, rtol=1e-9)
+
+
+def test_the_estimator_takes_the_blockwise_path_for_many_customers(monkeypatch):
+    """From LARGE customers on the final pass is clustering.lloyd; the estimator must work on its
+    result as on scikit-learn's (a 37M-customer run once failed here)."""
+    Z = _synthetic_customers(60_000, seed=4)
+    small = clustering.CustomerSegmenter(n_clusters=4, sweep_sample=10_000, n_init=2).fit(Z)
+    monkeypatch.setattr(clustering, "LARGE", 50_000)
+    large = clustering.CustomerSegmenter(n_clusters=4, sweep_sample=10_000, n_init=2).fit(Z)
+    # both stop at the same tolerance, not at the same bits: the same segments, nearly the same fit
+    from sklearn.metrics import adjusted_rand_score
+
+    assert adjusted_rand_score(small.labels_, large.labels_) > 0.99
+    assert abs(large.inertia_ - small.inertia_) <= 1e-3 * small.inertia_
+    np.testing.assert_allclose(large.cluster_centers_, small.cluster_centers_, rtol=1e-2)
 
 
 def test_scaling_in_place_and_in_blocks_gives_the_same_numbers():

@@ -200,8 +200,8 @@ def fit_kmeans(Z: np.ndarray, k: int, seed: int, n_init: int = 10, max_iter: int
         start = KMeans(n_clusters=k, init="k-means++", n_init=n_init, max_iter=max_iter,
                        random_state=seed).fit(Z[index])
         if len(Z) >= LARGE:
-            centres, n_iter = lloyd(Z, start.cluster_centers_, max_iter)
-            return FittedCentres(cluster_centers_=centres, n_iter_=n_iter)
+            centres, n_iter, labels = lloyd(Z, start.cluster_centers_, max_iter, with_labels=True)
+            return FittedCentres(cluster_centers_=centres, n_iter_=n_iter, labels_=labels)
         return KMeans(n_clusters=k, init=start.cluster_centers_, n_init=1, max_iter=max_iter,
                       random_state=seed).fit(Z)
 
@@ -212,16 +212,18 @@ class FittedCentres:
 
     cluster_centers_: np.ndarray
     n_iter_: int
+    labels_: np.ndarray  # each row's centre in the last pass (int32)
 
 
 def lloyd(Z: np.ndarray, centres: np.ndarray, max_iter: int = 500, tol: float = 1e-4,
-          chunk: int = 1 << 20) -> tuple[np.ndarray, int]:
+          chunk: int = 1 << 20, with_labels: bool = False):
     """Lloyd's K-means iterations from given centres, reading Z in row blocks.
 
     Stops as scikit-learn's KMeans does: when no label changes, or when the centres
     move (sum of squared shifts) by at most `tol` times the mean variance of the
     features. A centre that loses all its rows stays where it was. Memory beyond Z: one
-    int32 label per row and one block of distances.
+    int32 label per row and one block of distances. Returns (centres, iterations), and with
+    `with_labels` each row's centre in the last pass (the centres are their means).
     """
     n, k = len(Z), len(centres)
     centres = np.array(centres, dtype=np.float64, copy=True)
@@ -252,7 +254,7 @@ def lloyd(Z: np.ndarray, centres: np.ndarray, max_iter: int = 500, tol: float = 
         centres = moved
         if changed == 0 or shift <= threshold:
             break
-    return centres, n_iter
+    return (centres, n_iter, labels) if with_labels else (centres, n_iter)
 
 
 def _nearest(block: np.ndarray, centres: np.ndarray) -> np.ndarray:

@@ -328,6 +328,11 @@ class Features:
         ).astype(np.float64)
 
 
+def _all_finite(X: np.ndarray) -> bool:
+    """No NaN and no infinity (min and max see both, without a temporary of X's size)."""
+    return len(X) == 0 or bool(np.isfinite(X.min()) and np.isfinite(X.max()))
+
+
 def check_matrix(X: np.ndarray, features: Features, k: int | None) -> None:
     """Refuse data that cannot be segmented, with a reason the user can act on."""
     where = _where(features.source)
@@ -338,9 +343,9 @@ def check_matrix(X: np.ndarray, features: Features, k: int | None) -> None:
             f"{where}: only {n_customers} customer(s) with orders after cleaning; at least "
             f"{max(2, k_needed)} are needed to make {k_needed} segments. Give more data or a smaller --k."
         )
-    if not np.all(np.isfinite(X)):  # cannot happen after cleaning; a guard against NaN in any output
+    if not _all_finite(X):  # cannot happen after cleaning; a guard against NaN in any output
         raise CustsegError(f"{where}: a feature is not a finite number; please report this input.")
-    if not (X != X[0]).any():
+    if not np.ptp(X, axis=0).any():  # (reductions: no temporary of X's size)
         raise CustsegError(
             f"{where}: all {n_customers} customers have the same {', '.join(features.names)}; there is nothing "
             "to segment. Choose other --features or give more varied data."
@@ -378,7 +383,7 @@ def reuse_model(model: SegmentationModel, label: str, X: np.ndarray, features: F
     where = _where(features.source)
     if len(X) == 0:
         raise CustsegError(f"{where}: no customer with orders after cleaning; there is nothing to segment.")
-    if not np.all(np.isfinite(X)):  # cannot happen after cleaning; a guard against NaN in any output
+    if not _all_finite(X):  # cannot happen after cleaning; a guard against NaN in any output
         raise CustsegError(f"{where}: a feature is not a finite number; please report this input.")
     with stages.stage("clustering", f"assigning {len(X):,} customers to the {model.k} segments of {label}"):
         labels, inertia = assign(model.scaling.transform(X), model.centers, with_inertia=True)
