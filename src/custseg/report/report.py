@@ -97,8 +97,9 @@ class ReportData:
 
 def report_data(result, plot_sample: int = PLOT_SAMPLE, detail_sample: int = DETAIL_SAMPLE) -> ReportData:
     table = result.all_features
-    labels = result.segments_table.column("segment").to_numpy(zero_copy_only=False).astype(np.int64)
-    columns = {c: table.column(c).to_numpy(zero_copy_only=False).astype(np.float64)
+    # asarray, not astype: the columns are float64 already and are not copied (2 GB at 37M customers)
+    labels = np.asarray(result.segments_table.column("segment").to_numpy(zero_copy_only=False), dtype=np.int64)
+    columns = {c: np.asarray(table.column(c).to_numpy(zero_copy_only=False), dtype=np.float64)
                for c in table.column_names if c != "customer_id"}
     n = table.num_rows
     seed = int(result.summary.get("seed", 42))
