@@ -241,3 +241,18 @@ def test_sample_text_columns_follow_their_rules():
         assert dt.date(2018, 11, 1) <= day <= dt.date(2019, 4, 30)
         colour, size = row["variant_title"].split(" / ")
         assert size in ("XS", "S", "M", "L", "XL") and colour
+
+
+def test_customers_come_in_natural_order_and_their_engine_table_is_dropped(small_shopify):
+    from custseg.engines import EngineOptions, connect
+    from custseg.pipeline import RunOptions, Stages, compute_features
+
+    backend = connect(EngineOptions())
+    feats = compute_features(backend, [str(small_shopify)], RunOptions(), Stages())
+    assert feats.source.lines.customer_id.type().is_integer()  # the typed reading: ordered as integers
+    ids = feats.table.column("customer_id").to_pylist()
+    assert ids == sorted(ids, key=lambda text: (len(text), text)) and len(set(ids)) == len(ids)
+    assert all(feats.table.column(c).num_chunks == 1 for c in feats.table.column_names)
+    left = backend.con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE table_name LIKE 'custseg_customers_%'").fetchall()
+    assert left == []

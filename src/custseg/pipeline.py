@@ -220,9 +220,9 @@ def compute_features(backend, data, options: RunOptions, stages: Stages,
             products = None
         else:
             products = keep_customer_products(backend, cleaned, source.provided)
-            table = natural_order(customer_features(cleaned.lines, computed, source.return_rate_level, products),
-                                  integer_ids=cleaned.lines.customer_id.type().is_integer())
-            feats, frame, customers = contiguous(table.to_pyarrow()), None, None
+            table = customer_features(cleaned.lines, computed, source.return_rate_level, products)
+            feats = fetch_customers(backend, table, integer_ids=cleaned.lines.customer_id.type().is_integer())
+            frame, customers = None, None
         stages.note(f"{customers or feats.num_rows:,} customers")
     return Features(source=source, cleaned=cleaned, quality=quality, table=feats, names=names,
                     frame=frame, customers=customers, engine=backend, products=products)
@@ -242,6 +242,27 @@ def keep_customer_products(backend, cleaned, provided: set[str]):
         return backend.create_table(name, table, temp=True)
     stored = backend.create_table(name, table.drop("product_name"), temp=True)  # the name is the product
     return stored.mutate(product_name=stored.product).select(*table.columns)
+
+
+def fetch_customers(backend, customers, integer_ids: bool) -> pa.Table:
+    """The customer table (features.customer_features) in natural order, as one-piece Arrow columns.
+
+    DuckDB computes it into a temporary table first, so that its size is known before it comes
+    into Python: while it is fetched, DuckDB's share is lowered by that much (memory_beside) and
+    the two together stay near the limit (at 37M customers they would add up to 2.4 + 2.6 GB).
+    """
+    con = duckdb_connection(backend)
+    if con is None:
+        return contiguous(natural_order(customers, integer_ids).to_pyarrow())
+    name = f"custseg_customers_{uuid.uuid4().hex[:12]}"
+    stored = backend.create_table(name, customers, temp=True)
+    try:
+        rows = con.execute(f'SELECT count(*) FROM "{name}"').fetchall()[0][0]
+        row_bytes = 8 * (len(stored.columns) - 1) + 24  # float64 features, and an id as text
+        with memory_beside(backend, rows * row_bytes):
+            return contiguous(natural_order(stored, integer_ids).to_pyarrow())
+    finally:
+        con.execute(f'DROP TABLE IF EXISTS "{name}"')
 
 
 def contiguous(table: pa.Table) -> pa.Table:

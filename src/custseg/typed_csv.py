@@ -19,8 +19,11 @@ error in the reader's rejects table, and the pipeline then reads the whole file 
 (`typed_reading_failed`, pipeline.compute_features). So does a date the reader would take
 differently: a two-digit year ('05/01/24'), which DuckDB reads as the year 24 and the text
 reading as 2024, is caught by the dates before the year 1000.
-One caveat, documented in docs/formats.md: an id written with leading zeros *after* the first
-64 KB ('007' where the sample had '7') is read as the integer 7.
+One caveat, documented in docs/formats.md: DuckDB's integer reader also takes '007', '+7',
+' 7', '1e3', '1_000' and '0x1F' as integers, so such an id *after* the first 64 KB (where the
+sample had only plain integers) is read as the integer it spells (7, 1000, 31), while the text
+reading would keep it as a distinct id. Number columns have no such gap: the text reading
+parses them with the same DuckDB cast.
 """
 
 from __future__ import annotations
