@@ -16,7 +16,6 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .errors import CustsegError
 # The feature space (no scikit-learn needed), kept importable from here.
 from .scaling import SCALES, Scaling, _squared_distances, assign, signed_expm1, signed_log1p  # noqa: F401
 
