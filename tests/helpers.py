@@ -45,3 +45,14 @@ def cli_in_process(capsys, *args: str) -> tuple[int, str, str]:
         sys.argv = saved
     captured = capsys.readouterr()
     return code, captured.out, captured.err
+
+
+def split_by_date(path, directory):
+    """The sample's order lines as two periods: before and from the middle date."""
+    lines = pd.read_csv(path, dtype=str, keep_default_na=False)
+    day = pd.to_datetime(lines["day"], format="%d/%m/%Y")
+    middle = day.min() + (day.max() - day.min()) / 2
+    first, second = directory / "period1.csv", directory / "period2.csv"
+    lines[day < middle].to_csv(first, index=False)
+    lines[day >= middle].to_csv(second, index=False)
+    return first, second

@@ -12,6 +12,7 @@ import pytest
 
 import custseg
 from custseg import CustsegError
+from helpers import split_by_date
 from custseg.compare import compare_runs, write_comparison
 from helpers import cli_in_process as run_cli
 
@@ -188,12 +189,7 @@ def test_reserved_names_are_refused(tmp_path):
 def periods(small_shopify, tmp_path_factory):
     """The sample as two periods: run 1, run 2 with run 1's model, and run 2 fitted afresh (parquet)."""
     base = tmp_path_factory.mktemp("periods")
-    lines = pd.read_csv(small_shopify, dtype=str, keep_default_na=False)
-    day = pd.to_datetime(lines["day"], format="%d/%m/%Y")
-    middle = day.min() + (day.max() - day.min()) / 2
-    first, second = base / "p1.csv", base / "p2.csv"
-    lines[day < middle].to_csv(first, index=False)
-    lines[day >= middle].to_csv(second, index=False)
+    first, second = split_by_date(small_shopify, base)
     run1 = custseg.segment(str(first), k=4, n_init=3).to_dir(base / "run1", report=False)
     reused = custseg.segment(str(second), model=run1 / "model.json").to_dir(base / "run2", report=False)
     fresh = custseg.segment(str(second), k=3, n_init=3, scale="log-standard").to_dir(

@@ -13,6 +13,7 @@ from conftest import shared_file
 import custseg
 from custseg import CustsegError, load_model
 from helpers import cli_in_process as run_cli
+from helpers import split_by_date
 
 
 def read_segments(path) -> pd.DataFrame:
@@ -115,17 +116,6 @@ def test_predict_accepts_a_dataframe_of_order_lines(small_shopify):
 
 
 # ---------------------------------------------------------------------------- a new period
-
-
-def split_by_date(path, directory):
-    """The sample's order lines as two periods: before and from the middle date."""
-    lines = pd.read_csv(path, dtype=str, keep_default_na=False)
-    day = pd.to_datetime(lines["day"], format="%d/%m/%Y")
-    middle = day.min() + (day.max() - day.min()) / 2
-    first, second = directory / "period1.csv", directory / "period2.csv"
-    lines[day < middle].to_csv(first, index=False)
-    lines[day >= middle].to_csv(second, index=False)
-    return first, second
 
 
 def test_run_with_a_model_segments_a_new_period_with_its_segments(small_shopify, tmp_path, capsys):
