@@ -86,21 +86,18 @@ def check_features(names: list[str], provided: set[str], path: str) -> None:
             )
 
 
-def customer_products(lines: ir.Table, name_is_product: bool = False) -> ir.Table:
+def customer_products(lines: ir.Table, with_names: bool = True) -> ir.Table:
     """One row per (customer, product) bought: product_name, units and amount (exact decimal sums).
 
     What products_ordered counts and what the best sellers add up per segment: computed
     once (and kept by the engine, see pipeline.compute_features), both read it instead of
-    grouping all order lines again.
+    grouping all order lines again. Without `with_names` there is no product_name (for
+    products that are their own name, not worth aggregating).
     """
     purchases = lines.filter(lines.quantity > 0)
-    sums = dict(quantity=purchases.quantity.cast(MONEY).sum(), amount=purchases.amount.cast(MONEY).sum())
-    if name_is_product:  # a product named by itself (Shopify's product_type): not aggregated again
-        grouped = purchases.group_by(["customer_id", "product"]).aggregate(**sums)
-        return grouped.mutate(product_name=grouped.product).select(
-            "customer_id", "product", "product_name", "quantity", "amount")
+    names = {"product_name": purchases.product_name.max()} if with_names else {}
     return purchases.group_by(["customer_id", "product"]).aggregate(
-        product_name=purchases.product_name.max(), **sums)
+        **names, quantity=purchases.quantity.cast(MONEY).sum(), amount=purchases.amount.cast(MONEY).sum())
 
 
 def customer_features(lines: ir.Table, names: list[str], return_rate_level: str = "order",

@@ -237,11 +237,12 @@ def keep_customer_products(backend, cleaned, provided: set[str]):
     if "product" not in provided or backend.name != "duckdb":
         return None
     name = f"custseg_customer_products_{uuid.uuid4().hex[:12]}"
-    table = customer_products(cleaned.lines, cleaned.name_is_product)
-    if not cleaned.name_is_product:
-        return backend.create_table(name, table, temp=True)
-    stored = backend.create_table(name, table.drop("product_name"), temp=True)  # the name is the product
-    return stored.mutate(product_name=stored.product).select(*table.columns)
+    stored = backend.create_table(name, customer_products(cleaned.lines, with_names=not cleaned.name_is_product),
+                                  temp=True)
+    if cleaned.name_is_product:  # Shopify: the product type is its own name, stored once
+        stored = stored.mutate(product_name=stored.product).select(
+            "customer_id", "product", "product_name", "quantity", "amount")
+    return stored
 
 
 def fetch_customers(backend, customers, integer_ids: bool) -> pa.Table:
