@@ -98,16 +98,15 @@ def first_dropped_lines(backend, source: Source, cleaned: Cleaned, spec: SourceS
             raw, columns = read_raw(backend, [path], spec.sheet)
             again = SourceSpec(inputs=[path], schema=source.schema, mapping=dict(spec.mapping), sheet=spec.sheet,
                                date_format=source.date_format)
-            scan = SCAN_ROWS if any(not cleaned.rules[r - 1].expected for r in wanted) else EXPECTED_SCAN_ROWS
-            lines = adapt(backend, raw.limit(scan), columns, again, [path]).lines
+            bound = {r: EXPECTED_SCAN_ROWS if cleaned.rules[r - 1].expected else SCAN_ROWS for r in wanted}
+            lines = adapt(backend, raw.limit(max(bound.values())), columns, again, [path]).lines
             reasons = ibis.to_sql(lines.select(reason=drop_reason(lines, cleaned.rules)), dialect="duckdb")
             found = []
             for reason in wanted:
-                bound = EXPECTED_SCAN_ROWS if cleaned.rules[reason - 1].expected else SCAN_ROWS
                 # A streaming ROW_NUMBER() OVER () and a LIMIT: the scan stops at the fifth example.
                 rows = con.execute(
                     f"SELECT row_index, reason FROM (SELECT ROW_NUMBER() OVER () - 1 AS row_index, reason "
-                    f"FROM ({reasons})) WHERE reason = {int(reason)} AND row_index < {bound} "
+                    f"FROM ({reasons})) WHERE reason = {int(reason)} AND row_index < {bound[reason]} "
                     f"LIMIT {EXAMPLES}").fetchall()
                 found += [{"row_index": int(r[0]), "reason": int(r[1])} for r in rows]
             if kind == "csv":

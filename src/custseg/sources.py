@@ -205,7 +205,11 @@ def read_raw(backend, files: list[str], sheet: str | None, roles: dict[str, str]
         for path, dialect in zip(files, dialects):
             groups.setdefault(dialect, []).append(path)
         columns = _unique_names(first.header)  # a repeated name is read as name_1, name_2, ...
-        typed = _typed_columns(backend, files, dialects, columns, roles, date_format) if roles else None
+        typed = None
+        if roles and backend.name == "duckdb" and not any(map(is_url, files)):
+            from .typed_csv import typed_for_files
+
+            typed = typed_for_files(files, dialects, columns, roles, date_format)
         tables = [_read_csv(backend, paths, dialect, typed) for dialect, paths in groups.items()]
     elif kind == "parquet":
         tables = [_read_parquet(backend, files)]
@@ -219,31 +223,6 @@ def read_raw(backend, files: list[str], sheet: str | None, roles: dict[str, str]
     tables = [t.select(*columns) for t in tables]
     raw = tables[0] if len(tables) == 1 else ibis.union(*tables, distinct=False)
     return raw, columns
-
-
-def _typed_columns(backend, files: list[str], dialects: list[CsvDialect], names: list[str],
-                   roles: dict[str, str], date_format: str):
-    """The column types every file's sample allows (typed_csv.Typed; empty: read as text)."""
-    from .typed_csv import Typed, typed_columns
-
-    if backend.name != "duckdb" or any(map(is_url, files)):
-        return Typed()
-    typed = None
-    for path, dialect in zip(files, dialects):
-        if _unique_names(dialect.header) != names:  # same columns in another order: keep it simple
-            return Typed()
-        found = typed_columns(path, dialect, names, roles, date_format)
-        if typed is None:
-            typed = found
-        else:
-            typed.types = {k: v for k, v in typed.types.items() if found.types.get(k) == v}
-            if found.dateformat != typed.dateformat:
-                typed.types = {k: v for k, v in typed.types.items() if v != "DATE"}
-        if not typed:
-            return Typed()
-    if "DATE" not in typed.types.values():
-        typed.dateformat = None
-    return typed
 
 
 def _read_csv(backend, paths: list[str], dialect: CsvDialect, typed=None) -> ir.Table:

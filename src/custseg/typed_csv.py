@@ -35,7 +35,7 @@ import re
 from dataclasses import dataclass, field
 
 from .sources import (CANONICAL, ONLINE_RETAIL_ALIASES, SHOPIFY_COLUMNS, CsvDialect, REJECTS_PREFIX,
-                      _pick, generic_mapping)
+                      _pick, _unique_names, generic_mapping)
 
 SAMPLE_BYTES = 1 << 16
 _KEY = re.compile(r"[1-9][0-9]{0,17}")  # fits BIGINT; '007' and '+7' are text ids
@@ -127,6 +127,27 @@ def typed_columns(path: str, dialect: CsvDialect, names: list[str], roles: dict[
     return typed
 
 
+def typed_for_files(files: list[str], dialects: list[CsvDialect], names: list[str], roles: dict[str, str],
+                    date_format: str) -> Typed:
+    """The types every file's sample allows (the files are read as one table)."""
+    typed: Typed | None = None
+    for path, dialect in zip(files, dialects):
+        if _unique_names(dialect.header) != names:  # same columns in another order: keep it simple
+            return Typed()
+        found = typed_columns(path, dialect, names, roles, date_format)
+        if typed is None:
+            typed = found
+        else:
+            same_dates = found.dateformat == typed.dateformat
+            typed.types = {k: v for k, v in typed.types.items()
+                           if found.types.get(k) == v and (v != "DATE" or same_dates)}
+        if not typed:
+            return Typed()
+    if "DATE" not in typed.types.values():
+        typed.dateformat = None
+    return typed
+
+
 def _dateformat(values: list[str], date_format: str) -> str | None:
     """DuckDB's format for dates like these (all plain dates, one separator), or None."""
     if date_format == "iso":
@@ -146,7 +167,7 @@ def typed_reading_failed(backend, source, cached_table: str | None) -> bool:
     in its rejects tables), or a date before the year 1000 (a two-digit year read as such)."""
     if cast_failed(backend, source.typed_rejects):
         return True
-    if cached_table is None or not source.lines.order_date.type().is_date() or not source.typed_dates:
+    if cached_table is None or not source.typed_dates:
         return False
     first = backend.con.execute(f'SELECT min(order_date) FROM "{cached_table}"').fetchall()[0][0]
     return first is not None and first.year < 1000
