@@ -173,34 +173,34 @@ def write_into(result, directory: Path, report: bool = True, segments_format: st
         # the writer's buffers and the report's arrays together would raise the peak memory.
         files = [write_segments_spark(directory, frame, fmt) if frame is not None
                  else write_segments(directory, result.segments_table, fmt)]
-        _write_rest(result, directory, files, report, figures)
+        files += _write_rest(result, directory, report, figures)
     else:
         # Arrow writes the CSV without holding Python's lock: a thread does it while the report is
         # built. Leaving the block waits for it, also on an error or Ctrl-C, so nothing writes into
         # the directory once this returns or raises.
-        files = []
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="custseg-write") as pool:
             segments = pool.submit(write_segments, directory, result.segments_table, fmt)
-            _write_rest(result, directory, files, report, figures)
-        files.insert(0, segments.result())
+            rest = _write_rest(result, directory, report, figures)
+        files = [segments.result(), *rest]
     summary = dict(result.summary)
     summary["outputs"] = files + ["summary.json"]
     summary["segments_format"] = {"file": files[0], "reason": why}
     write_json(directory / "summary.json", summary)  # last: its presence means the run is complete
 
 
-def _write_rest(result, directory: Path, files: list[str], report: bool, figures: str | None) -> None:
-    """Every output but the segments table and summary.json (names appended to `files`)."""
+def _write_rest(result, directory: Path, report: bool, figures: str | None) -> list[str]:
+    """Every output but the segments table and summary.json; returns their file names."""
     write_frame_csv(directory / "profiles.csv", result.profiles, ("segment_name", "description", "strategy"))
     write_frame_csv(directory / "k_selection.csv", result.k_selection)
     write_frame_csv(directory / "best_sellers.csv", result.best_sellers, ("segment_name", "product", "product_name"))
     write_json(directory / "data_quality.json", result.data_quality)
     result.model.save(directory / "model.json")
-    files += ["profiles.csv", "k_selection.csv", "best_sellers.csv", "data_quality.json", "model.json"]
+    files = ["profiles.csv", "k_selection.csv", "best_sellers.csv", "data_quality.json", "model.json"]
     if report:
         from .report.report import write_report
 
         files += write_report(result, directory, figures=figures)
+    return files
 
 
 def replace_dir(tmp: Path, target: Path) -> None:

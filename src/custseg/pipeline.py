@@ -345,9 +345,9 @@ class Features:
     products: Any = None      # features.customer_products, kept by the engine (None: not computed)
 
     def matrix(self) -> np.ndarray:
-        return np.column_stack(
-            [self.table.column(n).to_numpy(zero_copy_only=False) for n in self.names]
-        ).astype(np.float64)
+        # column_stack makes the one new array (float64 columns give float64; no second copy)
+        return np.asarray(np.column_stack(
+            [self.table.column(n).to_numpy(zero_copy_only=False) for n in self.names]), dtype=np.float64)
 
 
 def _all_finite(X: np.ndarray) -> bool:
