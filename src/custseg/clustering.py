@@ -85,10 +85,14 @@ def silhouettes(Z: np.ndarray, labelings: list[np.ndarray], chunk: int = 1000) -
     ks = [int(labels.max()) + 1 for labels in labelings]
     offsets = np.concatenate([[0], np.cumsum(ks)])
     # All labelings side by side as one indicator matrix: one matrix product per chunk.
-    onehot = np.zeros((n, int(offsets[-1])))
+    # The distances are computed and summed in single precision (half the time of double; the
+    # silhouettes differ from double precision by ~1e-6, far below the 3 decimals shown). The
+    # rows are centred first, so that squared norms stay small and their differences exact enough.
+    onehot = np.zeros((n, int(offsets[-1])), dtype=np.float32)
     for labels, offset in zip(labelings, offsets[:-1]):
         onehot[np.arange(n), offset + labels] = 1.0
     total_all = np.empty((n, onehot.shape[1]))
+    Z = np.asarray(Z - Z.mean(axis=0), dtype=np.float32)
     sq = (Z * Z).sum(axis=1)
 
     def add_chunk(start: int) -> None:  # chunks are independent: they run side by side
@@ -101,7 +105,7 @@ def silhouettes(Z: np.ndarray, labelings: list[np.ndarray], chunk: int = 1000) -
 
     parallel_map(add_chunk, range(0, n, chunk))
     sums = [total_all[:, offsets[i]:offsets[i + 1]] for i in range(len(labelings))]
-    counts = [onehot[:, offsets[i]:offsets[i + 1]].sum(axis=0) for i in range(len(labelings))]
+    counts = [onehot[:, offsets[i]:offsets[i + 1]].sum(axis=0, dtype=np.float64) for i in range(len(labelings))]
     values = []
     for labels, total, count in zip(labelings, sums, counts):
         own = count[labels] - 1.0
