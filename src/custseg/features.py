@@ -101,13 +101,14 @@ def customer_products(lines: ir.Table, with_names: bool = True) -> ir.Table:
 
 
 def customer_features(lines: ir.Table, names: list[str], return_rate_level: str = "order",
-                      products: ir.Table | None = None) -> ir.Table:
+                      products: ir.Table | None = None, text_ids: bool = True) -> ir.Table:
     """One row per customer who made at least one purchase: customer_id and the named features.
 
     `return_rate_level` is "order" when returns are booked on the order line (the seed's
     mean over orders of returned / ordered units) and "customer" when they arrive as
     separate lines (returned / ordered units over all the customer's lines, capped at 1).
-    `products` is customer_products(lines) when already computed.
+    `products` is customer_products(lines) when already computed. Ids come out as text
+    unless `text_ids` is False (then integer ids stay integers: the caller makes them text).
     """
     purchase = lines.quantity > 0
     # Money is summed as an exact decimal: the result does not depend on the order in
@@ -171,15 +172,15 @@ def customer_features(lines: ir.Table, names: list[str], return_rate_level: str 
     customers = customers.mutate(**{name: derived[name] for name in names if name in derived})
     if "average_return_rate" in names:
         customers = customers.mutate(average_return_rate=customers.average_return_rate.fill_null(0.0))
-    return customers.select(customers.customer_id.cast("string").name("customer_id"),  # ids may be integers
-                            *[customers[name].cast("float64").name(name) for name in names])
+    ids = customers.customer_id.cast("string") if text_ids else customers.customer_id  # ids may be integers
+    return customers.select(ids.name("customer_id"), *[customers[name].cast("float64").name(name) for name in names])
 
 
-def natural_order(table: ir.Table, integer_ids: bool = False) -> ir.Table:
+def natural_order(table: ir.Table) -> ir.Table:
     """Customers sorted by id length then id: numeric ids come out in numeric order.
 
-    `integer_ids`: the ids were integers (customer_features made them text), sorted as
-    integers, which is quicker and the same order for ids >= 0 (negative ones come first)."""
-    if integer_ids:
-        return table.order_by(table.customer_id.cast("int64"))
+    Integer ids (customer_features(text_ids=False)) are sorted as integers, which is quicker
+    and the same order for ids >= 0 (negative ones come first)."""
+    if table.customer_id.type().is_integer():
+        return table.order_by(table.customer_id)
     return table.order_by([table.customer_id.length(), table.customer_id])

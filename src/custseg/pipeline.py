@@ -220,8 +220,8 @@ def compute_features(backend, data, options: RunOptions, stages: Stages,
             products = None
         else:
             products = keep_customer_products(backend, cleaned, source.provided)
-            table = customer_features(cleaned.lines, computed, source.return_rate_level, products)
-            feats = fetch_customers(backend, table, integer_ids=cleaned.lines.customer_id.type().is_integer())
+            table = customer_features(cleaned.lines, computed, source.return_rate_level, products, text_ids=False)
+            feats = fetch_customers(backend, table)
             frame, customers = None, None
         stages.note(f"{customers or feats.num_rows:,} customers")
     return Features(source=source, cleaned=cleaned, quality=quality, table=feats, names=names,
@@ -245,8 +245,9 @@ def keep_customer_products(backend, cleaned, provided: set[str]):
     return stored
 
 
-def fetch_customers(backend, customers, integer_ids: bool) -> pa.Table:
-    """The customer table (features.customer_features) in natural order, as one-piece Arrow columns.
+def fetch_customers(backend, customers) -> pa.Table:
+    """The customer table (features.customer_features) in natural order, as one-piece Arrow columns
+    with the ids as text (integer ids are sorted and carried as integers, and made text by Arrow).
 
     DuckDB computes it into a temporary table first, so that its size is known before it comes
     into Python: while it is fetched, DuckDB's share is lowered by that much (memory_beside) and
@@ -254,16 +255,24 @@ def fetch_customers(backend, customers, integer_ids: bool) -> pa.Table:
     """
     con = duckdb_connection(backend)
     if con is None:
-        return contiguous(natural_order(customers, integer_ids).to_pyarrow())
+        return contiguous(ids_as_text(natural_order(customers).to_pyarrow()))
     name = f"custseg_customers_{uuid.uuid4().hex[:12]}"
     stored = backend.create_table(name, customers, temp=True)
     try:
         rows = con.execute(f'SELECT count(*) FROM "{name}"').fetchall()[0][0]
         row_bytes = 8 * (len(stored.columns) - 1) + 24  # float64 features, and an id as text
         with memory_beside(backend, rows * row_bytes):
-            return contiguous(natural_order(stored, integer_ids).to_pyarrow())
+            return contiguous(ids_as_text(natural_order(stored).to_pyarrow()))
     finally:
         con.execute(f'DROP TABLE IF EXISTS "{name}"')
+
+
+def ids_as_text(table: pa.Table) -> pa.Table:
+    """The customer_id column as text (the customer table's ids are text, whatever the lines had)."""
+    ids = table.column("customer_id")
+    if pa.types.is_string(ids.type):
+        return table
+    return table.set_column(table.schema.get_field_index("customer_id"), "customer_id", ids.cast(pa.string()))
 
 
 def contiguous(table: pa.Table) -> pa.Table:
