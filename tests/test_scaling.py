@@ -256,3 +256,19 @@ def test_customers_come_in_natural_order_and_their_engine_table_is_dropped(small
     left = backend.con.execute(
         "SELECT table_name FROM duckdb_tables() WHERE table_name LIKE 'custseg_customers_%'").fetchall()
     assert left == []
+
+
+@pytest.mark.parametrize("features", [1, 3, 7])
+def test_assign_equals_the_plain_nearest_centre_computation(features):
+    """assign / block_distances (column-major passes) give the same bits as summing squared
+    differences along each row, and the same labels and inertia."""
+    from custseg.scaling import assign, block_distances
+
+    rng = np.random.default_rng(features)
+    Z = rng.normal(size=(25_001, features)) * rng.uniform(0.1, 10, size=features)
+    centres = rng.normal(size=(6, features))
+    plain = ((Z[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2)
+    np.testing.assert_array_equal(block_distances(Z, centres).T, plain)
+    labels, inertia = assign(Z, centres, chunk=4_000, with_inertia=True)
+    np.testing.assert_array_equal(labels, plain.argmin(axis=1))
+    assert inertia == pytest.approx(plain.min(axis=1).sum(), rel=1e-12)

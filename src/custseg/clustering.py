@@ -17,7 +17,7 @@ from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 # The feature space (no scikit-learn needed), kept importable from here.
-from .scaling import SCALES, Scaling, _squared_distances, assign, signed_expm1, signed_log1p  # noqa: F401
+from .scaling import SCALES, Scaling, _squared_distances, assign, block_distances, signed_expm1, signed_log1p  # noqa: F401
 
 # ---------------------------------------------------------------------------- choosing k
 
@@ -261,8 +261,7 @@ def lloyd(Z: np.ndarray, centres: np.ndarray, max_iter: int = 500, tol: float = 
 
 
 def _nearest(block: np.ndarray, centres: np.ndarray) -> np.ndarray:
-    d = ((block[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2)
-    return np.argmin(d, axis=1).astype(np.int32)
+    return np.argmin(block_distances(block, centres), axis=0).astype(np.int32)
 
 
 def cluster_means(Z: np.ndarray, labels: np.ndarray, fallback: np.ndarray) -> np.ndarray:
