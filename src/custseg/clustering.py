@@ -140,7 +140,9 @@ def sweep_k(Z: np.ndarray, k_max: int, seed: int, silhouette_sample: int = 10_00
     labelings = []
     ks = range(1, max(1, min(k_max, n_distinct, len(Z) - 1)) + 1)
     with single_threaded():
-        for k, (inertia, ch, db, labels) in zip(ks, parallel_map(fit_one, ks)):
+        # the largest k first (they take longest): the cores finish together
+        fitted = parallel_map(fit_one, reversed(ks))[::-1]
+        for k, (inertia, ch, db, labels) in zip(ks, fitted):
             rows["k"].append(k)
             rows["inertia"].append(inertia)
             rows["calinski_harabasz"].append(ch)
@@ -182,7 +184,12 @@ def parallel_map(function, items, workers: int | None = None) -> list:
 def _distinct_rows(Z: np.ndarray, limit: int = 1000) -> int:
     """Number of distinct rows, counted up to `limit` (enough to cap k)."""
     head = Z[: min(len(Z), 200_000)]
-    return min(limit, len(np.unique(head, axis=0))) if len(head) else 0
+    if not len(head):
+        return 0
+    # there are at least as many distinct rows as distinct values in any column (a quicker sort)
+    if any(len(np.unique(head[:, j])) >= limit for j in range(head.shape[1])):
+        return limit
+    return min(limit, len(np.unique(head, axis=0)))
 
 
 LARGE = 5_000_000  # rows from which the final full-data pass runs in blocks (see lloyd)
