@@ -88,3 +88,25 @@ def test_no_products_means_no_best_sellers():
     result = custseg.segment(str(TEST_DATA / "generic_tiny.csv"), k=2)
     assert result.best_sellers.empty
     assert set(result.segments.columns) >= {"recency_days", "order_count", "total_spending"}
+
+
+def test_local_segment_stats_equal_the_engines():
+    """A table in memory is profiled by numpy; the engine's query (DuckDB, as under Spark) gives
+    the same statistics, and both leave out a segment without customers."""
+    import ibis
+
+    from custseg.profiles import local_segment_stats, segment_stats
+
+    rng = np.random.default_rng(7)
+    n, k = 20_001, 5
+    labels = rng.choice([0, 1, 2, 4], size=n, p=[0.5, 0.3, 0.19, 0.01])  # segment 3 is empty
+    features = {"total_spending": rng.lognormal(3, 1.5, n), "order_count": rng.integers(1, 9, n).astype(float)}
+    local = local_segment_stats(features, labels, k)
+    engine = segment_stats(ibis.memtable(pd.DataFrame({**features, "segment": labels})), list(features), customers=n)
+    assert local["segment"].tolist() == engine["segment"].tolist() == [0, 1, 2, 4]
+    assert local["customers"].tolist() == engine["customers"].tolist() == np.bincount(labels)[[0, 1, 2, 4]].tolist()
+    for column in engine.columns.drop(["segment", "customers"]):
+        np.testing.assert_allclose(local[column].to_numpy(), engine[column].to_numpy(), rtol=1e-12, err_msg=column)
+    # and by hand for one cell: the median of an even count is the mean of the two middle values
+    middle = np.sort(features["order_count"][labels == 1])
+    assert local.loc[1, "order_count_median"] == np.median(middle)

@@ -60,6 +60,46 @@ class SegmentTraits:
 
 
 MEDIANS_AT_ONCE = 5_000_000  # customers up to which all medians are one query (see segment_stats)
+LOCAL_STATS_UP_TO = 5_000_000  # customers up to which a table in memory is profiled by numpy
+
+
+class SegmentGroups:
+    """Row indices ordered by segment (computed once, shared by every feature's statistics)."""
+
+    def __init__(self, labels: np.ndarray, k: int):
+        labels = np.asarray(labels)
+        small = labels.astype(np.int16) if k < 2**15 else labels  # a radix sort for small integers
+        self.order = np.argsort(small, kind="stable")
+        self.bounds = np.concatenate([[0], np.cumsum(np.bincount(labels, minlength=k))])
+
+    def split(self, values: np.ndarray) -> list[np.ndarray]:
+        """The values of each segment (in row order)."""
+        ordered = values[self.order]
+        return [ordered[a:b] for a, b in zip(self.bounds[:-1], self.bounds[1:])]
+
+
+def local_segment_stats(features: dict[str, np.ndarray], labels: np.ndarray, k: int) -> pd.DataFrame:
+    """segment_stats of a customer table held in memory, by numpy: the same columns (one row per
+    segment that has customers), each feature's statistics on its own core."""
+    from .clustering import parallel_map
+
+    groups = SegmentGroups(labels, k)
+    sizes = np.diff(groups.bounds)
+    present = np.flatnonzero(sizes)
+
+    def stats_of(name: str) -> dict[str, list[float]]:
+        split = groups.split(np.asarray(features[name], dtype=np.float64))
+        parts = [split[s] for s in present]
+        out = {f"{name}_mean": [float(p.mean()) for p in parts], f"{name}_min": [float(p.min()) for p in parts],
+               f"{name}_max": [float(p.max()) for p in parts], f"{name}_median": [float(np.median(p)) for p in parts]}
+        if name == "total_spending":
+            out["revenue"] = [float(p.sum()) for p in parts]
+        return out
+
+    columns: dict[str, object] = {"segment": present.astype("int64"), "customers": sizes[present].astype("int64")}
+    for computed in parallel_map(stats_of, list(features)):
+        columns.update(computed)
+    return pd.DataFrame(columns)
 
 
 def segment_stats(table: ir.Table, features: list[str], customers: int | None = None) -> pd.DataFrame:
@@ -282,7 +322,10 @@ def build_profiles(table: ir.Table, features: dict[str, np.ndarray], labels: np.
     """One row per segment: ids, name, shares, description, strategy and feature statistics."""
     names_all = list(features)
     # (segment_traits come with a Spark-resident table, whose labels here are a sample's)
-    stats = segment_stats(table, names_all, customers=len(labels) if segment_traits is None else None)
+    if segment_traits is None and len(labels) <= LOCAL_STATS_UP_TO:
+        stats = local_segment_stats(features, labels, k)
+    else:
+        stats = segment_stats(table, names_all, customers=len(labels) if segment_traits is None else None)
     full = pd.DataFrame({"segment": np.arange(k)})
     stats = full.merge(stats, on="segment", how="left")
     stats["customers"] = stats["customers"].fillna(0).astype("int64")

@@ -20,6 +20,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from ..profiles import SegmentGroups  # noqa: F401  (the report's box stats group rows with it)
+
 # Okabe & Ito (2008), the colour-blind safe qualitative palette, then Paul Tol's "muted"
 # palette for k > 8. Yellow sits late: it is the hardest to see on white.
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#000000", "#F0E442")
@@ -362,21 +364,6 @@ def profile_heatmap_figure(z: pd.DataFrame, names: Sequence[str], clustering_fea
                    "Mean of log(1 + value) per segment, in standard deviations from the average of all customers "
                    "(* = used for clustering).",
                    height=max(300, 66 * len(names) + 170), margin={"l": 200, "r": 20, "t": 80, "b": 60})
-
-
-class SegmentGroups:
-    """Row indices ordered by segment (computed once, shared by every feature's box stats)."""
-
-    def __init__(self, labels: np.ndarray, k: int):
-        labels = np.asarray(labels)
-        small = labels.astype(np.int16) if k < 2**15 else labels  # a radix sort for small integers
-        self.order = np.argsort(small, kind="stable")
-        self.bounds = np.concatenate([[0], np.cumsum(np.bincount(labels, minlength=k))])
-
-    def split(self, values: np.ndarray) -> list[np.ndarray]:
-        """The values of each segment (in row order)."""
-        ordered = values[self.order]
-        return [ordered[a:b] for a, b in zip(self.bounds[:-1], self.bounds[1:])]
 
 
 def box_stats(values: np.ndarray, labels: np.ndarray, k: int, groups: SegmentGroups | None = None) -> pd.DataFrame:
