@@ -173,8 +173,9 @@ def column_stats(d: ReportData, columns: list[str], scaling: Scaling) -> dict[tu
     """The statistics drawn from every customer: per column its standardized segment means ("z"),
     box stats ("box"), and for clustering features the histograms before and after the transform.
 
-    One task per column and statistic, run side by side (numpy's sorts and partitions release
-    the GIL): the report's share of a run on millions of customers is mostly these passes.
+    One task per column and statistic, run side by side up to GROUPED_UP_TO customers (numpy's
+    sorts and partitions release the GIL): the report's share of a run on millions of customers
+    is mostly these passes.
     """
     k = len(d.names)
     groups = F.SegmentGroups(d.labels, k) if d.total <= GROUPED_UP_TO else None  # (memory, see box_stats)
@@ -184,7 +185,9 @@ def column_stats(d: ReportData, columns: list[str], scaling: Scaling) -> dict[tu
     tasks.update({("before", f): lambda f=f: F.histogram(d.columns[f]) for f in d.features})
     tasks.update({("after", f): lambda f=f: F.histogram(_transform_column(scaling, position[f], d.columns[f]),
                                                         clip_quantile=None) for f in d.features})
-    return dict(zip(tasks, parallel_map(lambda task: task(), tasks.values())))
+    # (above GROUPED_UP_TO, one at a time: each task copies a column, hundreds of MB there)
+    workers = None if groups is not None else 1
+    return dict(zip(tasks, parallel_map(lambda task: task(), tasks.values(), workers=workers)))
 
 
 def _segment_means(profiles: pd.DataFrame, features: list[str]) -> pd.DataFrame:
@@ -288,7 +291,8 @@ def _feature_rows(result, columns: dict[str, np.ndarray]) -> list[dict[str, Any]
                 "max": float(values.max())}
 
     rows = []
-    for name, stats in zip(ordered, parallel_map(summary, ordered)):
+    few = not columns or len(next(iter(columns.values()))) <= GROUPED_UP_TO  # (else one at a time: memory)
+    for name, stats in zip(ordered, parallel_map(summary, ordered, workers=None if few else 1)):
         feature = REGISTRY.get(name)
         rows.append({
             "name": name, "title": F.feature_title(name), "used": name in result.features,
