@@ -30,6 +30,8 @@ def main() -> None:
     parser.add_argument("csv")
     parser.add_argument("--money", choices=("decimal", "double"), default="decimal")
     parser.add_argument("--memory-limit", default="2400MB")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="a DuckDB setting for the connection (repeatable), e.g. allocator_flush_threshold=4GB")
     args = parser.parse_args()
     money, rate = ("DECIMAL(38, 9)", "DECIMAL(38, 18)") if args.money == "decimal" else ("DOUBLE", "DOUBLE")
     types = {c: "VARCHAR" for c in COLUMNS}
@@ -37,7 +39,9 @@ def main() -> None:
                  returned_item_quantity="DOUBLE", ordered_item_quantity="DOUBLE")
     source = (f"read_csv('{args.csv}', header = true, columns = {types}, dateformat = '%d/%m/%Y', "
               "quote = '\"', escape = '\"', delim = ',')")
-    con = duckdb.connect(config={"memory_limit": args.memory_limit, "preserve_insertion_order": False})
+    config = {"memory_limit": args.memory_limit, "preserve_insertion_order": False}
+    config.update(setting.split("=", 1) for setting in args.set)
+    con = duckdb.connect(config=config)
     steps = {
         "typed read into a temporary table": f"""
             CREATE TEMP TABLE lines AS SELECT customer_id, order_id, day AS order_date, product_type AS product,
