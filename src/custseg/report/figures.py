@@ -20,7 +20,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ..profiles import SegmentGroups  # noqa: F401  (the report's box stats group rows with it)
+from ..profiles import SegmentGroups  # box_stats groups the rows of each segment with it
 
 # Okabe & Ito (2008), the colour-blind safe qualitative palette, then Paul Tol's "muted"
 # palette for k > 8. Yellow sits late: it is the hardest to see on white.
