@@ -359,9 +359,18 @@ class Features:
             [self.table.column(n).to_numpy(zero_copy_only=False) for n in self.names]), dtype=np.float64)
 
 
+def _column_bounds(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each column's least and greatest value: NaN or infinity shows in them (column by column:
+    quicker than reducing along axis 0, and no temporary of X's size)."""
+    if not len(X):
+        return np.zeros(X.shape[1]), np.zeros(X.shape[1])
+    return (np.array([X[:, j].min() for j in range(X.shape[1])]),
+            np.array([X[:, j].max() for j in range(X.shape[1])]))
+
+
 def _all_finite(X: np.ndarray) -> bool:
-    """No NaN and no infinity (min and max see both, without a temporary of X's size)."""
-    return len(X) == 0 or bool(np.isfinite(X.min()) and np.isfinite(X.max()))
+    """No NaN and no infinity."""
+    return all(np.isfinite(bounds).all() for bounds in _column_bounds(X))
 
 
 def check_matrix(X: np.ndarray, features: Features, k: int | None) -> None:
@@ -374,10 +383,7 @@ def check_matrix(X: np.ndarray, features: Features, k: int | None) -> None:
             f"{where}: only {n_customers} customer(s) with orders after cleaning; at least "
             f"{max(2, k_needed)} are needed to make {k_needed} segments. Give more data or a smaller --k."
         )
-    # Each column's least and greatest value (column by column: quicker than along axis 0, and
-    # no temporary of X's size); NaN or infinity shows in them.
-    lows = np.array([X[:, j].min() for j in range(X.shape[1])]) if len(X) else np.zeros(X.shape[1])
-    highs = np.array([X[:, j].max() for j in range(X.shape[1])]) if len(X) else np.zeros(X.shape[1])
+    lows, highs = _column_bounds(X)
     if not (np.isfinite(lows).all() and np.isfinite(highs).all()):  # a guard: cannot happen after cleaning
         raise CustsegError(f"{where}: a feature is not a finite number; please report this input.")
     if not (highs - lows).any():
