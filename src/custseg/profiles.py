@@ -60,7 +60,9 @@ class SegmentTraits:
 
 
 MEDIANS_AT_ONCE = 5_000_000  # customers up to which all medians are one query (see segment_stats)
-LOCAL_STATS_UP_TO = 5_000_000  # customers up to which a table in memory is profiled by numpy
+# customers up to which a table in memory is profiled by numpy (and the report groups its rows
+# by segment, its statistics side by side): beyond, the copies of columns cost hundreds of MB
+LOCAL_STATS_UP_TO = 5_000_000
 
 
 class SegmentGroups:
@@ -124,19 +126,32 @@ def segment_stats(table: ir.Table, features: list[str], customers: int | None = 
     return stats
 
 
-def traits(features: dict[str, np.ndarray], labels: np.ndarray, k: int) -> list[SegmentTraits]:
-    """Each segment's standardised log-scale mean per feature."""
-    out = [SegmentTraits({}, {}) for _ in range(k)]
+def standardized_means(columns: dict[str, np.ndarray], labels: np.ndarray, k: int) -> pd.DataFrame:
+    """Segment x feature: how far each segment's mean of log(1 + value) lies from everyone's mean,
+    in standard deviations (the 'snake plot' numbers; also what names the segments)."""
+    labels = np.asarray(labels)
     counts = np.bincount(labels, minlength=k).astype(float)
-    for name, values in features.items():
+    out = {}
+    for name, values in columns.items():
         logged = signed_log1p(np.asarray(values, dtype=np.float64))
         mu, sd = logged.mean(), logged.std()
         sums = np.bincount(labels, weights=logged, minlength=k)
+        means = np.divide(sums, counts, out=np.full(k, np.nan), where=counts > 0)
+        out[name] = (means - mu) / sd if sd > 0 else np.zeros(k)
+    return pd.DataFrame(out, index=pd.RangeIndex(k, name="segment"))
+
+
+def traits(features: dict[str, np.ndarray], labels: np.ndarray, k: int) -> list[SegmentTraits]:
+    """Each segment's standardised log-scale mean per feature (standardized_means) and plain mean."""
+    out = [SegmentTraits({}, {}) for _ in range(k)]
+    counts = np.bincount(labels, minlength=k).astype(float)
+    z = standardized_means(features, labels, k)
+    for name, values in features.items():
         raw = np.bincount(labels, weights=values, minlength=k)
         for s in range(k):
             if counts[s] == 0:
                 continue
-            out[s].z[name] = float((sums[s] / counts[s] - mu) / sd) if sd > 0 else 0.0
+            out[s].z[name] = float(z[name].iloc[s])
             out[s].means[name] = float(raw[s] / counts[s])
     return out
 

@@ -6,8 +6,8 @@ comes from the data (segment and product names, customer ids) goes through `labe
 so plotly shows it as text and never as markup. Colours: `segment_colors()`, one
 stable colour per segment id, colour-blind safe (Okabe-Ito first).
 
-The helpers `box_stats`, `histogram`, `standardized_means` and `principal_components`
-turn full columns into the small summaries the builders draw.
+The helpers `box_stats`, `histogram`, `standardized_means` (from profiles.py) and
+`principal_components` turn full columns into the small summaries the builders draw.
 """
 
 from __future__ import annotations
@@ -20,7 +20,9 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ..profiles import SegmentGroups  # box_stats groups the rows of each segment with it
+# box_stats groups the rows of each segment with SegmentGroups; standardized_means is what names
+# the segments (profiles.py) and what the profile heatmap draws.
+from ..profiles import SegmentGroups, standardized_means  # noqa: F401
 
 # Okabe & Ito (2008), the colour-blind safe qualitative palette, then Paul Tol's "muted"
 # palette for k > 8. Yellow sits late: it is the hardest to see on white.
@@ -322,23 +324,6 @@ def scatter_matrix_figure(Z: np.ndarray, labels: np.ndarray, features: Sequence[
     return _layout(fig, "Pairs of features, coloured by segment",
                    f"{sample_note(len(labels), total)}; axes after the transform K-means used.",
                    height=max(440, 260 * size + 130), margin={"l": 80, "r": 20, "t": 90, "b": 100})
-
-
-def standardized_means(columns: dict[str, np.ndarray], labels: np.ndarray, k: int) -> pd.DataFrame:
-    """Segment x feature: how far each segment's mean of log(1 + value) lies from everyone's mean,
-    in standard deviations (the 'snake plot' numbers; also what names the segments)."""
-    from ..scaling import signed_log1p
-
-    labels = np.asarray(labels)
-    counts = np.bincount(labels, minlength=k).astype(float)
-    out = {}
-    for name, values in columns.items():
-        logged = signed_log1p(np.asarray(values, dtype=np.float64))
-        mu, sd = logged.mean(), logged.std()
-        sums = np.bincount(labels, weights=logged, minlength=k)
-        means = np.divide(sums, counts, out=np.full(k, np.nan), where=counts > 0)
-        out[name] = (means - mu) / sd if sd > 0 else np.zeros(k)
-    return pd.DataFrame(out, index=pd.RangeIndex(k, name="segment"))
 
 
 def profile_heatmap_figure(z: pd.DataFrame, names: Sequence[str], clustering_features: Sequence[str],

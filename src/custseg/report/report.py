@@ -30,6 +30,7 @@ import pandas as pd
 from ..clustering import Scaling, parallel_map, silhouettes, uniform_sample
 from ..errors import CustsegError
 from ..features import REGISTRY
+from ..profiles import LOCAL_STATS_UP_TO
 from . import figures as F
 
 PLOT_SAMPLE = 5_000     # points drawn in the scatter plots
@@ -118,7 +119,7 @@ def _transform_column(scaling: Scaling, j: int, values: np.ndarray) -> np.ndarra
     return one.transform(values[:, None])[:, 0]
 
 
-GROUPED_UP_TO = 5_000_000  # customers up to which box stats sort the rows by segment once
+GROUPED_UP_TO = LOCAL_STATS_UP_TO  # customers up to which rows are grouped by segment in memory
 
 
 def build_figures(result, data: ReportData | None = None) -> OrderedDict:
