@@ -9,7 +9,7 @@ Reads a custseg output directory (segments, summary.json, model.json) and checks
   customers, on the same scaled features; the gap is (custseg - sklearn) / sklearn
   (negative: custseg is better);
 * k: the k custseg chose on its sweep sample against the k chosen by the same sweep and the
-  same elbow rule (custseg.clustering.sweep_k + choose_k) run on all customers.
+  same elbow rule (custseg.clustering.kmeans.sweep_k + choose_k) run on all customers.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from sklearn.cluster import KMeans
 
-from custseg.clustering import assign, choose_k, sweep_k
+from custseg.clustering.kmeans import assign, choose_k, sweep_k
 from custseg.model import load_model
 
 

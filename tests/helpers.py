@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from custseg.engines import EngineOptions, connect
+from custseg.engines.duckdb import EngineOptions, connect
 from custseg.pipeline import RunOptions, Stages, compute_features
 
 

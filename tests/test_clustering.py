@@ -8,7 +8,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 from sklearn.utils.estimator_checks import check_estimator
 
-from custseg.clustering import CustomerSegmenter, Scaling, choose_k, fit_kmeans, silhouettes, sweep_k
+from custseg.clustering.kmeans import CustomerSegmenter, Scaling, choose_k, fit_kmeans, silhouettes, sweep_k
 from custseg.errors import CustsegError
 
 

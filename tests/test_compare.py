@@ -13,7 +13,7 @@ import pytest
 import custseg
 from custseg import CustsegError
 from helpers import split_by_date
-from custseg.compare import compare_runs, write_comparison
+from custseg.outputs.compare import compare_runs, write_comparison
 from helpers import cli_in_process as run_cli
 
 

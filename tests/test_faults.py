@@ -76,7 +76,7 @@ def test_a_signal_stops_the_run_and_leaves_no_output(tmp_path, medium_shopify, s
 
 
 def test_an_interrupt_while_writing_removes_the_temporary_directory(tmp_path, small_shopify, monkeypatch):
-    from custseg import outputs
+    from custseg.outputs import run as outputs
 
     result = custseg.segment(str(small_shopify), k=3)
     written = []
@@ -97,7 +97,7 @@ def test_an_interrupt_while_writing_removes_the_temporary_directory(tmp_path, sm
 
 
 def test_an_interrupt_keeps_a_previous_output_whole(tmp_path, small_shopify, monkeypatch):
-    from custseg import outputs
+    from custseg.outputs import run as outputs
 
     result = custseg.segment(str(small_shopify), k=3)
     target = result.to_dir(tmp_path / "out")
@@ -112,7 +112,7 @@ def test_an_interrupt_keeps_a_previous_output_whole(tmp_path, small_shopify, mon
 
 def test_a_full_disk_gives_one_line_and_no_output(tmp_path, small_shopify, capsys, monkeypatch):
     """ENOSPC in the middle of writing (simulated): a clear error, nothing half-written."""
-    from custseg import outputs
+    from custseg.outputs import run as outputs
 
     original = outputs.write_frame_csv
 
@@ -189,7 +189,7 @@ def test_an_out_on_a_read_only_filesystem(tmp_path, small_shopify, capsys, monke
 @pytest.mark.slow
 def test_a_tiny_memory_limit_spills_instead_of_failing(tmp_path, medium_shopify):
     """64 MB for 150,000 lines: the features equal those computed without a limit."""
-    from custseg.engines import EngineOptions, connect
+    from custseg.engines.duckdb import EngineOptions, connect
     from custseg.pipeline import RunOptions, Stages, compute_features
 
     def features(**engine):

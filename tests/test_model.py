@@ -12,7 +12,7 @@ import pytest
 
 import custseg
 from custseg import CustomerSegmenter, CustsegError, SegmentationModel, load_model
-from custseg.clustering import Scaling
+from custseg.clustering.kmeans import Scaling
 from helpers import cli_in_process as run_cli
 
 

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 import custseg
-from custseg.profiles import STRATEGIES, SegmentTraits, describe, name_segments
+from custseg.profiles.stats import STRATEGIES, SegmentTraits, describe, name_segments
 
 from conftest import TEST_DATA
 
@@ -95,7 +95,7 @@ def test_local_segment_stats_equal_the_engines():
     the same statistics, and both leave out a segment without customers."""
     import ibis
 
-    from custseg.profiles import local_segment_stats, segment_stats
+    from custseg.profiles.stats import local_segment_stats, segment_stats
 
     rng = np.random.default_rng(7)
     n, k = 20_001, 5

@@ -21,7 +21,7 @@ import pytest
 
 from _report_data import ATTRIBUTE_PAYLOAD, CUSTOMER_PAYLOAD, PAYLOADS, SCRIPT_PAYLOAD, hostile_input, hostile_result
 from custseg.errors import CustsegError
-from custseg.report import report as R
+from custseg.outputs.report import page as R
 
 
 class _Page(HTMLParser):
@@ -118,7 +118,7 @@ def test_figure_data_cannot_close_its_script_element_and_decodes_to_the_names(pa
 
 
 def test_figures_json_escapes_every_character_that_could_end_the_element():
-    from custseg.report.figures import best_sellers_figure
+    from custseg.outputs.report.figures import best_sellers_figure
     import pandas as pd
 
     sellers = pd.DataFrame({"segment": [0], "by": ["quantity"], "rank": [1], "product": ["p"],

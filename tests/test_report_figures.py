@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from custseg.report import figures as F
+from custseg.outputs.report import figures as F
 
 
 def _rgb(hex_color: str) -> tuple[int, int, int]:

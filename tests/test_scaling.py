@@ -19,9 +19,9 @@ from rich.console import Console
 from sklearn.cluster import KMeans
 
 import custseg
-import custseg.clustering as clustering
-import custseg.outputs as outputs
-from custseg.sources import as_date, as_key, as_number, as_text
+import custseg.clustering.kmeans as clustering
+import custseg.outputs.run as outputs
+from custseg.sources.read import as_date, as_key, as_number, as_text
 
 
 def _evaluate(expression_of, values: list, dtype: str = "string") -> list:
@@ -211,7 +211,7 @@ def test_segments_are_parquet_above_the_threshold_and_the_summary_says_why(small
 
 
 def test_progress_lines_without_a_terminal_and_silence_when_quiet():
-    from custseg.progress import StageDisplay
+    from custseg.runtime.progress import StageDisplay
 
     buffer = io.StringIO()
     display = StageDisplay(Console(file=buffer, force_terminal=False, width=200))
@@ -244,7 +244,7 @@ def test_sample_text_columns_follow_their_rules():
 
 
 def test_customers_come_in_natural_order_and_their_engine_table_is_dropped(small_shopify):
-    from custseg.engines import EngineOptions, connect
+    from custseg.engines.duckdb import EngineOptions, connect
     from custseg.pipeline import RunOptions, Stages, compute_features
 
     backend = connect(EngineOptions())
@@ -262,7 +262,7 @@ def test_customers_come_in_natural_order_and_their_engine_table_is_dropped(small
 def test_assign_equals_the_plain_nearest_centre_computation(features):
     """assign / block_distances (column-major passes) give the same bits as summing squared
     differences along each row, and the same labels and inertia."""
-    from custseg.scaling import assign, block_distances
+    from custseg.clustering.scaling import assign, block_distances
 
     rng = np.random.default_rng(features)
     Z = rng.normal(size=(25_001, features)) * rng.uniform(0.1, 10, size=features)

@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 
 from custseg.errors import CustsegError
-from custseg.sources import SourceSpec, detect_schema, expand_inputs, read_source, sniff_csv
-from custseg.engines import EngineOptions, connect
+from custseg.sources.read import SourceSpec, detect_schema, expand_inputs, read_source, sniff_csv
+from custseg.engines.duckdb import EngineOptions, connect
 
 from conftest import TEST_DATA
 from helpers import features_of

@@ -20,7 +20,7 @@ import pytest
 from sklearn.metrics import adjusted_rand_score
 
 import custseg
-from custseg.engines import EngineOptions, spark_session
+from custseg.engines.duckdb import EngineOptions, spark_session
 from custseg.errors import CustsegError
 
 from conftest import shared_file

@@ -10,13 +10,13 @@ import pytest
 from conftest import shared_file
 from helpers import features_of
 
-from custseg.sources import CsvDialect
-from custseg.typed_csv import column_roles, typed_columns
+from custseg.sources.read import CsvDialect
+from custseg.sources.csv_dialect import column_roles, typed_columns
 
 
 def _text_only(monkeypatch):
     """The reading as it is without the typed path: every column as text."""
-    monkeypatch.setattr("custseg.typed_csv.column_roles", lambda *args: {})
+    monkeypatch.setattr("custseg.sources.csv_dialect.column_roles", lambda *args: {})
 
 
 def _both(path, monkeypatch, **options):

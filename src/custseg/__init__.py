@@ -18,10 +18,10 @@ from .errors import CustsegError  # noqa: E402
 # The rest is imported on first use (PEP 562): `custseg` starts fast, so the console script can
 # install its Ctrl-C handling before the heavy imports (scikit-learn, Ibis, DuckDB) begin.
 _LAZY = {
-    "CustomerSegmenter": ".clustering",
+    "CustomerSegmenter": ".clustering.kmeans",
     "SegmentationModel": ".model", "load_model": ".model",
     "RunOptions": ".pipeline", "SegmentationResult": ".pipeline", "segment": ".pipeline",
-    "predict": ".scoring",
+    "predict": ".outputs.scoring",
 }
 
 

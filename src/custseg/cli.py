@@ -19,9 +19,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from . import signals
+from .runtime import signals
 from .errors import CustsegError
-from .progress import StageDisplay
+from .runtime.progress import StageDisplay
 
 app = typer.Typer(
     name="custseg",
@@ -147,8 +147,8 @@ def run(
                               "same features, segments, names and strategies; no k sweep."),
 ) -> None:
     """Segment customers from order lines and write segments, profiles, model and report."""
-    from .engines import EngineOptions
-    from .outputs import check_target
+    from .engines.duckdb import EngineOptions
+    from .outputs.run import check_target
     from .pipeline import RunOptions
     from .pipeline import run as run_pipeline
 
@@ -166,7 +166,7 @@ def run(
     if fmt not in ("auto", "csv", "parquet"):
         raise CustsegError(f"--format {fmt!r} is unknown; use auto, csv or parquet.")
     if figures is not None:
-        from .report.report import check_figures
+        from .outputs.report.page import check_figures
 
         check_figures(figures, report=not no_report)  # before the long part: say what is missing now
     result = run_pipeline(inputs, options, _progress)
@@ -242,8 +242,8 @@ def predict(
     The order lines are read and cleaned as in 'custseg run'; each customer goes to the nearest
     of the model's segments (no refit). Scoring a run's own input reproduces its segments.csv.
     """
-    from .engines import EngineOptions
-    from .scoring import score, write_predictions
+    from .engines.duckdb import EngineOptions
+    from .outputs.scoring import score, write_predictions
 
     _State.quiet = quiet
     if out_file.exists() and not force:
@@ -273,8 +273,8 @@ def compare(
     Customers are matched by id and segments by name, so the runs may use different models
     (best: run the second period with 'custseg run ... --model OLD_RUN_DIR/model.json').
     """
-    from .compare import compare_runs, write_comparison
-    from .outputs import check_target
+    from .outputs.compare import compare_runs, write_comparison
+    from .outputs.run import check_target
 
     check_target(out_dir, force)
     comparison = compare_runs(old_run, new_run)

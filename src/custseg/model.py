@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .scaling import SCALES, Scaling, assign
+from .clustering.scaling import SCALES, Scaling, assign
 from .errors import CustsegError
 from .features import REGISTRY
 
@@ -293,7 +293,7 @@ class SegmentationModel:
 
     def to_segmenter(self):
         """A fitted CustomerSegmenter that predicts exactly as this model."""
-        from .clustering import CustomerSegmenter, KChoice
+        from .clustering.kmeans import CustomerSegmenter, KChoice
 
         seg = CustomerSegmenter(n_clusters=self.k, scale=self.scaling.method,
                                 random_state=int(self.training.get("seed", 42)) if _is_int(

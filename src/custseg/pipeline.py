@@ -17,17 +17,17 @@ import pandas as pd
 import pyarrow as pa
 
 from . import __version__
-from .cleaning import cache_lines, clean, data_quality, discard_cache, worth_caching
-from .scaling import SCALES, assign
-from .dropped import describe_drops, refuse_if_nothing_used
-from .engines import EngineOptions, connect, duckdb_connection, is_spark_dataframe, memory_beside
+from .cleaning.rules import cache_lines, clean, data_quality, discard_cache, worth_caching
+from .clustering.scaling import SCALES, assign
+from .cleaning.dropped import describe_drops, refuse_if_nothing_used
+from .engines.duckdb import EngineOptions, connect, duckdb_connection, is_spark_dataframe, memory_beside
 from .errors import CustsegError
 from .features import (available, check_features, customer_features, customer_products, natural_order,
                        parse_features)
 from .model import SegmentationModel, as_model, model_label
-from .profiles import best_sellers, build_profiles, table_traits
-from .sources import SourceSpec, is_table_like, read_source, read_source_table, translate_read_errors
-from .typed_csv import forget_rejects, typed_reading_failed
+from .profiles.stats import best_sellers, build_profiles, table_traits
+from .sources.read import SourceSpec, is_table_like, read_source, read_source_table, translate_read_errors
+from .sources.csv_dialect import forget_rejects, typed_reading_failed
 
 
 @dataclass
@@ -137,12 +137,12 @@ class SegmentationResult:
         """Write every output into `path` (atomically: complete or not at all); figures="png" also
         writes each report figure as figures/*.png (needs kaleido and a Chrome/Chromium).
         segments_format "auto": CSV up to 5M customers, Parquet above or when Spark keeps the segments."""
-        from .outputs import write_run
+        from .outputs.run import write_run
 
         return write_run(self, path, force=force, report=report, segments_format=segments_format, figures=figures)
 
     def _repr_html_(self) -> str:
-        from .report.report import summary_html
+        from .outputs.report.page import summary_html
 
         return summary_html(self)
 
@@ -212,7 +212,7 @@ def compute_features(backend, data, options: RunOptions, stages: Stages,
         stages.note(f"{quality['rows_read']:,} lines read, {quality['rows_used']:,} used")
     with stages.stage("features", f"computing {', '.join(names)} per customer"):
         if backend.name == "pyspark":
-            from .clustering_spark import materialize_customers
+            from .clustering.spark import materialize_customers
 
             feats, frame, customers = materialize_customers(
                 backend, customer_features(cleaned.lines, computed, source.return_rate_level),
@@ -400,7 +400,7 @@ def check_matrix(X: np.ndarray, features: Features, k: int | None) -> None:
 
 def cluster(X: np.ndarray, options: RunOptions, stages: Stages) -> Clustering:
     """Scale, sweep k, choose k and fit K-means with scikit-learn."""
-    from .clustering import CustomerSegmenter
+    from .clustering.kmeans import CustomerSegmenter
 
     with stages.stage("clustering", f"choosing k and fitting K-means on {len(X):,} customers"):
         segmenter = CustomerSegmenter(
@@ -443,8 +443,8 @@ def reuse_model(model: SegmentationModel, label: str, X: np.ndarray, features: F
 
 def cluster_spark(backend, features: Features, options: RunOptions, stages: Stages) -> Clustering:
     """The clustering step with Spark MLlib, on a customer table that stays in Spark."""
-    from .clustering_spark import fit_mllib
-    from .engines import spark_table
+    from .clustering.spark import fit_mllib
+    from .engines.duckdb import spark_table
 
     with stages.stage("clustering", f"choosing k and fitting MLlib K-means on {features.customers:,} customers"):
         fit = fit_mllib(features.frame, features.names, k=options.k, k_max=options.k_max, scale=options.scale,
@@ -508,7 +508,7 @@ def run(data, options: RunOptions, progress: ProgressCallback | None = None) -> 
     options.validate()
     stages = Stages(progress)
     started = time.perf_counter()
-    from . import preload
+    from .runtime import preload
 
     preload.start()  # scikit-learn, plotly ... imported while the engine reads
     backend = connect(options.engine)
@@ -607,7 +607,7 @@ def _segments_frame(clustering: Clustering, names: list[str], name_of: dict):
     """customer_id, the clustering features, segment, segment_name, as a Spark DataFrame (never collected)."""
     from pyspark.sql import functions as F
 
-    from .engines import spark_frame
+    from .engines.duckdb import spark_frame
 
     table = clustering.assignments
     frame = spark_frame(table._find_backend(), table.select("customer_id", *names, "segment"))

@@ -34,7 +34,7 @@ import re
 
 from dataclasses import dataclass, field
 
-from .sources import (CANONICAL, ONLINE_RETAIL_ALIASES, SHOPIFY_COLUMNS, CsvDialect, REJECTS_PREFIX,
+from .read import (CANONICAL, ONLINE_RETAIL_ALIASES, SHOPIFY_COLUMNS, CsvDialect, REJECTS_PREFIX,
                       _pick, _unique_names, generic_mapping)
 
 SAMPLE_BYTES = 1 << 16

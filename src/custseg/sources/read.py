@@ -23,7 +23,7 @@ from typing import Any
 import ibis
 import ibis.expr.types as ir
 
-from .errors import CustsegError
+from ..errors import CustsegError
 
 CANONICAL = (
     "customer_id", "order_id", "order_date", "product", "quantity", "returned_quantity", "amount", "unit_price",
@@ -207,7 +207,7 @@ def read_raw(backend, files: list[str], sheet: str | None, roles: dict[str, str]
         columns = _unique_names(first.header)  # a repeated name is read as name_1, name_2, ...
         typed = None
         if roles and backend.name == "duckdb" and not any(map(is_url, files)):
-            from .typed_csv import typed_for_files
+            from .csv_dialect import typed_for_files
 
             typed = typed_for_files(files, dialects, columns, roles, date_format)
         tables = [_read_csv(backend, paths, dialect, typed) for dialect, paths in groups.items()]
@@ -767,7 +767,7 @@ def read_source(backend, spec: SourceSpec, typed: bool = False) -> Source:
 def _read_typed(backend, source: Source, spec: SourceSpec, files: list[str]) -> Source | None:
     """The same source with the columns the files' samples allow read as typed columns (None: no
     column qualifies). The caller must check `typed_csv.cast_failed` once the lines are read."""
-    from .typed_csv import column_roles
+    from .csv_dialect import column_roles
 
     roles = column_roles(source.schema, source.columns, spec.mapping)
     before = getattr(backend, "_custseg_csv_reads", 0)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import ibis
 import ibis.expr.types as ir
 
-from .sources import Source, file_kind
+from ..sources.read import Source, file_kind
 
 
 @dataclass(frozen=True)
@@ -122,7 +122,7 @@ def worth_caching(backend, source: Source) -> bool:
         return True
     if kinds != {"parquet"}:
         return False
-    from .engines import memory_limit_bytes
+    from ..engines.duckdb import memory_limit_bytes
 
     try:
         import pyarrow.parquet as pq

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import CustsegError
+from ..errors import CustsegError
 
 ENGINES = ("duckdb", "spark")
 # Under the Spark engine, a customer table up to this many rows is collected and clustered
@@ -134,7 +134,7 @@ def connect_duckdb(options: EngineOptions):
         raw = duckdb.connect(":memory:", config=config)
     except duckdb.Error as exc:  # bad memory limit, unwritable temp dir
         raise CustsegError(f"cannot start DuckDB: {str(exc).splitlines()[0]}") from exc
-    from .signals import register
+    from ..runtime.signals import register
 
     register(raw)  # Ctrl-C / SIGTERM interrupt a running query (signals.py)
     backend = ibis.duckdb.from_connection(raw)

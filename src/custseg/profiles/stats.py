@@ -15,7 +15,7 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
-from .scaling import signed_log1p
+from ..clustering.scaling import signed_log1p
 
 STATS = ("mean", "median", "min", "max")
 
@@ -83,7 +83,7 @@ class SegmentGroups:
 def local_segment_stats(features: dict[str, np.ndarray], labels: np.ndarray, k: int) -> pd.DataFrame:
     """segment_stats of a customer table held in memory, by numpy: the same columns (one row per
     segment that has customers), each feature's statistics on its own core."""
-    from .clustering import parallel_map
+    from ..clustering.kmeans import parallel_map
 
     groups = SegmentGroups(labels, k)
     sizes = np.diff(groups.bounds)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import CustsegError
+from ..errors import CustsegError
 
 SCALES = ("log", "log-standard", "standard", "none")
 

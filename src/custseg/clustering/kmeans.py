@@ -402,7 +402,7 @@ class CustomerSegmenter(ClusterMixin, TransformerMixin, BaseEstimator):
     def to_json(self, segment_names: list[str] | None = None) -> str:
         """The fitted model as custseg model JSON (docs/formats.md); segments are named
         "Segment 0", "Segment 1", ... unless `segment_names` are given."""
-        from .model import SegmentationModel
+        from ..model import SegmentationModel
 
         return SegmentationModel.from_segmenter(self, segment_names).to_json()
 
@@ -410,7 +410,7 @@ class CustomerSegmenter(ClusterMixin, TransformerMixin, BaseEstimator):
     def from_json(cls, text: str | bytes) -> "CustomerSegmenter":
         """A fitted CustomerSegmenter from model JSON (validated; nothing is executed);
         it predicts exactly as the estimator that wrote it."""
-        from .model import SegmentationModel
+        from ..model import SegmentationModel
 
         return SegmentationModel.from_json(text, "model JSON").to_segmenter()
 

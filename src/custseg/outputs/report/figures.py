@@ -22,7 +22,7 @@ from plotly.subplots import make_subplots
 
 # box_stats groups the rows of each segment with SegmentGroups; standardized_means is what names
 # the segments (profiles.py) and what the profile heatmap draws.
-from ..profiles import SegmentGroups, standardized_means  # noqa: F401
+from ...profiles.stats import SegmentGroups, standardized_means  # noqa: F401
 
 # Okabe & Ito (2008), the colour-blind safe qualitative palette, then Paul Tol's "muted"
 # palette for k > 8. Yellow sits late: it is the hardest to see on white.

@@ -27,10 +27,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..clustering import Scaling, parallel_map, silhouettes, uniform_sample
-from ..errors import CustsegError
-from ..features import REGISTRY
-from ..profiles import LOCAL_STATS_UP_TO
+from ...clustering.kmeans import Scaling, parallel_map, silhouettes, uniform_sample
+from ...errors import CustsegError
+from ...features import REGISTRY
+from ...profiles.stats import LOCAL_STATS_UP_TO
 from . import figures as F
 
 PLOT_SAMPLE = 5_000     # points drawn in the scatter plots
@@ -226,7 +226,7 @@ def content_security_policy(scripts: list[str]) -> str:
 def _environment():
     from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-    env = Environment(loader=PackageLoader("custseg.report", "templates"),
+    env = Environment(loader=PackageLoader("custseg.outputs.report", "templates"),
                       autoescape=select_autoescape(default=True, default_for_string=True),
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["num"] = _num

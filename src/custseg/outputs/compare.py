@@ -24,9 +24,9 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from .errors import CustsegError
-from .model import load_model
-from .outputs import check_target, replace_dir, write_frame_csv
+from ..errors import CustsegError
+from ..model import load_model
+from .run import check_target, replace_dir, write_frame_csv
 
 NEW_CUSTOMER = "(new customer)"
 ABSENT = "(absent)"
@@ -187,7 +187,7 @@ def write_comparison(comparison: Comparison, path: str | os.PathLike, force: boo
 
 def write_migration_csv(path: Path, migration: pd.DataFrame) -> None:
     """The migration table; segment names (row labels and header) are neutralised against formulas."""
-    from .outputs import neutralise
+    from .run import neutralise
 
     frame = migration.copy()
     frame["from"] = frame["from"].map(neutralise)

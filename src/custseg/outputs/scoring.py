@@ -18,11 +18,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from .engines import EngineOptions, connect
-from .errors import CustsegError
-from .model import SegmentationModel, as_model, model_label
-from .outputs import FORMULA_STARTS, write_table_csv
-from .pipeline import ProgressCallback, RunOptions, Stages, compute_features
+from ..engines.duckdb import EngineOptions, connect
+from ..errors import CustsegError
+from ..model import SegmentationModel, as_model, model_label
+from .run import FORMULA_STARTS, write_table_csv
+from ..pipeline import ProgressCallback, RunOptions, Stages, compute_features
 
 PREDICTION_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 

@@ -17,8 +17,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from .errors import CustsegError
-from .signals import deferred
+from ..errors import CustsegError
+from ..runtime.signals import deferred
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 SEGMENT_FORMATS = ("auto", "csv", "parquet")
@@ -197,7 +197,7 @@ def _write_rest(result, directory: Path, report: bool, figures: str | None) -> l
     result.model.save(directory / "model.json")
     files = ["profiles.csv", "k_selection.csv", "best_sellers.csv", "data_quality.json", "model.json"]
     if report:
-        from .report.report import write_report
+        from .report.page import write_report
 
         files += write_report(result, directory, figures=figures)
     return files

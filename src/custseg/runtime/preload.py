@@ -15,8 +15,8 @@ import threading
 
 MODULES = (
     "sklearn.base", "sklearn.cluster", "sklearn.metrics", "sklearn.utils.validation", "threadpoolctl", "kneed",
-    "custseg.clustering", "plotly.graph_objects", "plotly.subplots", "plotly.io", "plotly.offline", "jinja2",
-    "custseg.report.report",
+    "custseg.clustering.kmeans", "plotly.graph_objects", "plotly.subplots", "plotly.io", "plotly.offline", "jinja2",
+    "custseg.outputs.report.page",
 )
 
 _started: threading.Thread | None = None

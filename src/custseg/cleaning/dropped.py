@@ -16,10 +16,10 @@ from typing import Any
 
 import ibis
 
-from .cleaning import Cleaned, drop_reason
-from .engines import duckdb_connection
-from .errors import CustsegError
-from .sources import REJECTS_PREFIX, Source, SourceSpec, adapt, file_kind, read_raw
+from .rules import Cleaned, drop_reason
+from ..engines.duckdb import duckdb_connection
+from ..errors import CustsegError
+from ..sources.read import REJECTS_PREFIX, Source, SourceSpec, adapt, file_kind, read_raw
 
 EXAMPLES = 5            # line numbers listed per rule
 SCAN_ROWS = 1_000_000   # rows per file searched for examples (bounds the cost on huge files)

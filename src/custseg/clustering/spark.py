@@ -28,9 +28,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sklearn.metrics import davies_bouldin_score
 
-from .clustering import SCALES, KChoice, Scaling, choose_k
-from .engines import spark_frame, spark_to_arrow
-from .errors import CustsegError
+from .kmeans import SCALES, KChoice, Scaling, choose_k
+from ..engines.duckdb import spark_frame, spark_to_arrow
+from ..errors import CustsegError
 
 VECTOR = "custseg_vector"
 PREDICTION = "custseg_prediction"

@@ -1,0 +1,1 @@
+"""Cleaning: named rules that drop order lines, each counted; where the dropped lines are."""

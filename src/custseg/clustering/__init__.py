@@ -1,0 +1,1 @@
+"""Clustering: scaling, choosing k, K-means (scikit-learn, or Spark MLlib), the estimator."""

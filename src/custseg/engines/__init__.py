@@ -1,0 +1,1 @@
+"""Engines: what runs the lazy part of the flow (DuckDB embedded, Spark)."""

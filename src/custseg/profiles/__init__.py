@@ -1,0 +1,1 @@
+"""Profiles: statistics per segment, names, descriptions, strategies and best sellers."""

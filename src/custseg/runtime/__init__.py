@@ -1,0 +1,1 @@
+"""Runtime: parallelism, progress display, signal handling and background imports."""

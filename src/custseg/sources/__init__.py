@@ -1,0 +1,1 @@
+"""Sources: where the order lines come from, read into canonical order lines (a lazy Ibis table)."""
