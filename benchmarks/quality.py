@@ -24,7 +24,9 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from sklearn.cluster import KMeans
 
-from custseg.clustering.kmeans import assign, choose_k, sweep_k
+from custseg.clustering.choose_k import choose_k
+from custseg.clustering.kmeans import sweep_k
+from custseg.clustering.scaling import assign
 from custseg.model import load_model
 
 

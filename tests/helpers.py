@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from custseg.engines.duckdb import EngineOptions, connect
-from custseg.pipeline import RunOptions, Stages, compute_features
+from custseg.engines import connect
+from custseg.options import EngineOptions, RunOptions
+from custseg.pipeline import Stages, compute_features
 
 
 def features_of(path, **options) -> tuple[pd.DataFrame, dict, object]:

@@ -8,7 +8,10 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 from sklearn.utils.estimator_checks import check_estimator
 
-from custseg.clustering.kmeans import CustomerSegmenter, Scaling, choose_k, fit_kmeans, silhouettes, sweep_k
+from custseg.clustering.choose_k import choose_k
+from custseg.clustering.estimator import CustomerSegmenter
+from custseg.clustering.kmeans import fit_kmeans, silhouettes, sweep_k
+from custseg.clustering.scaling import Scaling
 from custseg.errors import CustsegError
 
 

@@ -189,8 +189,9 @@ def test_an_out_on_a_read_only_filesystem(tmp_path, small_shopify, capsys, monke
 @pytest.mark.slow
 def test_a_tiny_memory_limit_spills_instead_of_failing(tmp_path, medium_shopify):
     """64 MB for 150,000 lines: the features equal those computed without a limit."""
-    from custseg.engines.duckdb import EngineOptions, connect
-    from custseg.pipeline import RunOptions, Stages, compute_features
+    from custseg.engines import connect
+    from custseg.options import EngineOptions, RunOptions
+    from custseg.pipeline import Stages, compute_features
 
     def features(**engine):
         options = RunOptions(engine=EngineOptions(**engine))

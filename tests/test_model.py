@@ -12,7 +12,7 @@ import pytest
 
 import custseg
 from custseg import CustomerSegmenter, CustsegError, SegmentationModel, load_model
-from custseg.clustering.kmeans import Scaling
+from custseg.clustering.scaling import Scaling
 from helpers import cli_in_process as run_cli
 
 
@@ -108,11 +108,11 @@ def test_customer_segmenter_json_round_trip():
     rng = np.random.default_rng(3)
     X = rng.lognormal(mean=2.0, sigma=1.0, size=(400, 3))
     fitted = CustomerSegmenter(n_clusters=4, n_init=3).fit(X)
-    text = fitted.to_json()
-    again = CustomerSegmenter.from_json(text)
+    text = SegmentationModel.from_segmenter(fitted).to_json()
+    again = SegmentationModel.from_json(text).to_segmenter()
     assert np.array_equal(again.predict(X), fitted.labels_)
     assert np.array_equal(again.transform(X), fitted.transform(X))
-    assert again.to_json() == text
+    assert SegmentationModel.from_segmenter(again).to_json() == text
     data = json.loads(text)
     assert data["schema"] == "matrix" and [f["name"] for f in data["features"]] == ["x0", "x1", "x2"]
     assert [s["name"] for s in data["segments"]] == ["Segment 0", "Segment 1", "Segment 2", "Segment 3"]
@@ -125,7 +125,7 @@ def test_customer_segmenter_on_named_features_gives_a_usable_model():
     rng = np.random.default_rng(4)
     frame = pd.DataFrame(rng.lognormal(size=(300, 3)), columns=["total_spending", "order_count", "avg_order_value"])
     fitted = CustomerSegmenter(n_clusters=3, scale="log-standard", n_init=3).fit(frame)
-    model = SegmentationModel.from_json(fitted.to_json(segment_names=["a", "b", "c"]))
+    model = SegmentationModel.from_json(SegmentationModel.from_segmenter(fitted, segment_names=["a", "b", "c"]).to_json())
     assert model.features == list(frame.columns) and model.schema == "generic"
     assert model.segment_names == ["a", "b", "c"]
     assert np.array_equal(model.predict(frame), fitted.labels_)

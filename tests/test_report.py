@@ -180,7 +180,8 @@ def test_summary_html_for_notebooks_is_compact_escaped_and_script_free(result):
 
 def _synthetic_result(n: int, seed: int = 0):
     """A result over n synthetic customers (RFM features, k = 4), without reading any file."""
-    from custseg.pipeline import Features, RunOptions, Stages, assemble, cluster, profile
+    from custseg.options import RunOptions
+    from custseg.pipeline import Features, Stages, assemble, cluster, profile
 
     rng = np.random.default_rng(seed)
     table = pa.table({

@@ -20,8 +20,10 @@ from sklearn.cluster import KMeans
 
 import custseg
 import custseg.clustering.kmeans as clustering
+import custseg.clustering.scaling as scaling
+from custseg.clustering.estimator import CustomerSegmenter
 import custseg.outputs.run as outputs
-from custseg.sources.read import as_date, as_key, as_number, as_text
+from custseg.sources.values import as_date, as_key, as_number, as_text
 
 
 def _evaluate(expression_of, values: list, dtype: str = "string") -> list:
@@ -132,7 +134,7 @@ def _synthetic_customers(n: int, seed: int = 0) -> np.ndarray:
 def test_sampled_starts_reach_the_inertia_of_a_full_data_fit():
     Z = _synthetic_customers(300_000)
     ours = clustering.fit_kmeans(Z, 4, seed=42, n_init=10, init_sample=100_000)
-    _, ours_inertia = clustering.assign(Z, ours.cluster_centers_, with_inertia=True)
+    _, ours_inertia = scaling.assign(Z, ours.cluster_centers_, with_inertia=True)
     full = KMeans(n_clusters=4, n_init=10, random_state=42).fit(Z)
     assert ours_inertia <= full.inertia_ * 1.005
 
@@ -157,9 +159,9 @@ def test_the_estimator_takes_the_blockwise_path_for_many_customers(monkeypatch):
     """From LARGE customers on the final pass is clustering.lloyd; the estimator must work on its
     result as on scikit-learn's (a 37M-customer run once failed here)."""
     Z = _synthetic_customers(60_000, seed=4)
-    small = clustering.CustomerSegmenter(n_clusters=4, sweep_sample=10_000, n_init=2).fit(Z)
+    small = CustomerSegmenter(n_clusters=4, sweep_sample=10_000, n_init=2).fit(Z)
     monkeypatch.setattr(clustering, "LARGE", 50_000)
-    large = clustering.CustomerSegmenter(n_clusters=4, sweep_sample=10_000, n_init=2).fit(Z)
+    large = CustomerSegmenter(n_clusters=4, sweep_sample=10_000, n_init=2).fit(Z)
     # both stop at the same tolerance, not at the same bits: the same segments, nearly the same fit
     from sklearn.metrics import adjusted_rand_score
 
@@ -171,9 +173,9 @@ def test_the_estimator_takes_the_blockwise_path_for_many_customers(monkeypatch):
 def test_scaling_in_place_and_in_blocks_gives_the_same_numbers():
     rng = np.random.default_rng(2)
     X = np.concatenate([rng.lognormal(3, 2, (5000, 3)), -rng.lognormal(1, 1, (50, 3)), np.zeros((3, 3))])
-    for method in clustering.SCALES:
-        scaling = clustering.Scaling.fit(X, method)
-        expected = clustering.signed_log1p(X) if method.startswith("log") else X.copy()
+    for method in scaling.SCALES:
+        scaling = scaling.Scaling.fit(X, method)
+        expected = scaling.signed_log1p(X) if method.startswith("log") else X.copy()
         if method in ("log-standard", "standard"):
             expected = (expected - scaling.mean) / scaling.scale
         copied = scaling.transform(X, chunk=777)
@@ -215,7 +217,7 @@ def test_progress_lines_without_a_terminal_and_silence_when_quiet():
 
     buffer = io.StringIO()
     display = StageDisplay(Console(file=buffer, force_terminal=False, width=200))
-    display.watch_engine(duckdb.connect())
+    display.watch_engine(duckdb.connect().query_progress)
     display("start", "features: computing things")
     display("note", "1,234 customers")
     display("end", "features: done in 1.0 s")
@@ -244,8 +246,9 @@ def test_sample_text_columns_follow_their_rules():
 
 
 def test_customers_come_in_natural_order_and_their_engine_table_is_dropped(small_shopify):
-    from custseg.engines.duckdb import EngineOptions, connect
-    from custseg.pipeline import RunOptions, Stages, compute_features
+    from custseg.engines import connect
+    from custseg.options import EngineOptions, RunOptions
+    from custseg.pipeline import Stages, compute_features
 
     backend = connect(EngineOptions())
     feats = compute_features(backend, [str(small_shopify)], RunOptions(), Stages())

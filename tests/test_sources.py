@@ -6,8 +6,12 @@ import pandas as pd
 import pytest
 
 from custseg.errors import CustsegError
-from custseg.sources.read import SourceSpec, detect_schema, expand_inputs, read_source, sniff_csv
-from custseg.engines.duckdb import EngineOptions, connect
+from custseg.engines import connect
+from custseg.options import EngineOptions
+from custseg.sources.csv_dialect import sniff_csv
+from custseg.sources.files import expand_inputs
+from custseg.sources.read import SourceSpec, read_source
+from custseg.sources.schemas import detect_schema
 
 from conftest import TEST_DATA
 from helpers import features_of

@@ -20,7 +20,8 @@ import pytest
 from sklearn.metrics import adjusted_rand_score
 
 import custseg
-from custseg.engines.duckdb import EngineOptions, spark_session
+from custseg.engines.spark import spark_session
+from custseg.options import EngineOptions
 from custseg.errors import CustsegError
 
 from conftest import shared_file

@@ -10,13 +10,13 @@ import pytest
 from conftest import shared_file
 from helpers import features_of
 
-from custseg.sources.read import CsvDialect
-from custseg.sources.csv_dialect import column_roles, typed_columns
+from custseg.sources.csv_dialect import CsvDialect, typed_columns
+from custseg.sources.schemas import column_roles
 
 
 def _text_only(monkeypatch):
     """The reading as it is without the typed path: every column as text."""
-    monkeypatch.setattr("custseg.sources.csv_dialect.column_roles", lambda *args: {})
+    monkeypatch.setattr("custseg.sources.read.column_roles", lambda *args: {})
 
 
 def _both(path, monkeypatch, **options):

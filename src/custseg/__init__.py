@@ -18,9 +18,9 @@ from .errors import CustsegError  # noqa: E402
 # The rest is imported on first use (PEP 562): `custseg` starts fast, so the console script can
 # install its Ctrl-C handling before the heavy imports (scikit-learn, Ibis, DuckDB) begin.
 _LAZY = {
-    "CustomerSegmenter": ".clustering.kmeans",
+    "CustomerSegmenter": ".clustering.estimator",
     "SegmentationModel": ".model", "load_model": ".model",
-    "RunOptions": ".pipeline", "SegmentationResult": ".pipeline", "segment": ".pipeline",
+    "RunOptions": ".options", "SegmentationResult": ".pipeline", "segment": ".pipeline",
     "predict": ".outputs.scoring",
 }
 

@@ -12,15 +12,16 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from .runtime import signals
+from . import options as defaults
 from .errors import CustsegError
+from .runtime import signals
 from .runtime.progress import StageDisplay
 
 app = typer.Typer(
@@ -61,8 +62,6 @@ def _progress(kind: str, message: str) -> None:
     _display(kind, message)
 
 
-_progress.watch_engine = _display.watch_engine  # type: ignore[attr-defined]  # see pipeline.run
-
 
 def _parse_pairs(values: list[str] | None, option: str) -> dict[str, str]:
     pairs: dict[str, str] = {}
@@ -92,6 +91,25 @@ def _print_result(result, directory: Path | None) -> None:
                   if (directory / "report.html").exists() else f"Outputs in {directory}/")
 
 
+# Options that several commands share, declared once.
+Inputs = Annotated[list[str], typer.Argument(
+    metavar="INPUT...", help="Order lines: CSV, Parquet or .xlsx files, globs or directories.")]
+Force = Annotated[bool, typer.Option("--force", help="Replace an existing, non-empty output directory.")]
+Schema = Annotated[str, typer.Option(help="Input schema: auto, shopify, online-retail or generic.")]
+MAP_HELP = ("Map a canonical column to a source column, e.g. --map customer_id=Client (repeat it). Canonical: "
+            "customer_id, order_id, order_date, product, quantity, returned_quantity, amount, unit_price.")
+Map = Annotated[Optional[list[str]], typer.Option("--map", help=MAP_HELP)]
+Sheet = Annotated[Optional[str], typer.Option(help="Worksheet of an .xlsx input (name or 0-based index).")]
+DateFormat = Annotated[str, typer.Option("--date-format", help="Dates: auto, iso, dmy (31/12/2024) or mdy.")]
+Engine = Annotated[str, typer.Option(help="Engine: duckdb (embedded) or spark.")]
+MemoryLimit = Annotated[Optional[str], typer.Option(
+    "--memory-limit", help="DuckDB memory limit, e.g. 4GB or 4GiB (default: a tenth of the RAM, at least 1GB).")]
+TempDir = Annotated[Optional[str], typer.Option("--temp-dir", help="Where DuckDB spills when memory is short.")]
+Threads = Annotated[Optional[int], typer.Option(help="Threads for DuckDB (default: all cores).")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")]
+Seed = Annotated[int, typer.Option(help="Random seed: the same input and seed give the same result.")]
+
+
 @app.callback()
 def main(
     debug: bool = typer.Option(False, "--debug", help="Show the full traceback of any error."),
@@ -101,75 +119,70 @@ def main(
 
 @app.command()
 def run(
-    inputs: list[str] = typer.Argument(..., metavar="INPUT...",
-                                       help="Order lines: CSV, Parquet or .xlsx files, globs or directories."),
+    inputs: Inputs,
     out_dir: Path = typer.Option(Path("custseg-out"), "--out", "-o", help="Output directory."),
-    force: bool = typer.Option(False, "--force", help="Replace an existing, non-empty output directory."),
-    schema: str = typer.Option("auto", help="Input schema: auto, shopify, online-retail or generic."),
-    map_: Optional[list[str]] = typer.Option(
-        None, "--map", help="Map a canonical column to a source column, e.g. --map customer_id=Client "
-                            "(repeat it). Canonical: customer_id, order_id, order_date, product, quantity, "
-                            "returned_quantity, amount, unit_price."),
+    force: Force = False,
+    schema: Schema = "auto",
+    map_: Map = None,
     features: Optional[str] = typer.Option(
         None, help="Comma-separated features (default per schema): products_ordered, average_return_rate, "
                    "total_spending, order_count, avg_order_value, recency_days, tenure_days."),
     scale: str = typer.Option("log", help="Feature transform: log (log1p), log-standard, standard or none."),
-    k: Optional[int] = typer.Option(None, "--k", help="Number of segments (default: chosen by the elbow method)."),
-    k_max: int = typer.Option(15, "--k-max", help="Largest k tried by the sweep."),
-    seed: int = typer.Option(42, help="Random seed: the same input and seed give the same segments."),
-    n_init: int = typer.Option(10, "--n-init", help="k-means++ starts of the final model."),
-    sweep_sample: int = typer.Option(100_000, "--sweep-sample",
+    k: Optional[int] = typer.Option(None, "--k", help="Number of segments, at least 2 (default: chosen by the "
+                                                      "elbow method)."),
+    k_max: int = typer.Option(defaults.K_MAX, "--k-max", help="Largest k tried by the sweep."),
+    seed: Seed = defaults.SEED,
+    n_init: int = typer.Option(defaults.N_INIT, "--n-init", help="k-means++ starts of the final model."),
+    sweep_sample: int = typer.Option(defaults.SWEEP_SAMPLE, "--sweep-sample",
                                      help="Customers sampled for the k sweep (the final fit uses everyone)."),
-    silhouette_sample: int = typer.Option(10_000, "--silhouette-sample", help="Customers sampled for silhouette scores (at most 20000)."),
-    top_products: int = typer.Option(10, "--top-products", help="Best sellers listed per segment."),
-    sheet: Optional[str] = typer.Option(None, help="Worksheet of an .xlsx input (name or 0-based index)."),
-    date_format: str = typer.Option("auto", "--date-format", help="Dates: auto, iso, dmy (31/12/2024) or mdy."),
+    silhouette_sample: int = typer.Option(defaults.SILHOUETTE_SAMPLE, "--silhouette-sample",
+                                          help="Customers sampled for silhouette scores (at most 20000)."),
+    top_products: int = typer.Option(defaults.TOP_PRODUCTS, "--top-products", help="Best sellers listed per segment."),
+    sheet: Sheet = None,
+    date_format: DateFormat = "auto",
     fmt: str = typer.Option("auto", "--format", help="Format of the segments table: csv, parquet, or auto "
                                                      "(CSV up to 5,000,000 customers, Parquet above)."),
     no_report: bool = typer.Option(False, "--no-report", help="Do not write report.html."),
     figures: Optional[str] = typer.Option(
         None, "--figures", help="Also write each report figure as an image under figures/: png (needs Chrome or "
                                 "Chromium; set BROWSER_PATH if it is not found)."),
-    engine: str = typer.Option("duckdb", help="Engine: duckdb (embedded) or spark."),
-    memory_limit: Optional[str] = typer.Option(None, "--memory-limit",
-                                               help="DuckDB memory limit, e.g. 4GB (default: a tenth of the RAM, at least 1GB)."),
-    temp_dir: Optional[str] = typer.Option(None, "--temp-dir", help="Where DuckDB spills when memory is short."),
-    threads: Optional[int] = typer.Option(None, help="Threads for DuckDB (default: all cores)."),
+    engine: Engine = "duckdb",
+    memory_limit: MemoryLimit = None,
+    temp_dir: TempDir = None,
+    threads: Threads = None,
     spark_master: Optional[str] = typer.Option(None, "--spark-master", help="Spark master URL (default local[*])."),
     spark_conf: Optional[list[str]] = typer.Option(None, "--spark-conf", help="Spark setting key=value (repeat)."),
     spark_local_limit: int = typer.Option(
-        2_000_000, "--spark-local-limit",
+        defaults.SPARK_LOCAL_LIMIT, "--spark-local-limit",
         help="Spark engine: up to this many customers are collected and clustered with scikit-learn; more stay "
              "in Spark and are clustered with MLlib."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress on stderr."),
+    quiet: Quiet = False,
     model: Optional[Path] = typer.Option(
         None, "--model", help="Segment with this model.json (or run directory) instead of fitting a new one: "
                               "same features, segments, names and strategies; no k sweep."),
 ) -> None:
     """Segment customers from order lines and write segments, profiles, model and report."""
-    from .engines.duckdb import EngineOptions
-    from .outputs.run import check_target
-    from .pipeline import RunOptions
+    from .outputs.run import check_target  # (the CLI imports the flow on use: `custseg --help` stays fast)
     from .pipeline import run as run_pipeline
 
     _State.quiet = not _show_progress(quiet)
     check_target(out_dir, force)
-    options = RunOptions(
+    options = defaults.RunOptions(
         schema=schema, mapping=_parse_pairs(map_, "--map"), sheet=sheet, date_format=date_format,
         features=features, scale=scale, k=k, k_max=k_max, seed=seed, n_init=n_init, sweep_sample=sweep_sample,
         silhouette_sample=silhouette_sample, top_products=top_products,
-        engine=EngineOptions(engine=engine, memory_limit=memory_limit, temp_dir=temp_dir, threads=threads,
-                             spark_master=spark_master, spark_conf=_parse_pairs(spark_conf, "--spark-conf"),
-                             spark_local_limit=spark_local_limit),
+        engine=defaults.EngineOptions(engine=engine, memory_limit=memory_limit, temp_dir=temp_dir, threads=threads,
+                                      spark_master=spark_master, spark_conf=_parse_pairs(spark_conf, "--spark-conf"),
+                                      spark_local_limit=spark_local_limit),
         command=_command_line(), model=model,
     )
     if fmt not in ("auto", "csv", "parquet"):
         raise CustsegError(f"--format {fmt!r} is unknown; use auto, csv or parquet.")
     if figures is not None:
-        from .outputs.report.page import check_figures
+        from .outputs.report.page import check_figures  # plotly: heavy
 
         check_figures(figures, report=not no_report)  # before the long part: say what is missing now
-    result = run_pipeline(inputs, options, _progress)
+    result = run_pipeline(inputs, options, _progress, watch=_display.watch_engine)
     _progress("start", "writing: outputs")
     started = time.perf_counter()
     directory = result.to_dir(out_dir, force=force, report=not no_report, segments_format=fmt, figures=figures)
@@ -181,12 +194,12 @@ def run(
 def sample(
     out_file: Path = typer.Argument(..., metavar="OUT", help="File to write: .csv or .parquet."),
     rows: int = typer.Option(70_000, help="Number of order lines."),
-    seed: int = typer.Option(42, help="Random seed (same rows and seed, same file)."),
+    seed: Seed = defaults.SEED,
     schema: str = typer.Option("shopify", help="shopify, online-retail or generic (customer/date/amount)."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
 ) -> None:
     """Write synthetic, realistic order lines (for trying custseg and for benchmarks)."""
-    from .sample import write_sample
+    from .sample import write_sample  # (numpy, pyarrow: imported on use)
 
     if out_file.exists() and not force:
         raise CustsegError(f"{out_file}: exists; use --force to overwrite it.")
@@ -198,11 +211,10 @@ def sample(
 def demo(
     out_dir: Path = typer.Option(Path("custseg-demo"), "--out", "-o", help="Output directory (replaced)."),
     rows: int = typer.Option(70_000, help="Order lines in the built-in Shopify-like sample."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress on stderr."),
+    quiet: Quiet = False,
 ) -> None:
     """Run the whole pipeline on built-in sample data (about 25,000 customers)."""
-    from .pipeline import RunOptions
-    from .pipeline import run as run_pipeline
+    from .pipeline import run as run_pipeline  # (the flow is imported on use)
     from .sample import write_sample
 
     _State.quiet = not _show_progress(quiet)
@@ -211,8 +223,9 @@ def demo(
     with tempfile.TemporaryDirectory(prefix="custseg-demo-") as tmp:
         data = Path(tmp) / "shopify_orders.csv"
         _progress("start", f"sample: writing {rows:,} Shopify-like order lines")
-        write_sample(data, "shopify", rows, 42)
-        result = run_pipeline([str(data)], RunOptions(command=_command_line()), _progress)
+        write_sample(data, "shopify", rows, defaults.SEED)
+        result = run_pipeline([str(data)], defaults.RunOptions(command=_command_line()), _progress,
+                              watch=_display.watch_engine)
     directory = result.to_dir(out_dir, force=True)
     _print_result(result, directory)
     out.print(f"Open the report: {(directory / 'report.html').resolve()}")
@@ -220,37 +233,35 @@ def demo(
 
 @app.command()
 def predict(
-    model: Path = typer.Argument(..., metavar="MODEL", help="model.json written by 'custseg run' (or its run directory)."),
-    inputs: list[str] = typer.Argument(..., metavar="INPUT...",
-                                       help="Order lines: CSV, Parquet or .xlsx files, globs or directories."),
+    model: Annotated[Path, typer.Argument(
+        metavar="MODEL", help="model.json written by 'custseg run' (or its run directory).")],
+    inputs: Inputs,
     out_file: Path = typer.Option(..., "--out", "-o", help="File to write: .csv or .parquet."),
-    force: bool = typer.Option(False, "--force", help="Overwrite an existing --out file."),
-    schema: str = typer.Option("auto", help="Input schema: auto, shopify, online-retail or generic."),
-    map_: Optional[list[str]] = typer.Option(
-        None, "--map", help="Map a canonical column to a source column, e.g. --map customer_id=Client (repeat it); "
-                            "give the same mapping as the run that made the model."),
-    sheet: Optional[str] = typer.Option(None, help="Worksheet of an .xlsx input (name or 0-based index)."),
-    date_format: str = typer.Option("auto", "--date-format", help="Dates: auto, iso, dmy (31/12/2024) or mdy."),
-    engine: str = typer.Option("duckdb", help="Engine: duckdb (embedded) or spark."),
-    memory_limit: Optional[str] = typer.Option(None, "--memory-limit", help="DuckDB memory limit, e.g. 4GB."),
-    temp_dir: Optional[str] = typer.Option(None, "--temp-dir", help="Where DuckDB spills when memory is short."),
-    threads: Optional[int] = typer.Option(None, help="Threads for DuckDB (default: all cores)."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress on stderr."),
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing --out file.")] = False,
+    schema: Schema = "auto",
+    map_: Annotated[Optional[list[str]], typer.Option(
+        "--map", help=MAP_HELP + " Give the same mapping as the run that made the model.")] = None,
+    sheet: Sheet = None,
+    date_format: DateFormat = "auto",
+    engine: Engine = "duckdb",
+    memory_limit: MemoryLimit = None,
+    temp_dir: TempDir = None,
+    threads: Threads = None,
+    quiet: Quiet = False,
 ) -> None:
     """Score customers with a saved model: customer_id, the model's features, segment, segment_name.
 
     The order lines are read and cleaned as in 'custseg run'; each customer goes to the nearest
     of the model's segments (no refit). Scoring a run's own input reproduces its segments.csv.
     """
-    from .engines.duckdb import EngineOptions
-    from .outputs.scoring import score, write_predictions
+    from .outputs.scoring import score, write_predictions  # (the flow is imported on use)
 
     _State.quiet = quiet
     if out_file.exists() and not force:
         raise CustsegError(f"{out_file}: exists; use --force to overwrite it or choose another --out.")
     predictions = score(
         model, inputs, schema=schema, mapping=_parse_pairs(map_, "--map"), sheet=sheet, date_format=date_format,
-        engine=EngineOptions(engine=engine, memory_limit=memory_limit, temp_dir=temp_dir, threads=threads),
+        engine=defaults.EngineOptions(engine=engine, memory_limit=memory_limit, temp_dir=temp_dir, threads=threads),
         progress=_progress,
     )
     path = write_predictions(predictions, out_file, force=force)
@@ -266,14 +277,14 @@ def compare(
     old_run: Path = typer.Argument(..., metavar="OLD_RUN_DIR", help="Output directory of the earlier run."),
     new_run: Path = typer.Argument(..., metavar="NEW_RUN_DIR", help="Output directory of the later run."),
     out_dir: Path = typer.Option(Path("custseg-compare"), "--out", "-o", help="Output directory."),
-    force: bool = typer.Option(False, "--force", help="Replace an existing, non-empty output directory."),
+    force: Force = False,
 ) -> None:
     """Who moved between segments from one run (period) to the next: migration.csv, movers.csv, compare.html.
 
     Customers are matched by id and segments by name, so the runs may use different models
     (best: run the second period with 'custseg run ... --model OLD_RUN_DIR/model.json').
     """
-    from .outputs.compare import compare_runs, write_comparison
+    from .outputs.compare import compare_runs, write_comparison  # (pandas, plotly: imported on use)
     from .outputs.run import check_target
 
     check_target(out_dir, force)
@@ -287,10 +298,6 @@ def compare(
 
 def _command_line() -> str:
     return "custseg " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-
-
-def _raise_interrupt(signum, frame):
-    raise KeyboardInterrupt
 
 
 def _exit_interrupted() -> None:
@@ -331,8 +338,6 @@ def entry() -> None:
         else:
             err.print(f"custseg: error: {exc}", markup=False)
         sys.exit(getattr(exc, "exit_code", 2) or 2)
-    except SystemExit:
-        raise
     except Exception as exc:  # anything else is a bug
         if signals.received():
             _exit_interrupted()

@@ -20,6 +20,7 @@ import ibis
 import ibis.expr.types as ir
 
 from .errors import CustsegError
+from .sources.schemas import SCHEMAS
 
 
 @dataclass(frozen=True)
@@ -51,17 +52,12 @@ REGISTRY: dict[str, Feature] = {f.name: f for f in (
        frozenset({"customer_id", "order_date"})),
 )}
 
-DEFAULT_FEATURES = {
-    "shopify": ("products_ordered", "average_return_rate", "total_spending"),
-    "online-retail": ("total_spending", "order_count", "avg_order_value"),
-    "generic": ("recency_days", "order_count", "total_spending"),
-}
 
 
 def parse_features(text: str | list[str] | tuple[str, ...] | None, schema: str) -> list[str]:
     """Feature names from --features (comma-separated) or the schema's defaults."""
     if text is None or text == "" or text == []:
-        return list(DEFAULT_FEATURES[schema])
+        return list(SCHEMAS[schema].default_features)
     names = [n.strip() for n in (text.split(",") if isinstance(text, str) else text) if n.strip()]
     unknown = [n for n in names if n not in REGISTRY]
     if unknown:

@@ -18,15 +18,20 @@ from typing import Any
 
 import numpy as np
 
-from .clustering.scaling import SCALES, Scaling, assign
+from . import __version__
+from .clustering.choose_k import KChoice
+from .clustering.estimator import CustomerSegmenter
+from .clustering.scaling import Scaling, assign
 from .errors import CustsegError
 from .features import REGISTRY
+from .options import SCALES, SEED, seed_of
+from .sources.schemas import SCHEMAS as SOURCE_SCHEMAS
 
 MODEL_FORMAT = "custseg-model"
 MODEL_VERSION = 1
 FEATURE_DEFINITIONS_VERSION = 1
 MATRIX_SCHEMA = "matrix"   # a model of CustomerSegmenter over a bare feature matrix (features x0, x1, ...)
-SCHEMAS = ("shopify", "online-retail", "generic", MATRIX_SCHEMA)
+SCHEMAS = (*SOURCE_SCHEMAS, MATRIX_SCHEMA)
 MAX_BYTES = 50_000_000
 MAX_SEGMENTS = 10_000
 MAX_FEATURES = 10_000
@@ -95,10 +100,6 @@ class SegmentationModel:
         if not np.all(np.isfinite(X)):
             raise CustsegError("a feature to score is missing, NaN or infinite; the model scores finite numbers only.")
         return assign(self.scaling.transform(X), self.centers)
-
-    def segment_name_of(self, labels: np.ndarray) -> np.ndarray:
-        """The segment name of each label."""
-        return np.asarray(self.segment_names, dtype=object)[np.asarray(labels, dtype=np.int64)]
 
     def check_columns(self, provided: set[str], where: str, model_name: str = "the model") -> None:
         """Refuse data that lacks a canonical column one of the model's features needs."""
@@ -276,15 +277,13 @@ class SegmentationModel:
         names = segment_names or [f"Segment {i}" for i in range(k)]
         if len(names) != k:
             raise CustsegError(f"{len(names)} segment names given for {k} segments.")
-        from . import __version__
-
         training = {"k": int(k), "k_method": segmenter.k_choice_.method, "k_reason": segmenter.k_choice_.reason,
                     "inertia": float(segmenter.inertia_), "scale": segmenter.scaling_.method,
-                    "seed": segmenter._seed()}
+                    "seed": seed_of(segmenter.random_state)}
         if hasattr(segmenter, "labels_"):
             training["customers"] = int(len(segmenter.labels_))
-        elif isinstance(getattr(segmenter, "_model_training", None), dict):  # loaded from a model: keep its summary
-            training = dict(segmenter._model_training)
+        elif isinstance(getattr(segmenter, "model_training_", None), dict):  # loaded from a model: keep its summary
+            training = dict(segmenter.model_training_)
         return cls(
             features=features, scaling=segmenter.scaling_, centers=np.array(segmenter.cluster_centers_),
             segments=[{"id": i, "name": names[i], "description": "", "strategy": ""} for i in range(k)],
@@ -293,11 +292,9 @@ class SegmentationModel:
 
     def to_segmenter(self):
         """A fitted CustomerSegmenter that predicts exactly as this model."""
-        from .clustering.kmeans import CustomerSegmenter, KChoice
-
         seg = CustomerSegmenter(n_clusters=self.k, scale=self.scaling.method,
-                                random_state=int(self.training.get("seed", 42)) if _is_int(
-                                    self.training.get("seed")) else 42)
+                                random_state=int(self.training.get("seed", SEED)) if _is_int(
+                                    self.training.get("seed")) else SEED)
         seg.scaling_ = Scaling(self.scaling.method, self.scaling.mean.copy(), self.scaling.scale.copy())
         seg.cluster_centers_ = self.centers.copy()
         seg.n_clusters_ = self.k
@@ -307,7 +304,7 @@ class SegmentationModel:
         seg.k_selection_ = None
         seg.k_choice_ = KChoice(self.k, str(self.training.get("k_method", "model")),
                                 str(self.training.get("k_reason", "k was fixed by a loaded model")))
-        seg._model_training = dict(self.training)
+        seg.model_training_ = dict(self.training)  # what the model says of its training (from_segmenter)
         seg.inertia_ = float(self.training["inertia"]) if isinstance(self.training.get("inertia"), (int, float)) \
             else float("nan")
         seg.n_iter_ = 0

@@ -6,7 +6,6 @@ import contextlib
 import platform
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,61 +16,21 @@ import pandas as pd
 import pyarrow as pa
 
 from . import __version__
-from .cleaning.rules import cache_lines, clean, data_quality, discard_cache, worth_caching
-from .clustering.scaling import SCALES, assign
 from .cleaning.dropped import describe_drops, refuse_if_nothing_used
-from .engines.duckdb import EngineOptions, connect, duckdb_connection, is_spark_dataframe, memory_beside
+from .cleaning.rules import cache_lines, clean, data_quality, discard_cache, worth_caching
+from .clustering.scaling import assign
+from .engines import Engine, connect, engine_of, translate_read_errors
 from .errors import CustsegError
 from .features import (available, check_features, customer_features, customer_products, natural_order,
                        parse_features)
 from .model import SegmentationModel, as_model, model_label
-from .profiles.stats import best_sellers, build_profiles, table_traits
-from .sources.read import SourceSpec, is_table_like, read_source, read_source_table, translate_read_errors
-from .sources.csv_dialect import forget_rejects, typed_reading_failed
-
-
-@dataclass
-class RunOptions:
-    """Every option of a segmentation run (the CLI's `run` flags, the API's keyword arguments)."""
-
-    schema: str = "auto"
-    mapping: dict[str, str] = field(default_factory=dict)
-    sheet: str | None = None
-    date_format: str = "auto"
-    features: list[str] | str | None = None
-    scale: str = "log"
-    k: int | None = None
-    k_max: int = 15
-    seed: int = 42
-    n_init: int = 10
-    max_iter: int = 500
-    sweep_sample: int = 100_000
-    silhouette_sample: int = 10_000
-    top_products: int = 10
-    engine: EngineOptions = field(default_factory=EngineOptions)
-    command: str = ""
-    model: Any = None  # a SegmentationModel or the path of a model.json: segment with it, no refit
-
-    def validate(self) -> None:
-        if self.scale not in SCALES:
-            raise CustsegError(f"--scale {self.scale!r} is unknown; use one of: {', '.join(SCALES)}.")
-        if self.model is not None and self.k is not None:
-            raise CustsegError("--k cannot be combined with --model: the model fixes the segments; drop --k.")
-        if self.model is not None and self.features not in (None, "", []):
-            raise CustsegError("--features cannot be combined with --model: the model fixes the features; "
-                               "drop --features.")
-        if self.model is not None and self.scale != "log":
-            raise CustsegError("--scale cannot be combined with --model: the model fixes the scaling; drop --scale.")
-        if self.k is not None and self.k < 1:
-            raise CustsegError(f"--k must be at least 1, not {self.k}.")
-        if self.k_max < 2:
-            raise CustsegError(f"--k-max must be at least 2, not {self.k_max}.")
-        if self.n_init < 1:
-            raise CustsegError(f"--n-init must be at least 1, not {self.n_init}.")
-        if self.sweep_sample < 100:
-            raise CustsegError(f"--sweep-sample must be at least 100, not {self.sweep_sample}.")
-        if not 100 <= self.silhouette_sample <= 20_000:
-            raise CustsegError(f"--silhouette-sample must be between 100 and 20000, not {self.silhouette_sample}.")
+from .options import EngineOptions, RunOptions
+from .outputs.run import write_run
+from .profiles.best_sellers import best_sellers
+from .profiles.stats import build_profiles, table_traits
+from .runtime import preload
+from .sources.csv_dialect import typed_reading_failed
+from .sources.read import SourceSpec, is_table_like, read_source, read_source_table
 
 
 ProgressCallback = Callable[[str, str], None]
@@ -137,12 +96,10 @@ class SegmentationResult:
         """Write every output into `path` (atomically: complete or not at all); figures="png" also
         writes each report figure as figures/*.png (needs kaleido and a Chrome/Chromium).
         segments_format "auto": CSV up to 5M customers, Parquet above or when Spark keeps the segments."""
-        from .outputs.run import write_run
-
         return write_run(self, path, force=force, report=report, segments_format=segments_format, figures=figures)
 
     def _repr_html_(self) -> str:
-        from .outputs.report.page import summary_html
+        from .outputs.report.page import summary_html  # plotly and jinja2: heavy, only in notebooks
 
         return summary_html(self)
 
@@ -169,7 +126,7 @@ def _input_as_spec(data, options: RunOptions) -> SourceSpec:
 
 
 @translate_read_errors
-def compute_features(backend, data, options: RunOptions, stages: Stages,
+def compute_features(engine: Engine, data, options: RunOptions, stages: Stages,
                      feature_names: list[str] | None = None, model: SegmentationModel | None = None,
                      model_name: str = "the model") -> "Features":
     """Read, clean and compute every available feature per customer (materialized as Arrow).
@@ -177,7 +134,7 @@ def compute_features(backend, data, options: RunOptions, stages: Stages,
     With a model, its features are computed and the data must provide the columns they need."""
     spec = _input_as_spec(data, options)
     with stages.stage("read", "reading and checking the columns"):
-        source = _read_dataframe_or_files(backend, data, spec)
+        source = read_dataframe_or_files(engine, data, spec)
         if model is not None:
             model.check_columns(source.provided, source.files[0] if source.files else "the data", model_name)
             feature_names = list(model.features)
@@ -186,19 +143,19 @@ def compute_features(backend, data, options: RunOptions, stages: Stages,
         computed = list(dict.fromkeys(names + [f for f in available(source.provided) if f not in names]))
         cleaned = clean(source)
     with stages.stage("clean", "counting the cleaning rules"):
-        if worth_caching(backend, source):
-            cleaned = cache_lines(backend, cleaned, source)
-            if source.typed_rejects and typed_reading_failed(backend, source, cleaned.cached):
+        if worth_caching(engine, source):
+            cleaned = cache_lines(engine, cleaned, source)
+            if source.typed_rejects and typed_reading_failed(engine, source, cleaned.cached):
                 # A value the typed reader could not parse: read everything as text (typed_csv.py).
                 stages.note("a value needs the careful text parser; reading the file again")
-                discard_cache(backend, cleaned)
-                forget_rejects(backend, source.typed_rejects)
-                source = read_source(backend, spec)
-                cleaned = cache_lines(backend, clean(source), source)
+                discard_cache(engine, cleaned)
+                engine.forget_rejects(source.typed_rejects)
+                source = read_source(engine, spec)
+                cleaned = cache_lines(engine, clean(source), source)
         counted = cleaned.counts.to_pyarrow().to_pydict()
         counts = dict(zip(map(int, counted["drop_reason"]), map(int, counted["rows"])))
         quality = data_quality(cleaned, counts)
-        dropped_summary = describe_drops(backend, source, cleaned, spec, quality)
+        dropped_summary = describe_drops(engine, source, cleaned, spec, quality)
         kept = [i for i, r in enumerate(counted["drop_reason"]) if r == 0]
         if kept:
             first, last = counted["first_date"][kept[0]], counted["last_date"][kept[0]]
@@ -211,60 +168,44 @@ def compute_features(backend, data, options: RunOptions, stages: Stages,
             stages.warn(line)
         stages.note(f"{quality['rows_read']:,} lines read, {quality['rows_used']:,} used")
     with stages.stage("features", f"computing {', '.join(names)} per customer"):
-        if backend.name == "pyspark":
-            from .clustering.spark import materialize_customers
+        if engine.may_keep_customers:
+            from .clustering.spark import materialize_customers  # PySpark is optional (custseg[spark])
 
             feats, frame, customers = materialize_customers(
-                backend, customer_features(cleaned.lines, computed, source.return_rate_level),
+                engine, customer_features(cleaned.lines, computed, source.return_rate_level),
                 options.engine.spark_local_limit, options.sweep_sample, options.seed)
             products = None
         else:
-            products = keep_customer_products(backend, cleaned, source.provided)
+            products = keep_customer_products(engine, cleaned, source.provided)
             table = customer_features(cleaned.lines, computed, source.return_rate_level, products, text_ids=False)
-            feats = fetch_customers(backend, table)
+            feats = fetch_customers(engine, table)
             frame, customers = None, None
         stages.note(f"{customers or feats.num_rows:,} customers")
     return Features(source=source, cleaned=cleaned, quality=quality, table=feats, names=names,
-                    frame=frame, customers=customers, engine=backend, products=products)
+                    frame=frame, customers=customers, engine=engine, products=products)
 
 
-def keep_customer_products(backend, cleaned, provided: set[str]):
-    """features.customer_products as a DuckDB temporary table (None without products or DuckDB).
+def keep_customer_products(engine: Engine, cleaned, provided: set[str]):
+    """features.customer_products as the engine's temporary table (None without products, or when the
+    engine keeps no tables).
 
     products_ordered and the best sellers both need purchases per (customer, product);
     kept once, neither groups the order lines again (nor parses a CSV or Parquet file again).
     """
-    if "product" not in provided or backend.name != "duckdb":
+    if "product" not in provided or not engine.caches_lines:
         return None
-    name = f"custseg_customer_products_{uuid.uuid4().hex[:12]}"
-    stored = backend.create_table(name, customer_products(cleaned.lines, with_names=not cleaned.name_is_product),
-                                  temp=True)
+    _, stored = engine.keep(customer_products(cleaned.lines, with_names=not cleaned.name_is_product),
+                            "custseg_customer_products")
     if cleaned.name_is_product:  # Shopify: the product type is its own name, stored once
         stored = stored.mutate(product_name=stored.product).select(
             "customer_id", "product", "product_name", "quantity", "amount")
     return stored
 
 
-def fetch_customers(backend, customers) -> pa.Table:
+def fetch_customers(engine: Engine, customers) -> pa.Table:
     """The customer table (features.customer_features) in natural order, as one-piece Arrow columns
-    with the ids as text (integer ids are sorted and carried as integers, and made text by Arrow).
-
-    DuckDB computes it into a temporary table first, so that its size is known before it comes
-    into Python: while it is fetched, DuckDB's share is lowered by that much (memory_beside) and
-    the two together stay near the limit (at 37M customers they would add up to 2.4 + 2.6 GB).
-    """
-    con = duckdb_connection(backend)
-    if con is None:
-        return contiguous(ids_as_text(natural_order(customers).to_pyarrow()))
-    name = f"custseg_customers_{uuid.uuid4().hex[:12]}"
-    stored = backend.create_table(name, customers, temp=True)
-    try:
-        rows = con.execute(f'SELECT count(*) FROM "{name}"').fetchall()[0][0]
-        row_bytes = 8 * (len(stored.columns) - 1) + 24  # float64 features, and an id as text
-        with memory_beside(backend, rows * row_bytes):
-            return contiguous(ids_as_text(natural_order(stored).to_pyarrow()))
-    finally:
-        con.execute(f'DROP TABLE IF EXISTS "{name}"')
+    with the ids as text (integer ids are sorted and carried as integers, and made text by Arrow)."""
+    return contiguous(ids_as_text(engine.fetch_customers(customers, natural_order)))
 
 
 def ids_as_text(table: pa.Table) -> pa.Table:
@@ -288,11 +229,11 @@ def contiguous(table: pa.Table) -> pa.Table:
     return table
 
 
-def _read_dataframe_or_files(backend, data, spec: SourceSpec):
+def read_dataframe_or_files(engine: Engine, data, spec: SourceSpec):
     if is_table_like(data):
-        return read_source_table(backend, data, spec)
-    # CSV files read by DuckDB are cached (cleaning.worth_caching): a typed reading can fall back.
-    return read_source(backend, spec, typed=backend.name == "duckdb")
+        return read_source_table(engine, data, spec)
+    # CSV files read by an engine that caches lines (cleaning.worth_caching): a typed reading can fall back.
+    return read_source(engine, spec, typed=engine.reads_typed_csv)
 
 
 def segment(data, progress: ProgressCallback | None = None, **kwargs) -> SegmentationResult:
@@ -303,22 +244,10 @@ def segment(data, progress: ProgressCallback | None = None, **kwargs) -> Segment
     schema="shopify", mapping={"customer_id": "Client"}); engine options (memory_limit,
     temp_dir, threads, engine) may be given directly too.
     """
-    engine_keys = {"engine", "memory_limit", "temp_dir", "threads", "spark_master", "spark_conf", "spark_session",
-                   "spark_local_limit"}
-    engine_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k in engine_keys}
-    if is_spark_dataframe(data) and not isinstance(engine_kwargs.get("engine"), EngineOptions):
-        # A Spark DataFrame is segmented by Spark, in the session it belongs to.
-        engine_kwargs.setdefault("engine", "spark")
-        engine_kwargs.setdefault("spark_session", data.sparkSession)
-    if isinstance(engine_kwargs.get("engine"), EngineOptions):
-        engine_options = engine_kwargs.pop("engine")
-    else:
-        engine_options = EngineOptions(**engine_kwargs)
-    try:
-        options = RunOptions(engine=engine_options, **kwargs)
-    except TypeError as exc:
-        raise CustsegError(f"unknown option: {exc}") from exc
-    return run(data, options, progress)
+    if not isinstance(kwargs.get("engine"), EngineOptions):
+        for key, value in engine_of(data).items():  # a Spark DataFrame is segmented by its own session
+            kwargs.setdefault(key, value)
+    return run(data, RunOptions.from_keywords(**kwargs), progress)
 
 
 @dataclass
@@ -350,7 +279,7 @@ class Features:
     names: list[str]          # the clustering features
     frame: Any = None         # Spark DataFrame of every customer when too many to collect (table: a sample)
     customers: int | None = None  # number of customers when `table` is a sample
-    engine: Any = None        # the Ibis backend that computed them
+    engine: Any = None        # the Engine that computed them
     products: Any = None      # features.customer_products, kept by the engine (None: not computed)
 
     def matrix(self) -> np.ndarray:
@@ -400,7 +329,7 @@ def check_matrix(X: np.ndarray, features: Features, k: int | None) -> None:
 
 def cluster(X: np.ndarray, options: RunOptions, stages: Stages) -> Clustering:
     """Scale, sweep k, choose k and fit K-means with scikit-learn."""
-    from .clustering.kmeans import CustomerSegmenter
+    from .clustering.estimator import CustomerSegmenter  # scikit-learn: heavy (preloaded while the engine reads)
 
     with stages.stage("clustering", f"choosing k and fitting K-means on {len(X):,} customers"):
         segmenter = CustomerSegmenter(
@@ -441,10 +370,9 @@ def reuse_model(model: SegmentationModel, label: str, X: np.ndarray, features: F
     )
 
 
-def cluster_spark(backend, features: Features, options: RunOptions, stages: Stages) -> Clustering:
+def cluster_spark(engine, features: Features, options: RunOptions, stages: Stages) -> Clustering:
     """The clustering step with Spark MLlib, on a customer table that stays in Spark."""
-    from .clustering.spark import fit_mllib
-    from .engines.duckdb import spark_table
+    from .clustering.spark import fit_mllib  # PySpark is optional (custseg[spark])
 
     with stages.stage("clustering", f"choosing k and fitting MLlib K-means on {features.customers:,} customers"):
         fit = fit_mllib(features.frame, features.names, k=options.k, k_max=options.k_max, scale=options.scale,
@@ -455,7 +383,7 @@ def cluster_spark(backend, features: Features, options: RunOptions, stages: Stag
         labels=assign(fit.scaling.transform(features.matrix()), fit.centers), centers=fit.centers,
         scaling=fit.scaling, k=fit.choice.k, k_method=fit.choice.method, k_reason=fit.choice.reason,
         k_selection=fit.k_selection, inertia=fit.inertia, backend="spark-mllib",
-        assignments=spark_table(backend, fit.assigned, "custseg_segments"),
+        assignments=engine.table(fit.assigned, "custseg_segments"),
     )
 
 
@@ -503,25 +431,25 @@ def _assignment(with_segments: pa.Table, lines) -> pa.Table:
     return assignment
 
 
-def run(data, options: RunOptions, progress: ProgressCallback | None = None) -> SegmentationResult:
-    """The whole flow with explicit options."""
+def run(data, options: RunOptions, progress: ProgressCallback | None = None,
+        watch: Callable[[Callable[[], float | None]], None] | None = None) -> SegmentationResult:
+    """The whole flow with explicit options; `watch` (a progress display's) is given the engine's
+    query progress function, when the engine has one."""
     options.validate()
     stages = Stages(progress)
     started = time.perf_counter()
-    from .runtime import preload
-
     preload.start()  # scikit-learn, plotly ... imported while the engine reads
-    backend = connect(options.engine)
-    watch = getattr(progress, "watch_engine", None)  # a display that shows the engine's query progress
-    if watch is not None:
-        watch(duckdb_connection(backend))
+    engine = connect(options.engine)
+    query_progress = engine.query_progress() if watch is not None else None
+    if query_progress is not None:
+        watch(query_progress)
     model = as_model(options.model) if options.model is not None else None
-    features = compute_features(backend, data, options, stages, model=model, model_name=model_label(options.model))
+    features = compute_features(engine, data, options, stages, model=model, model_name=model_label(options.model))
     # While Python holds the customer table and the matrix, DuckDB's share shrinks by their size
     # (it evicts its cached tables to disk): the two together stay near the limit. It is lowered
     # before the matrix is built.
     matrix_bytes = features.table.num_rows * len(features.names) * 8
-    with memory_beside(backend, features.table.nbytes + matrix_bytes):
+    with engine.memory_beside(features.table.nbytes + matrix_bytes):
         X = features.matrix()
         if model is not None:
             if features.frame is not None:
@@ -533,7 +461,7 @@ def run(data, options: RunOptions, progress: ProgressCallback | None = None) -> 
         else:
             check_matrix(X, features, options.k)
             if features.frame is not None:
-                clustering = cluster_spark(backend, features, options, stages)
+                clustering = cluster_spark(engine, features, options, stages)
             else:
                 clustering = cluster(X, options, stages)
         del X  # scaled in place by cluster(); not needed any more (it is large: customers x features)
@@ -599,20 +527,10 @@ def assemble(features: Features, clustering: Clustering, profiles: pd.DataFrame,
         segments_table=segments_table, profiles=profiles, k_selection=clustering.k_selection,
         best_sellers=sellers, data_quality=quality, summary=summary, model=model, features=names,
         all_features=feats,
-        segments_frame=_segments_frame(clustering, names, name_of) if clustering.assignments is not None else None,
+        segments_frame=features.engine.segments_frame(clustering.assignments, ["customer_id", *names],
+                                                      [name_of[i] for i in range(k)])
+        if clustering.assignments is not None else None,
     )
-
-
-def _segments_frame(clustering: Clustering, names: list[str], name_of: dict):
-    """customer_id, the clustering features, segment, segment_name, as a Spark DataFrame (never collected)."""
-    from pyspark.sql import functions as F
-
-    from .engines.duckdb import spark_frame
-
-    table = clustering.assignments
-    frame = spark_frame(table._find_backend(), table.select("customer_id", *names, "segment"))
-    label = F.element_at(F.array(*[F.lit(name_of[i]) for i in range(clustering.k)]), (F.col("segment") + 1).cast("int"))
-    return frame.withColumn("segment_name", label)
 
 
 def _where(source) -> str:

@@ -14,12 +14,10 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import ibis
-
 from .rules import Cleaned, drop_reason
-from ..engines.duckdb import duckdb_connection
 from ..errors import CustsegError
-from ..sources.read import REJECTS_PREFIX, Source, SourceSpec, adapt, file_kind, read_raw
+from ..sources.files import file_kind
+from ..sources.read import Source, SourceSpec, adapt, read_raw
 
 EXAMPLES = 5            # line numbers listed per rule
 SCAN_ROWS = 1_000_000   # rows per file searched for examples (bounds the cost on huge files)
@@ -29,30 +27,6 @@ MALFORMED = {
     "description": "a CSV line that cannot be split into the header's fields (more fields than the header, "
                    "an unclosed quote, or bytes that are not text in the file's encoding); skipped by the reader",
 }
-
-
-def malformed_lines(backend, files: list[str]) -> dict[str, list[int]]:
-    """file -> the sorted line numbers of malformed lines the CSV reader skipped (DuckDB only)."""
-    con = duckdb_connection(backend)
-    if con is None:
-        return {}
-    given = {os.path.realpath(f): f for f in files}
-    originals = {os.path.realpath(copy): f for copy, f in getattr(backend, "_custseg_originals", {}).items()}
-    try:
-        names = [r[0] for r in con.execute(
-            "SELECT table_name FROM duckdb_tables() WHERE table_name LIKE ?", [REJECTS_PREFIX + "%"]).fetchall()]
-    except Exception:
-        return {}
-    found: dict[str, set[int]] = {}
-    for name in names:
-        scans = name.replace(REJECTS_PREFIX, "custseg_reject_scans_")
-        rows = con.execute(
-            f'SELECT DISTINCT s.file_path, e.line FROM "{name}" e JOIN "{scans}" s '
-            "ON e.scan_id = s.scan_id AND e.file_id = s.file_id").fetchall()
-        for path, line in rows:
-            real = os.path.realpath(path)
-            found.setdefault(originals.get(real) or given.get(real, path), set()).add(int(line))
-    return {path: sorted(lines) for path, lines in found.items()}
 
 
 def _row_lines(path: str, rows: set[int], skipped: set[int]) -> dict[int, int]:
@@ -79,36 +53,29 @@ def _row_lines(path: str, rows: set[int], skipped: set[int]) -> dict[int, int]:
     return out
 
 
-def first_dropped_lines(backend, source: Source, cleaned: Cleaned, spec: SourceSpec, rules: list[int],
+def first_dropped_lines(engine, source: Source, cleaned: Cleaned, spec: SourceSpec, rules: list[int],
                         malformed: dict[str, list[int]]) -> dict[int, list[dict[str, Any]]]:
     """Rule index (1-based) -> up to EXAMPLES places ({"file", "line"} in a CSV file, {"file", "row"}
     otherwise) of lines the rule dropped."""
-    con = duckdb_connection(backend)
-    if con is None or not source.files or not rules:
+    if not engine.numbers_dropped_lines or not source.files or not rules:
         return {}
     places: dict[int, list[dict[str, Any]]] = {r: [] for r in rules}
-    previous = con.execute("SELECT current_setting('preserve_insertion_order')").fetchone()[0]
-    con.execute("SET preserve_insertion_order = true")  # rows numbered in file order
-    try:
+    with engine.file_order():  # rows numbered in file order
         for path in source.files:
             wanted = [r for r in rules if len(places[r]) < EXAMPLES]
             if not wanted:
                 break
             kind = file_kind(path)
-            raw, columns = read_raw(backend, [path], spec.sheet)
+            raw, columns = read_raw(engine, [path], spec.sheet)
             again = SourceSpec(inputs=[path], schema=source.schema, mapping=dict(spec.mapping), sheet=spec.sheet,
                                date_format=source.date_format)
             bound = {r: EXPECTED_SCAN_ROWS if cleaned.rules[r - 1].expected else SCAN_ROWS for r in wanted}
-            lines = adapt(backend, raw.limit(max(bound.values())), columns, again, [path]).lines
-            reasons = ibis.to_sql(lines.select(reason=drop_reason(lines, cleaned.rules)), dialect="duckdb")
+            lines = adapt(engine, raw.limit(max(bound.values())), columns, again, [path]).lines
+            reasons = lines.select(reason=drop_reason(lines, cleaned.rules))
             found = []
             for reason in wanted:
-                # A streaming ROW_NUMBER() OVER () and a LIMIT: the scan stops at the fifth example.
-                rows = con.execute(
-                    f"SELECT row_index, reason FROM (SELECT ROW_NUMBER() OVER () - 1 AS row_index, reason "
-                    f"FROM ({reasons})) WHERE reason = {int(reason)} AND row_index < {bound[reason]} "
-                    f"LIMIT {EXAMPLES}").fetchall()
-                found += [{"row_index": int(r[0]), "reason": int(r[1])} for r in rows]
+                rows = engine.rows_where(reasons, reason, bound[reason], EXAMPLES)  # stops at the last example
+                found += [{"row_index": r[0], "reason": r[1]} for r in rows]
             if kind == "csv":
                 lines_of = _row_lines(path, {f["row_index"] for f in found}, set(malformed.get(path, [])))
                 label = "line"
@@ -119,17 +86,15 @@ def first_dropped_lines(backend, source: Source, cleaned: Cleaned, spec: SourceS
                 number = lines_of.get(f["row_index"])
                 if number is not None and len(places[f["reason"]]) < EXAMPLES:
                     places[f["reason"]].append({"file": path, label: int(number)})
-    finally:
-        con.execute(f"SET preserve_insertion_order = {'true' if str(previous).lower() == 'true' else 'false'}")
     return places
 
 
-def describe_drops(backend, source: Source, cleaned: Cleaned, spec: SourceSpec, quality: dict[str, Any]) -> list[str]:
+def describe_drops(engine, source: Source, cleaned: Cleaned, spec: SourceSpec, quality: dict[str, Any]) -> list[str]:
     """Add the malformed lines and the first dropped lines of each rule to `quality`;
     return the stderr summary (no lines when nothing was dropped)."""
-    malformed = malformed_lines(backend, source.files)
+    malformed = engine.malformed_lines(source.files)
     n_malformed = sum(len(v) for v in malformed.values())
-    read_csv = duckdb_connection(backend) is not None and any(file_kind(f) == "csv" for f in source.files)
+    read_csv = engine.numbers_dropped_lines and any(file_kind(f) == "csv" for f in source.files)
     if n_malformed or read_csv:  # always listed for CSV files read by DuckDB, so the schema is stable
         first = [{"file": p, "line": n} for p, lines in malformed.items() for n in lines]
         entry = dict(MALFORMED, rows_dropped=n_malformed)
@@ -141,7 +106,7 @@ def describe_drops(backend, source: Source, cleaned: Cleaned, spec: SourceSpec, 
     with_drops = [i + 1 for i, r in enumerate(cleaned.rules) if _rule_entry(quality, r.name)["rows_dropped"]]
     if with_drops:
         try:
-            places = first_dropped_lines(backend, source, cleaned, spec, with_drops, malformed)
+            places = first_dropped_lines(engine, source, cleaned, spec, with_drops, malformed)
         except (KeyboardInterrupt, CustsegError):
             raise
         except Exception:  # the examples are a courtesy: never fail a run for them

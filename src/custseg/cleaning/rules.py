@@ -7,13 +7,14 @@ dropped. The rules per schema are documented in docs/features.md.
 from __future__ import annotations
 
 from collections.abc import Callable
-import uuid
 from dataclasses import dataclass
 
 import ibis
 import ibis.expr.types as ir
 
-from ..sources.read import Source, file_kind
+from ..sources.files import file_kind
+from ..sources.read import Source
+from ..sources.schemas import SCHEMAS
 
 
 @dataclass(frozen=True)
@@ -65,16 +66,15 @@ MISSING_PRICE = Rule(
     lambda t: _not_finite(t.unit_price),
 )
 
-RULES_BY_SCHEMA: dict[str, tuple[Rule, ...]] = {
-    "shopify": (MISSING_CUSTOMER, INVALID_DATE, INVALID_AMOUNT, INVALID_QUANTITY, NO_ORDERED_UNITS),
-    "online-retail": (MISSING_CUSTOMER, INVALID_DATE, INVALID_QUANTITY, MISSING_PRICE, NON_POSITIVE_PRICE,
-                      INVALID_AMOUNT),
-    "generic": (MISSING_CUSTOMER, INVALID_DATE, INVALID_AMOUNT, INVALID_QUANTITY),
-}
+RULES: dict[str, Rule] = {rule.name: rule for rule in (
+    MISSING_CUSTOMER, INVALID_DATE, INVALID_AMOUNT, INVALID_QUANTITY, NO_ORDERED_UNITS, NON_POSITIVE_PRICE,
+    MISSING_PRICE,
+)}
 
 
 def rules_for(schema: str) -> tuple[Rule, ...]:
-    return RULES_BY_SCHEMA[schema]
+    """The rules a schema's entry names (sources/schemas.py), in its order."""
+    return tuple(RULES[name] for name in SCHEMAS[schema].rules)
 
 
 def drop_reason(lines: ir.Table, rules: tuple[Rule, ...]) -> ir.IntegerValue:
@@ -111,30 +111,28 @@ def _from_marked(marked: ir.Table, rules: tuple[Rule, ...], cached: str | None =
 CACHED_BYTES_PER_LINE = 100  # a parsed line in DuckDB's temp table (measured: ~80 bytes)
 
 
-def worth_caching(backend, source: Source) -> bool:
+def worth_caching(engine, source: Source) -> bool:
     """Cache the parsed lines read by DuckDB: always from text (CSV) files, whose parsing
     costs most; from Parquet when the cache fits in half the memory limit (beyond that,
     reading the typed columns again is cheaper than spilling the cache)."""
-    if backend.name != "duckdb" or not source.files:
+    if not engine.caches_lines or not source.files:
         return False
     kinds = {file_kind(f) for f in source.files}
     if kinds == {"csv"}:
         return True
     if kinds != {"parquet"}:
         return False
-    from ..engines.duckdb import memory_limit_bytes
-
     try:
-        import pyarrow.parquet as pq
+        import pyarrow.parquet as pq  # (only for Parquet inputs)
 
         lines = sum(pq.read_metadata(f).num_rows for f in source.files)
     except Exception:  # unreadable metadata: no cache (the query reports the file)
         return False
-    limit = memory_limit_bytes(backend)
+    limit = engine.memory_limit_bytes()
     return limit is not None and lines * CACHED_BYTES_PER_LINE <= limit // 2
 
 
-def cache_lines(backend, cleaned: Cleaned, source: Source) -> Cleaned:
+def cache_lines(engine, cleaned: Cleaned, source: Source) -> Cleaned:
     """The parsed, marked order lines kept in a DuckDB temporary table (spilled to disk when large).
 
     Parsing text order lines (a CSV read as text, see sources.py) costs more than the
@@ -146,12 +144,10 @@ def cache_lines(backend, cleaned: Cleaned, source: Source) -> Cleaned:
     """
     marked = cleaned.marked
     stored = [c for c in marked.columns if c != "unit_price" or c in source.provided]
-    values = getattr(source.lines.op(), "values", {})
-    same_name = "product" in stored and values.get("product_name") == values.get("product")  # Shopify
+    same_name = "product" in stored and source.product_is_name  # Shopify, generic
     if same_name:
         stored.remove("product_name")
-    name = f"custseg_lines_{uuid.uuid4().hex[:12]}"
-    table = backend.create_table(name, marked.select(*stored), temp=True)
+    name, table = engine.keep(marked.select(*stored), "custseg_lines")
     rebuilt = {c: ibis.null(marked[c].type()) for c in marked.columns if c not in stored}
     if same_name:
         rebuilt["product_name"] = table.product
@@ -162,10 +158,9 @@ def cache_lines(backend, cleaned: Cleaned, source: Source) -> Cleaned:
     return cleaned
 
 
-def discard_cache(backend, cleaned: Cleaned) -> None:
+def discard_cache(engine, cleaned: Cleaned) -> None:
     """Drop the engine's table of cached lines (a reading that is abandoned)."""
-    if cleaned.cached:
-        backend.con.execute(f'DROP TABLE IF EXISTS "{cleaned.cached}"')
+    engine.drop(cleaned.cached)
 
 
 def data_quality(cleaned: Cleaned, counts: dict[int, int]) -> dict:

@@ -11,8 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import CustsegError
-
-SCALES = ("log", "log-standard", "standard", "none")
+from ..options import SCALES
 
 
 # ---------------------------------------------------------------------------- scaling
@@ -86,7 +85,7 @@ class Scaling:
         return {"method": self.method, "mean": self.mean.tolist(), "scale": self.scale.tolist()}
 
 
-def _squared_distances(Z: np.ndarray, centres: np.ndarray) -> np.ndarray:
+def squared_distances(Z: np.ndarray, centres: np.ndarray) -> np.ndarray:
     d = (Z * Z).sum(axis=1)[:, None] - 2.0 * Z @ centres.T + (centres * centres).sum(axis=1)[None, :]
     return np.maximum(d, 0.0)
 

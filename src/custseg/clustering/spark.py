@@ -28,8 +28,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sklearn.metrics import davies_bouldin_score
 
-from .kmeans import SCALES, KChoice, Scaling, choose_k
-from ..engines.duckdb import spark_frame, spark_to_arrow
+from ..options import SCALES
+from .choose_k import KChoice, choose_k
+from .scaling import Scaling
+from ..engines.spark import spark_to_arrow
 from ..errors import CustsegError
 
 VECTOR = "custseg_vector"
@@ -48,7 +50,7 @@ class SparkKMeans:
     inertia: float
 
 
-def materialize_customers(backend, customers, local_limit: int, sample_size: int, seed: int):
+def materialize_customers(engine, customers, local_limit: int, sample_size: int, seed: int):
     """The customer table (an Ibis expression on Spark), collected when small enough.
 
     Returns (arrow, frame, count): below `local_limit` rows, every customer in natural
@@ -56,7 +58,7 @@ def materialize_customers(backend, customers, local_limit: int, sample_size: int
     customers (for checks and the report's drawings), the persisted Spark DataFrame of
     everyone, and the number of customers.
     """
-    frame = spark_frame(backend, customers).persist()
+    frame = engine.frame(customers).persist()
     n = frame.count()
     schema = customers.schema()
     if n <= local_limit:

@@ -1,25 +1,36 @@
-"""Engine connections: DuckDB (embedded, default) and Spark (cluster).
+"""The DuckDB engine (embedded, the default): an explicit memory limit and a spill directory, so
+that large inputs spill to disk instead of being killed.
 
-Everything up to the customer features is an Ibis expression; an engine is the
-Ibis backend that runs it. DuckDB gets an explicit memory limit and a spill
-directory so that large inputs spill to disk instead of being killed.
+The only module besides engines/spark.py that knows an engine's name or Ibis' internals.
 """
 
 from __future__ import annotations
 
+import codecs
 import contextlib
+import functools
 import os
 import re
-from dataclasses import dataclass, field
+import shutil
+import tempfile
+import weakref
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
-from ..errors import CustsegError
+import duckdb
+import ibis
+import ibis.expr.types as ir
+import pyarrow as pa
 
-ENGINES = ("duckdb", "spark")
-# Under the Spark engine, a customer table up to this many rows is collected and clustered
-# with scikit-learn; a larger one stays in Spark and is clustered with MLlib.
-SPARK_LOCAL_LIMIT = 2_000_000
-SPARK_INSTALL_HINT = "pip install 'custseg[spark]'"
+from ..errors import CustsegError, first_line
+from ..options import EngineOptions, parse_memory_limit, size_bytes
+from ..runtime.signals import register
+from .base import Engine, unique_names
+
+REJECTS_PREFIX = "custseg_rejects_"  # DuckDB temp tables of malformed CSV lines (see cleaning/dropped.py)
+SCANS_PREFIX = "custseg_reject_scans_"
+MEMORY_PER_THREAD = 48 << 20  # below this per thread, DuckDB's buffers alone exhaust the limit
 
 
 def total_memory_bytes() -> int:
@@ -46,70 +57,18 @@ def default_memory_limit() -> str:
     return f"{max(1024, total_memory_bytes() // 10 // 2**20)}MB"
 
 
-_MEMORY_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb|tb|kib|mib|gib|tib)?\s*$", re.I)
-
-
-def parse_memory_limit(text: str) -> str:
-    """Validate a memory size such as '4GB' or '512MiB' and return it in DuckDB's form."""
-    match = _MEMORY_RE.match(str(text))
-    if not match:
-        raise CustsegError(
-            f"--memory-limit {text!r} is not a size; give a number with a unit, e.g. 4GB or 512MB."
-        )
-    number, unit = match.groups()
-    return f"{number}{(unit or 'B').upper()}"
-
-
-@dataclass
-class EngineOptions:
-    """How to run the lazy part of the flow."""
-
-    engine: str = "duckdb"
-    memory_limit: str | None = None
-    temp_dir: str | None = None
-    threads: int | None = None
-    spark_master: str | None = None
-    spark_conf: dict[str, str] = field(default_factory=dict)
-    spark_session: Any = None
-    spark_local_limit: int = SPARK_LOCAL_LIMIT
-
-    def __post_init__(self) -> None:
-        if self.engine not in ENGINES:
-            raise CustsegError(f"--engine {self.engine!r} is unknown; use one of: {', '.join(ENGINES)}.")
-        if self.spark_local_limit < 0:
-            raise CustsegError(f"spark_local_limit must be 0 or more, not {self.spark_local_limit}.")
-        if self.threads is not None and self.threads < 1:
-            raise CustsegError(f"--threads must be at least 1, not {self.threads}.")
-
-
-def connect(options: EngineOptions):
-    """An Ibis backend for the chosen engine."""
-    if options.engine == "spark":
-        return connect_spark(options)
-    return connect_duckdb(options)
-
-
-MEMORY_PER_THREAD = 48 << 20  # below this per thread, DuckDB's buffers alone exhaust the limit
-
-
 def threads_for_memory(memory_limit: str) -> int | None:
     """Fewer threads than cores when the memory limit is too small to give each one its buffers
     (so a tiny --memory-limit spills instead of failing); None: no cap needed."""
-    match = _MEMORY_RE.match(memory_limit)
-    if not match:
+    limit = size_bytes(memory_limit)
+    if limit is None:
         return None
-    units = {"B": 1, "KB": 1000, "MB": 1000**2, "GB": 1000**3, "TB": 1000**4,
-             "KIB": 1 << 10, "MIB": 1 << 20, "GIB": 1 << 30, "TIB": 1 << 40}
-    limit = float(match.group(1)) * units[(match.group(2) or "B").upper()]
     cores = os.cpu_count() or 1
     cap = max(1, int(limit // MEMORY_PER_THREAD))
     return cap if cap < cores else None
 
 
-def connect_duckdb(options: EngineOptions):
-    import duckdb
-    import ibis
-
+def connect_duckdb(options: EngineOptions) -> "DuckDBEngine":
     config: dict[str, Any] = {
         "memory_limit": parse_memory_limit(options.memory_limit) if options.memory_limit else default_memory_limit(),
         # Insertion order is not needed anywhere: every output is sorted explicitly.
@@ -127,153 +86,265 @@ def connect_duckdb(options: EngineOptions):
     else:
         # DuckDB's default spill directory is ./.tmp: keep the current directory untouched
         # (DuckDB creates this directory only when it spills, and removes it when done).
-        import tempfile
-
         config["temp_directory"] = os.path.join(tempfile.gettempdir(), f"custseg-duckdb-{os.getpid()}")
     try:
         raw = duckdb.connect(":memory:", config=config)
     except duckdb.Error as exc:  # bad memory limit, unwritable temp dir
         raise CustsegError(f"cannot start DuckDB: {str(exc).splitlines()[0]}") from exc
-    from ..runtime.signals import register
-
-    register(raw)  # Ctrl-C / SIGTERM interrupt a running query (signals.py)
-    backend = ibis.duckdb.from_connection(raw)
-    backend._custseg_memory_limit = config["memory_limit"]  # as given (DuckDB reports it rounded)
-    return backend
+    register(raw)  # Ctrl-C / SIGTERM interrupt a running query (runtime/signals.py)
+    return DuckDBEngine(ibis.duckdb.from_connection(raw), config["memory_limit"])
 
 
-def spark_session(options: EngineOptions):
-    """The active SparkSession, or a new one built from the options."""
-    if options.spark_session is not None:
-        return options.spark_session
-    SparkSession = import_pyspark().SparkSession
-    active = SparkSession.getActiveSession()
-    if active is not None and not options.spark_master and not options.spark_conf:
-        return active
-    builder = SparkSession.builder.appName("custseg").master(options.spark_master or "local[*]")
-    builder = builder.config("spark.sql.session.timeZone", "UTC")
-    # custseg shows its own progress; Arrow makes collecting the customer table fast.
-    builder = builder.config("spark.ui.showConsoleProgress", "false")
-    builder = builder.config("spark.sql.execution.arrow.pyspark.enabled", "true")
-    for key, value in options.spark_conf.items():
-        builder = builder.config(key, value)
-    try:
-        session = builder.getOrCreate()
-        if active is None and "spark.log.level" not in options.spark_conf:
-            session.sparkContext.setLogLevel("ERROR")  # our own session: custseg reports progress itself
-        return session
-    except Exception as exc:  # no Java, a wrong master URL, a bad setting
-        text = str(exc).strip().splitlines()
-        first = text[0] if text else type(exc).__name__
-        if not java_available():
-            raise CustsegError("Spark cannot start: it needs Java 17 or 21, and none was found; install a JDK "
-                               "and set JAVA_HOME, or use --engine duckdb.") from exc
-        if "JAVA_GATEWAY_EXITED" in first:
-            first = "the Spark JVM exited (its message is above)"
-        raise CustsegError(f"Spark cannot start with master {options.spark_master or 'local[*]'!r}: {first}; "
-                           "check --spark-master and --spark-conf.") from exc
+def cp1252_or_latin1(error: UnicodeDecodeError) -> tuple[str, int]:
+    # The five bytes cp1252 leaves undefined are read as Latin-1.
+    return error.object[error.start:error.end].decode("latin-1"), error.end
 
 
-def java_available() -> bool:
-    import shutil
+class DuckDBEngine(Engine):
+    """DuckDB through Ibis; custseg's state about the connection is kept here, not on Ibis' object."""
 
-    home = os.environ.get("JAVA_HOME")
-    return bool((home and os.path.exists(os.path.join(home, "bin", "java"))) or shutil.which("java"))
+    name = "duckdb"
+    caches_lines = True
+    reads_typed_csv = True
+    numbers_dropped_lines = True
+
+    def __init__(self, backend, memory_limit: str):
+        super().__init__(backend)
+        self.con = backend.con  # the raw duckdb connection behind Ibis' backend
+        self.memory_limit = memory_limit  # as given (DuckDB reports it rounded)
+        self.readings = 0  # CSV readings started (each with its own rejects tables)
+        self.transcoded: str | None = None  # directory of UTF-8 copies of cp1252 files
+        self.originals: dict[str, str] = {}  # UTF-8 copy -> the file it was made from
+
+    # ------------------------------------------------------------------ reading
+
+    def read_csv(self, paths: list[str], dialect, typed=None) -> ir.Table:
+        types = typed.types if typed else {}
+        options = dict(
+            delim=dialect.delimiter, header=True, all_varchar=not types, quote='"', escape='"',
+            null_padding=False, encoding=dialect.encoding, auto_detect=False,
+            columns={name: types.get(name, "VARCHAR") for name in unique_names(dialect.header)},
+        )
+        if typed and typed.dateformat:
+            options["dateformat"] = typed.dateformat
+        if dialect.encoding == "cp1252":  # DuckDB reads UTF-8 and Latin-1 only
+            paths = [self.as_utf8(path) for path in paths]
+            options["encoding"] = "utf-8"
+        options.update(self.malformed_line_options())
+        try:
+            return self.ibis.read_csv(paths, **options)
+        except Exception as exc:  # duckdb raises its own error types
+            raise CustsegError(f"{paths[0]}: cannot be read as CSV: {first_line(exc)}") from exc
+
+    def malformed_line_options(self) -> dict[str, Any]:
+        """read_csv options: a malformed line (more or fewer fields than the header, an unclosed
+        quote, bad UTF-8) is skipped and recorded in a rejects table instead of failing the run.
+        (null_padding stays off: DuckDB's parallel reader cannot combine it with line breaks inside
+        quoted fields.) Small CSV buffers under a small memory limit."""
+        self.readings += 1
+        number = self.readings
+        options: dict[str, Any] = dict(
+            store_rejects=True, rejects_table=f"{REJECTS_PREFIX}{number}", rejects_scan=f"{SCANS_PREFIX}{number}",
+        )
+        try:
+            limit, threads = self.con.execute(
+                "SELECT current_setting('memory_limit'), current_setting('threads')").fetchone()
+            limit_bytes = size_bytes(str(limit))
+        except Exception:
+            return options
+        # Each reading thread holds a buffer (32 MB by default): under a small memory limit the
+        # buffers alone would not fit, so they shrink (never below the 2 MB longest line).
+        if limit_bytes:
+            buffer = min(32 << 20, max(2 << 20, limit_bytes // (8 * max(1, int(threads)))))
+            if buffer < 32 << 20:
+                options["buffer_size"] = int(buffer)
+        return options
+
+    def as_utf8(self, path: str) -> str:
+        """A UTF-8 copy of a cp1252 file in a private temporary directory (removed with the engine
+        or at exit); line breaks are kept, so line numbers stay those of the file."""
+        if self.transcoded is None:
+            self.transcoded = tempfile.mkdtemp(prefix="custseg-utf8-")
+            weakref.finalize(self, shutil.rmtree, self.transcoded, True)
+        target = os.path.join(self.transcoded, f"{len(os.listdir(self.transcoded))}-{Path(path).name}")
+        self.originals[target] = path
+        codecs.register_error("custseg-latin-1", cp1252_or_latin1)  # (registering again is harmless)
+        with open(path, encoding="cp1252", errors="custseg-latin-1", newline="") as src, \
+                open(target, "w", encoding="utf-8", newline="") as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
+        return target
+
+    def read_parquet(self, files: list[str]) -> ir.Table:
+        try:
+            return self.ibis.read_parquet(files)
+        except Exception as exc:
+            raise CustsegError(f"{files[0]}: cannot be read as Parquet: {first_line(exc)}") from exc
+
+    # ------------------------------------------------------------------ temporary tables
+
+    def drop(self, name: str | None) -> None:
+        if name:
+            self.con.execute(f'DROP TABLE IF EXISTS "{name}"')
+
+    def earliest_year(self, table: str, column: str) -> int | None:
+        first = self.con.execute(f'SELECT min("{column}") FROM "{table}"').fetchall()[0][0]
+        return None if first is None else first.year
+
+    # ------------------------------------------------------------------ typed CSV reading
+
+    def csv_reads(self) -> int:
+        return self.readings
+
+    def rejects_of(self, first: int, last: int) -> list[str]:
+        return [f"{REJECTS_PREFIX}{n}" for n in range(first, last + 1)]
+
+    def cast_failed(self, rejects: list[str]) -> bool:
+        for name in rejects:
+            try:
+                found = self.con.execute(f'SELECT 1 FROM "{name}" WHERE error_type = \'CAST\' LIMIT 1').fetchall()
+            except Exception:  # no table: the reader rejected nothing
+                continue
+            if found:
+                return True
+        return False
+
+    def forget_rejects(self, rejects: list[str]) -> None:
+        for name in rejects:
+            scans = name.replace(REJECTS_PREFIX, SCANS_PREFIX)
+            for table in (name, scans):
+                self.con.execute(f'DROP TABLE IF EXISTS "{table}"')
+
+    # ------------------------------------------------------------------ dropped lines
+
+    def malformed_lines(self, files: list[str]) -> dict[str, list[int]]:
+        given = {os.path.realpath(f): f for f in files}
+        originals = {os.path.realpath(copy): f for copy, f in self.originals.items()}
+        try:
+            names = [r[0] for r in self.con.execute(
+                "SELECT table_name FROM duckdb_tables() WHERE table_name LIKE ?", [REJECTS_PREFIX + "%"]).fetchall()]
+        except Exception:
+            return {}
+        found: dict[str, set[int]] = {}
+        for name in names:
+            scans = name.replace(REJECTS_PREFIX, SCANS_PREFIX)
+            rows = self.con.execute(
+                f'SELECT DISTINCT s.file_path, e.line FROM "{name}" e JOIN "{scans}" s '
+                "ON e.scan_id = s.scan_id AND e.file_id = s.file_id").fetchall()
+            for path, line in rows:
+                real = os.path.realpath(path)
+                found.setdefault(originals.get(real) or given.get(real, path), set()).add(int(line))
+        return {path: sorted(lines) for path, lines in found.items()}
+
+    @contextlib.contextmanager
+    def file_order(self) -> Iterator[None]:
+        """Within the block, rows are numbered in file order (insertion order preserved)."""
+        previous = self.con.execute("SELECT current_setting('preserve_insertion_order')").fetchone()[0]
+        self.con.execute("SET preserve_insertion_order = true")
+        try:
+            yield
+        finally:
+            self.con.execute(
+                f"SET preserve_insertion_order = {'true' if str(previous).lower() == 'true' else 'false'}")
+
+    def rows_where(self, reasons: ir.Table, reason: int, bound: int, limit: int) -> list[tuple[int, int]]:
+        sql = ibis.to_sql(reasons, dialect="duckdb")
+        # A streaming ROW_NUMBER() OVER () and a LIMIT: the scan stops at the last example.
+        return [(int(r[0]), int(r[1])) for r in self.con.execute(
+            f"SELECT row_index, reason FROM (SELECT ROW_NUMBER() OVER () - 1 AS row_index, reason "
+            f"FROM ({sql})) WHERE reason = {int(reason)} AND row_index < {bound} "
+            f"LIMIT {limit}").fetchall()]
+
+    # ------------------------------------------------------------------ memory and results
+
+    def memory_limit_bytes(self) -> int | None:
+        setting = self.memory_limit or self.con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+        return size_bytes(setting)
+
+    @contextlib.contextmanager
+    def memory_beside(self, held_bytes: int, floor: int = 1 << 30) -> Iterator[None]:
+        """Within the block, DuckDB's memory limit is lowered by `held_bytes` (at least `floor`).
+
+        For steps that query DuckDB while Python holds a large table (the customer table
+        during profiles and best sellers): the two together stay near the limit instead of
+        adding up; DuckDB spills a little more.
+        """
+        if held_bytes < (256 << 20):
+            yield
+            return
+        setting = self.memory_limit or self.con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+        limit = size_bytes(setting)
+        if limit is None or limit <= floor:
+            yield
+            return
+        self.con.execute(f"SET memory_limit = '{max(floor, limit - held_bytes) // 2**20}MB'")
+        try:
+            yield
+        finally:
+            self.con.execute(f"SET memory_limit = '{setting}'")
+
+    def fetch_customers(self, customers: ir.Table, ordered: Callable[[ir.Table], ir.Table]) -> pa.Table:
+        """DuckDB computes the customer table into a temporary table first, so that its size is known
+        before it comes into Python: while it is fetched, DuckDB's share is lowered by that much
+        (memory_beside) and the two together stay near the limit (at 37M customers they would add
+        up to 2.4 + 2.6 GB)."""
+        name, stored = self.keep(customers, "custseg_customers")
+        try:
+            rows = self.con.execute(f'SELECT count(*) FROM "{name}"').fetchall()[0][0]
+            row_bytes = 8 * (len(stored.columns) - 1) + 24  # float64 features, and an id as text
+            with self.memory_beside(rows * row_bytes):
+                return ordered(stored).to_pyarrow()
+        finally:
+            self.drop(name)
+
+    def query_progress(self) -> Callable[[], float | None] | None:
+        try:
+            self.con.execute("SET enable_progress_bar = true")
+            self.con.execute("SET enable_progress_bar_print = false")
+        except Exception:  # a DuckDB without the setting: no percentages
+            return None
+        return self.con.query_progress
 
 
-def import_pyspark():
-    """The pyspark.sql module, or a CustsegError that names the extra to install."""
-    try:
-        import pyspark.sql
-    except ImportError as exc:
-        raise CustsegError(f"the Spark engine needs PySpark, which is not installed: {SPARK_INSTALL_HINT} "
-                           "(and Java 17 or 21), or use --engine duckdb.") from exc
-    return pyspark.sql
+def is_duckdb_error(exc: BaseException) -> bool:
+    """An error raised by DuckDB itself (while the inputs are scanned)."""
+    return type(exc).__module__.split(".")[0] in ("duckdb", "_duckdb")
 
 
-def connect_spark(options: EngineOptions):
-    import ibis
-
-    session = spark_session(options)
-    try:
-        return ibis.pyspark.connect(session)
-    except ImportError as exc:  # Ibis' PySpark backend has its own requirements
-        raise CustsegError(f"the Spark engine needs Ibis' PySpark backend: {SPARK_INSTALL_HINT}") from exc
-
-
-def is_spark_dataframe(data) -> bool:
-    return type(data).__module__.startswith("pyspark.sql")
-
-
-def spark_frame(backend, expr):
-    """The Spark DataFrame that computes an Ibis expression on the PySpark backend."""
-    backend._run_pre_execute_hooks(expr)  # registers memtables (e.g. .xlsx data) as Spark views
-    return backend.raw_sql(backend.compile(expr))
-
-
-def spark_table(backend, frame, prefix: str = "custseg"):
-    """An Ibis table over a Spark DataFrame (through a temporary view)."""
-    import ibis.util
-
-    name = ibis.util.gen_name(prefix)
-    frame.createOrReplaceTempView(name)
-    return backend.table(name)
+def read_error(exc: BaseException, files: list[str]) -> CustsegError:
+    """A DuckDB error met while scanning the inputs, as one line naming the file and line."""
+    text = str(exc)
+    kind = type(exc).__name__
+    if "Interrupt" in kind:
+        raise KeyboardInterrupt from exc
+    file_match = re.search(r"^\s*file\s*=\s*(.+?)\s*$", text, re.M)
+    line_match = re.search(r"CSV Error on Line:\s*(\d+)", text)
+    where = file_match.group(1) if file_match else (files[0] if len(files) == 1 else "the input")
+    if line_match:
+        where += f", line {line_match.group(1)}"
+    first = first_line(exc)
+    if "OutOfMemory" in kind or first.startswith("Out of Memory"):
+        return CustsegError(f"DuckDB ran out of memory ({first}); raise --memory-limit, lower --threads or "
+                            "point --temp-dir at a disk with free space.")
+    if "encoded" in first or "unicode" in first.lower():
+        return CustsegError(f"{where}: the text is not in the detected encoding ({first}); save the file as "
+                            "UTF-8 and run again.")
+    if "No space left" in text or "disk" in first.lower() and "space" in first.lower():
+        return CustsegError(f"DuckDB cannot spill to disk: {first}; free space or point --temp-dir elsewhere.")
+    return CustsegError(f"{where}: cannot be read: {first}")
 
 
-def spark_to_arrow(frame, schema=None):
-    """Collect a Spark DataFrame as Arrow (with the Ibis schema's types when given)."""
-    table = frame.toArrow() if hasattr(frame, "toArrow") else __import__("pyarrow").Table.from_pandas(
-        frame.toPandas(), preserve_index=False)
-    return table.cast(schema.to_pyarrow()) if schema is not None else table
+def translate_read_errors(function):
+    """Decorator: a DuckDB error raised while the inputs are scanned becomes a CustsegError
+    naming the file and line (see read_error); an interrupted query becomes KeyboardInterrupt."""
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except CustsegError:
+            raise
+        except Exception as exc:
+            if not is_duckdb_error(exc):
+                raise
+            raise read_error(exc, []) from exc
 
-
-_SIZE_RE = re.compile(r"^\s*([\d.]+)\s*([KMGT]?)(i?)B\s*$", re.I)
-
-
-def _setting_bytes(text: str) -> int | None:
-    match = _SIZE_RE.match(str(text))
-    if not match:
-        return None
-    number, unit, binary = match.groups()
-    base = 1024 if binary else 1000
-    return int(float(number) * base ** "BKMGT".index(unit.upper() or "B"))
-
-
-def memory_limit_bytes(backend) -> int | None:
-    """DuckDB's memory limit in bytes, as set by connect (None for other engines)."""
-    con = duckdb_connection(backend)
-    if con is None:
-        return None
-    setting = getattr(backend, "_custseg_memory_limit", None) or \
-        con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
-    return _setting_bytes(setting)
-
-
-@contextlib.contextmanager
-def memory_beside(backend, held_bytes: int, floor: int = 1 << 30):
-    """Within the block, DuckDB's memory limit is lowered by `held_bytes` (at least `floor`).
-
-    For steps that query DuckDB while Python holds a large table (the customer table
-    during profiles and best sellers): the two together stay near the limit instead of
-    adding up; DuckDB spills a little more.
-    """
-    con = duckdb_connection(backend)
-    if con is None or held_bytes < (256 << 20):
-        yield
-        return
-    setting = getattr(backend, "_custseg_memory_limit", None) or \
-        con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
-    limit = _setting_bytes(setting)
-    if limit is None or limit <= floor:
-        yield
-        return
-    con.execute(f"SET memory_limit = '{max(floor, limit - held_bytes) // 2**20}MB'")
-    try:
-        yield
-    finally:
-        con.execute(f"SET memory_limit = '{setting}'")
-
-
-def duckdb_connection(backend):
-    """The raw duckdb connection behind an Ibis DuckDB backend (None for other engines)."""
-    return getattr(backend, "con", None) if backend.name == "duckdb" else None
+    return wrapper

@@ -18,11 +18,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ..engines.duckdb import EngineOptions, connect
+from ..engines import connect
 from ..errors import CustsegError
 from ..model import SegmentationModel, as_model, model_label
+from ..options import EngineOptions, RunOptions
+from ..pipeline import ProgressCallback, Stages, compute_features
 from .run import FORMULA_STARTS, write_table_csv
-from ..pipeline import ProgressCallback, RunOptions, Stages, compute_features
 
 PREDICTION_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 
@@ -54,8 +55,8 @@ def score(model: SegmentationModel | str | os.PathLike, data, *, schema: str = "
     options = RunOptions(schema=schema, mapping=dict(mapping or {}), sheet=sheet, date_format=date_format,
                          engine=engine or EngineOptions())
     stages = Stages(progress)
-    backend = connect(options.engine)
-    features = compute_features(backend, data, options, stages, model=model, model_name=label)
+    engine = connect(options.engine)
+    features = compute_features(engine, data, options, stages, model=model, model_name=label)
     if features.table.num_rows == 0:
         where = features.source.files[0] if features.source.files else "the data"
         raise CustsegError(f"{where}: no customer with orders after cleaning; there is nothing to score.")

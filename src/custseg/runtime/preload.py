@@ -15,7 +15,7 @@ import threading
 
 MODULES = (
     "sklearn.base", "sklearn.cluster", "sklearn.metrics", "sklearn.utils.validation", "threadpoolctl", "kneed",
-    "custseg.clustering.kmeans", "plotly.graph_objects", "plotly.subplots", "plotly.io", "plotly.offline", "jinja2",
+    "custseg.clustering.estimator", "plotly.graph_objects", "plotly.subplots", "plotly.io", "plotly.offline", "jinja2",
     "custseg.outputs.report.page",
 )
 

@@ -31,16 +31,10 @@ class StageDisplay:
         self._started = 0.0
         self._engine = None
 
-    def watch_engine(self, connection) -> None:
-        """Show the share done of the running DuckDB query (from `connection.query_progress`)."""
-        if connection is None or not hasattr(connection, "query_progress"):
-            return
-        try:
-            connection.execute("SET enable_progress_bar = true")
-            connection.execute("SET enable_progress_bar_print = false")
-        except Exception:  # an engine without the setting: no percentages
-            return
-        self._engine = connection
+    def watch_engine(self, query_progress) -> None:
+        """Show the share done of the engine's running query: `query_progress()` gives it in percent
+        (pipeline.run's `watch`; Engine.query_progress)."""
+        self._engine = query_progress
 
     def __call__(self, kind: str, message: str) -> None:
         if self.quiet:
@@ -59,9 +53,6 @@ class StageDisplay:
         else:
             self.console.print(f"  {message}", markup=False, highlight=False)
 
-    def close(self) -> None:
-        self._stop()
-
     def _stop(self) -> None:
         if self._live is not None:
             self._live.stop()
@@ -71,7 +62,7 @@ class StageDisplay:
         if self._engine is None:
             return None
         try:
-            value = float(self._engine.query_progress())
+            value = float(self._engine())
         except Exception:
             return None
         return value if 0 <= value <= 100 else None

@@ -1,6 +1,8 @@
-"""The fast way to read a clean CSV: typed columns, with the text reading as the fallback.
+"""CSV files: their dialect (delimiter, encoding, header), and the fast typed reading of a clean CSV.
 
-sources.py reads a CSV as text and parses every value with forgiving expressions (spaces,
+The typed reading: typed columns, with the text reading as the fallback.
+
+sources/read.py reads a CSV as text and parses every value with forgiving expressions (spaces,
 currency signs, thousands separators, '17850.0' ids). That costs about twice the reading
 itself. Most exports are clean: their ids are plain integers and their numbers plain
 decimals. For those, DuckDB's reader parses the columns itself, with the same results:
@@ -28,19 +30,79 @@ parses them with the same DuckDB cast.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import re
-
 from dataclasses import dataclass, field
 
-from .read import (CANONICAL, ONLINE_RETAIL_ALIASES, SHOPIFY_COLUMNS, CsvDialect, REJECTS_PREFIX,
-                      _pick, _unique_names, generic_mapping)
+from ..engines.base import unique_names
+from ..errors import CustsegError
+
+
+@dataclass(frozen=True)
+class CsvDialect:
+    delimiter: str
+    encoding: str
+    header: tuple[str, ...]
+
+
+def sniff_csv(path: str) -> CsvDialect:
+    """Delimiter, encoding and header of a CSV file, from its first 64 KB."""
+    with open(path, "rb") as fh:
+        raw = fh.read(1 << 16)
+    if not raw.strip():
+        raise CustsegError(f"{path}: the file is empty; export the order lines again.")
+    if b"\x00" in raw:
+        raise CustsegError(f"{path}: this is not a text (CSV) file; give a CSV, Parquet or .xlsx export.")
+    if raw.startswith(codecs.BOM_UTF8):
+        raw = raw[len(codecs.BOM_UTF8):]
+    try:
+        text = raw.decode("utf-8")
+        encoding = "utf-8"
+    except UnicodeDecodeError as exc:
+        if exc.start >= len(raw) - 3:  # a character cut by the 64 KB window
+            text, encoding = raw[: exc.start].decode("utf-8"), "utf-8"
+        else:
+            text, encoding = raw.decode("latin-1"), _single_byte_encoding(path)
+    lines = text.splitlines()
+    sample = "\n".join(lines[:50])
+    first = lines[0] if lines else ""
+    try:
+        delimiter = csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
+    except csv.Error:
+        counts = {d: first.count(d) for d in ",;\t|"}
+        delimiter = max(counts, key=counts.get) if max(counts.values()) else ","
+    header = next(csv.reader(io.StringIO(first), delimiter=delimiter))
+    header = [h.strip() for h in header]
+    if not any(header):
+        raise CustsegError(f"{path}: the first line is empty; it must hold the column names.")
+    return CsvDialect(delimiter, encoding, tuple(header))
+
+
+def _single_byte_encoding(path: str) -> str:
+    """latin-1, or cp1252 (Windows) when the file has bytes 0x80-0x9F (€, curly quotes, dashes),
+    which Latin-1 leaves to control characters and DuckDB refuses."""
+    pattern = re.compile(rb"[\x80-\x9f]")
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 22):
+            if pattern.search(chunk):
+                return "cp1252"
+    return "latin-1"
+
 
 SAMPLE_BYTES = 1 << 16
+
+
 _KEY = re.compile(r"[1-9][0-9]{0,17}")  # fits BIGINT; '007' and '+7' are text ids
+
+
 _NUMBER = re.compile(r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
+
+
 _DAY_FIRST = re.compile(r"[0-9]{1,2}([/.\-])[0-9]{1,2}\1[0-9]{4}")   # 4/2/2024, 04.02.2024
+
+
 _ISO = re.compile(r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}")
 
 
@@ -53,38 +115,6 @@ class Typed:
 
     def __bool__(self) -> bool:
         return bool(self.types)
-
-
-def column_roles(schema: str, columns: list[str], mapping: dict[str, str]) -> dict[str, str]:
-    """source column -> "key", "number" or "date", for the columns the schema's adapter parses
-    that way (sources.adapt_shopify / adapt_online_retail / adapt_generic); others are not listed."""
-    if schema == "shopify":
-        roles = {"customer_id": "key", "order_id": "key", "ordered_item_quantity": "number",
-                 "returned_item_quantity": "number", "total_sales": "number", "day": "date"}
-        if "gross_sales" in columns:
-            roles["gross_sales"] = "number"
-        return roles if SHOPIFY_COLUMNS <= set(columns) else {}
-    if schema == "online-retail":  # ids and invoices are text there ('17850.0', 'C536379')
-        roles = {c: "number" for c in (_pick(columns, ONLINE_RETAIL_ALIASES["quantity"]),
-                                       _pick(columns, ONLINE_RETAIL_ALIASES["unit_price"])) if c}
-        date = _pick(columns, ONLINE_RETAIL_ALIASES["invoice_date"])
-        return {**roles, date: "date"} if date else roles
-    try:
-        resolved = generic_mapping(columns, mapping, "the data")
-    except Exception:  # the adapter reports a bad --map with its own message
-        return {}
-    roles = {}
-    for canonical in CANONICAL:
-        column = resolved.get(canonical)
-        if column is None:
-            continue
-        if canonical in ("customer_id", "order_id"):
-            roles[column] = "key"
-        elif canonical == "order_date":
-            roles[column] = "date"
-        elif canonical in ("quantity", "returned_quantity", "amount", "unit_price"):
-            roles[column] = "number"
-    return roles
 
 
 def sample_rows(path: str, dialect: CsvDialect) -> list[list[str]]:
@@ -132,7 +162,7 @@ def typed_for_files(files: list[str], dialects: list[CsvDialect], names: list[st
     """The types every file's sample allows (the files are read as one table)."""
     typed: Typed | None = None
     for path, dialect in zip(files, dialects):
-        if _unique_names(dialect.header) != names:  # same columns in another order: keep it simple
+        if unique_names(dialect.header) != names:  # same columns in another order: keep it simple
             return Typed()
         found = typed_columns(path, dialect, names, roles, date_format)
         if typed is None:
@@ -162,33 +192,12 @@ def _dateformat(values: list[str], date_format: str) -> str | None:
     return sep.join(("%d", "%m", "%Y") if date_format == "dmy" else ("%m", "%d", "%Y"))
 
 
-def typed_reading_failed(backend, source, cached_table: str | None) -> bool:
+def typed_reading_failed(engine, source, cached_table: str | None) -> bool:
     """Must the lines be read again as text? A value the typed reader could not parse (recorded
     in its rejects tables), or a date before the year 1000 (a two-digit year read as such)."""
-    if cast_failed(backend, source.typed_rejects):
+    if engine.cast_failed(source.typed_rejects):
         return True
     if cached_table is None or not source.typed_dates:
         return False
-    first = backend.con.execute(f'SELECT min(order_date) FROM "{cached_table}"').fetchall()[0][0]
-    return first is not None and first.year < 1000
-
-
-def cast_failed(backend, rejects: list[str]) -> bool:
-    """Did the typed reader meet a value it could not parse (recorded in these rejects tables)?"""
-    con = backend.con
-    for name in rejects:
-        try:
-            found = con.execute(f'SELECT 1 FROM "{name}" WHERE error_type = \'CAST\' LIMIT 1').fetchall()
-        except Exception:  # no table: the reader rejected nothing
-            continue
-        if found:
-            return True
-    return False
-
-
-def forget_rejects(backend, rejects: list[str]) -> None:
-    """Drop the rejects tables of an abandoned typed reading (their lines are read again)."""
-    for name in rejects:
-        scans = name.replace(REJECTS_PREFIX, "custseg_reject_scans_")
-        for table in (name, scans):
-            backend.con.execute(f'DROP TABLE IF EXISTS "{table}"')
+    year = engine.earliest_year(cached_table, "order_date")
+    return year is not None and year < 1000

@@ -1,63 +1,26 @@
-"""Readers and schema adapters: input files -> canonical order lines (a lazy Ibis table).
+"""Reading: input files (or an in-memory table) -> canonical order lines (a lazy Ibis table).
 
-Canonical columns (DESIGN.md): customer_id, order_id, order_date, product, quantity,
-returned_quantity, amount, unit_price; plus product_name (what a product is called in
-reports). CSV files are read as text and parsed here with `try_cast`-style
-expressions, so that a stray word in a number column becomes a counted, dropped line
-instead of a failed run, and so that the same expressions run on DuckDB and Spark.
+Files are found by sources/files.py, CSV dialects sniffed by sources/csv_dialect.py, values parsed
+by sources/values.py and the schema's adapter taken from the registry (sources/schemas.py); the
+engine reads the files.
 """
 
 from __future__ import annotations
 
-import codecs
-import functools
-import csv
-import glob
-import io
-import os
-import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import ibis
 import ibis.expr.types as ir
 
-from ..errors import CustsegError
+from ..engines.base import unique_names
+from ..errors import CustsegError, first_line
+from .csv_dialect import CsvDialect, sniff_csv, typed_for_files
+from .files import expand_inputs, expand_url_inputs, file_kind, is_url
+from .schemas import SCHEMA_CHOICES, SCHEMAS, column_roles, detect_schema
+from .values import detect_date_format
 
-CANONICAL = (
-    "customer_id", "order_id", "order_date", "product", "quantity", "returned_quantity", "amount", "unit_price",
-)
-SCHEMAS = ("auto", "shopify", "online-retail", "generic")
 DATE_FORMATS = ("auto", "iso", "dmy", "mdy")
-
-SHOPIFY_COLUMNS = {"customer_id", "order_id", "day", "product_type", "total_sales",
-                   "ordered_item_quantity", "returned_item_quantity"}
-# Online Retail (UCI) and Online Retail II name the same things differently.
-ONLINE_RETAIL_ALIASES = {
-    "invoice": ("InvoiceNo", "Invoice"),
-    "stock_code": ("StockCode",),
-    "description": ("Description",),
-    "quantity": ("Quantity",),
-    "invoice_date": ("InvoiceDate",),
-    "unit_price": ("UnitPrice", "Price"),
-    "customer": ("CustomerID", "Customer ID"),
-}
-# Names the generic adapter recognises without --map (compared lower-case, letters and digits only).
-GENERIC_GUESSES = {
-    "customer_id": ("customerid", "customer", "customerno", "clientid", "client", "userid", "buyerid", "memberid"),
-    "order_id": ("orderid", "order", "orderno", "ordernumber", "invoiceno", "invoice", "invoiceid",
-                 "transactionid", "receiptid"),
-    "order_date": ("orderdate", "date", "invoicedate", "day", "purchasedate", "transactiondate", "createdat",
-                   "timestamp", "datetime"),
-    "product": ("product", "productid", "sku", "stockcode", "item", "itemid", "producttype"),
-    "quantity": ("quantity", "qty", "units", "orderedquantity"),
-    "returned_quantity": ("returnedquantity", "returnedqty", "returnedunits"),
-    "amount": ("amount", "totalprice", "total", "totalamount", "sales", "totalsales", "revenue", "value",
-               "ordervalue", "netsales", "spend"),
-    "unit_price": ("unitprice", "price", "itemprice"),
-}
-READABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", ".pq", ".xlsx", ".xlsm")
 
 
 @dataclass
@@ -83,109 +46,18 @@ class Source:
     return_rate_level: str      # "order" (returns on the order line) or "customer" (separate lines)
     date_format: str
     notes: list[str] = field(default_factory=list)
-    # The rejects tables of a typed CSV reading (typed_csv.py); empty when everything was read as text.
+    # The rejects tables of a typed CSV reading (csv_dialect.py); empty when everything was read as text.
     typed_rejects: list[str] = field(default_factory=list)
     typed_dates: bool = False  # the order dates were parsed by the typed reading
+    product_is_name: bool = False  # product_name is the product itself (the schema's entry says so)
 
 
-# ---------------------------------------------------------------------------- files
-
-
-def expand_inputs(inputs: list[str | os.PathLike]) -> list[str]:
-    """Files named by paths, globs and directories, in a stable order."""
-    files: list[str] = []
-    for item in inputs:
-        text = str(item)
-        if any(ch in text for ch in "*?["):
-            matches = sorted(p for p in glob.glob(text, recursive=True) if os.path.isfile(p))
-            if not matches:
-                raise CustsegError(f"{text}: no file matches this pattern; check the path and the quotes.")
-            files.extend(matches)
-        elif os.path.isdir(text):
-            matches = sorted(
-                str(p) for p in Path(text).iterdir()
-                if p.is_file() and p.suffix.lower() in READABLE_SUFFIXES and not p.name.startswith((".", "_"))
-            )
-            if not matches:
-                raise CustsegError(f"{text}: the directory has no .csv, .parquet or .xlsx file to read.")
-            files.extend(matches)
-        elif os.path.isfile(text):
-            files.append(text)
-        elif os.path.exists(text):
-            raise CustsegError(f"{text}: not a regular file; give a CSV, Parquet or .xlsx file.")
-        else:
-            raise CustsegError(f"{text}: no such file; check the path.")
-    for path in files:
-        if not os.access(path, os.R_OK):
-            raise CustsegError(f"{path}: permission denied; make the file readable.")
-    return files
-
-
-def file_kind(path: str) -> str:
-    if is_url(path):
-        return url_kind(path)
-    suffix = Path(path).suffix.lower()
-    if suffix in (".parquet", ".pq"):
-        return "parquet"
-    if suffix in (".xlsx", ".xlsm"):
-        return "xlsx"
-    if suffix == ".xls":
-        raise CustsegError(f"{path}: old .xls workbooks are not read; save it as .xlsx or CSV.")
-    with open(path, "rb") as fh:
-        head = fh.read(8)
-    if head.startswith(b"PAR1"):
-        return "parquet"
-    if head.startswith(b"PK\x03\x04"):
-        return "xlsx"
-    return "csv"
-
-
-@dataclass(frozen=True)
-class CsvDialect:
-    delimiter: str
-    encoding: str
-    header: tuple[str, ...]
-
-
-def sniff_csv(path: str) -> CsvDialect:
-    """Delimiter, encoding and header of a CSV file, from its first 64 KB."""
-    with open(path, "rb") as fh:
-        raw = fh.read(1 << 16)
-    if not raw.strip():
-        raise CustsegError(f"{path}: the file is empty; export the order lines again.")
-    if b"\x00" in raw:
-        raise CustsegError(f"{path}: this is not a text (CSV) file; give a CSV, Parquet or .xlsx export.")
-    if raw.startswith(codecs.BOM_UTF8):
-        raw = raw[len(codecs.BOM_UTF8):]
-    try:
-        text = raw.decode("utf-8")
-        encoding = "utf-8"
-    except UnicodeDecodeError as exc:
-        if exc.start >= len(raw) - 3:  # a character cut by the 64 KB window
-            text, encoding = raw[: exc.start].decode("utf-8"), "utf-8"
-        else:
-            text, encoding = raw.decode("latin-1"), _single_byte_encoding(path)
-    lines = text.splitlines()
-    sample = "\n".join(lines[:50])
-    first = lines[0] if lines else ""
-    try:
-        delimiter = csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
-    except csv.Error:
-        counts = {d: first.count(d) for d in ",;\t|"}
-        delimiter = max(counts, key=counts.get) if max(counts.values()) else ","
-    header = next(csv.reader(io.StringIO(first), delimiter=delimiter))
-    header = [h.strip() for h in header]
-    if not any(header):
-        raise CustsegError(f"{path}: the first line is empty; it must hold the column names.")
-    return CsvDialect(delimiter, encoding, tuple(header))
-
-
-def read_raw(backend, files: list[str], sheet: str | None, roles: dict[str, str] | None = None,
+def read_raw(engine, files: list[str], sheet: str | None, roles: dict[str, str] | None = None,
              date_format: str = "iso") -> tuple[ir.Table, list[str]]:
     """One Ibis table over all files (they must share their columns).
 
-    `roles` (typed_csv.column_roles): CSV columns DuckDB may parse as typed columns where the
-    files' first 64 KB allow it (typed_csv.py; dates in `date_format`); without, every CSV
+    `roles` (schemas.column_roles): CSV columns DuckDB may parse as typed columns where the
+    files' first 64 KB allow it (csv_dialect.py; dates in `date_format`); without, every CSV
     column is read as text."""
     kinds = {file_kind(f) for f in files}
     if len(kinds) > 1:
@@ -193,7 +65,7 @@ def read_raw(backend, files: list[str], sheet: str | None, roles: dict[str, str]
     kind = kinds.pop()
     if kind == "csv":
         dialects = [sniff_csv(f) for f in files] if not any(map(is_url, files)) \
-            else [sniff_csv_url(backend, files[0])] * len(files)
+            else [CsvDialect(*engine.sniff_remote_csv(files[0]))] * len(files)
         first = dialects[0]
         for path, dialect in zip(files[1:], dialects[1:]):
             if set(dialect.header) != set(first.header):
@@ -204,18 +76,16 @@ def read_raw(backend, files: list[str], sheet: str | None, roles: dict[str, str]
         groups: dict[CsvDialect, list[str]] = {}
         for path, dialect in zip(files, dialects):
             groups.setdefault(dialect, []).append(path)
-        columns = _unique_names(first.header)  # a repeated name is read as name_1, name_2, ...
+        columns = unique_names(first.header)  # a repeated name is read as name_1, name_2, ...
         typed = None
-        if roles and backend.name == "duckdb" and not any(map(is_url, files)):
-            from .csv_dialect import typed_for_files
-
+        if roles and engine.reads_typed_csv and not any(map(is_url, files)):
             typed = typed_for_files(files, dialects, columns, roles, date_format)
-        tables = [_read_csv(backend, paths, dialect, typed) for dialect, paths in groups.items()]
+        tables = [engine.read_csv(paths, dialect, typed) for dialect, paths in groups.items()]
     elif kind == "parquet":
-        tables = [_read_parquet(backend, files)]
+        tables = [engine.read_parquet(files)]
         columns = list(tables[0].columns)
     else:
-        tables = [_read_xlsx(backend, f, sheet) for f in files]
+        tables = [read_xlsx(f, sheet) for f in files]
         columns = list(tables[0].columns)
         for path, table in zip(files[1:], tables[1:]):
             if set(table.columns) != set(columns):
@@ -225,176 +95,13 @@ def read_raw(backend, files: list[str], sheet: str | None, roles: dict[str, str]
     return raw, columns
 
 
-def _read_csv(backend, paths: list[str], dialect: CsvDialect, typed=None) -> ir.Table:
-    if backend.name == "duckdb":
-        types = typed.types if typed else {}
-        options = dict(
-            delim=dialect.delimiter, header=True, all_varchar=not types, quote='"', escape='"',
-            null_padding=False, encoding=dialect.encoding, auto_detect=False,
-            columns={name: types.get(name, "VARCHAR") for name in _unique_names(dialect.header)},
-        )
-        if typed and typed.dateformat:
-            options["dateformat"] = typed.dateformat
-        if dialect.encoding == "cp1252":  # DuckDB reads UTF-8 and Latin-1 only
-            paths = [_as_utf8(backend, path) for path in paths]
-            options["encoding"] = "utf-8"
-        options.update(_malformed_line_options(backend))
-        try:
-            return backend.read_csv(paths, **options)
-        except Exception as exc:  # duckdb raises its own error types
-            raise CustsegError(f"{paths[0]}: cannot be read as CSV: {_first_line(exc)}") from exc
-    return _spark_read(backend, "csv", paths, sep=dialect.delimiter, header=True, inferSchema=False,
-                       encoding=dialect.encoding, quote='"', escape='"', multiLine=False)
-
-
-def _unique_names(header: tuple[str, ...]) -> list[str]:
-    """Column names made unique the way DuckDB does (`name`, `name_1`, ...)."""
-    seen: dict[str, int] = {}
-    out = []
-    for index, name in enumerate(header):
-        name = name or f"column{index}"
-        if name in seen:
-            seen[name] += 1
-            name = f"{name}_{seen[name]}"
-        else:
-            seen[name] = 0
-        out.append(name)
-    return out
-
-
-REJECTS_PREFIX = "custseg_rejects_"  # DuckDB temp tables of malformed CSV lines (see dropped.py)
-
-
-def _malformed_line_options(backend) -> dict[str, Any]:
-    """read_csv options: a malformed line (more or fewer fields than the header, an unclosed
-    quote, bad UTF-8) is skipped and recorded in a rejects table instead of failing the run.
-    (null_padding stays off: DuckDB's parallel reader cannot combine it with line breaks inside
-    quoted fields.) Small CSV buffers under a small memory limit."""
-    number = getattr(backend, "_custseg_csv_reads", 0) + 1
-    backend._custseg_csv_reads = number
-    options: dict[str, Any] = dict(
-        store_rejects=True, rejects_table=f"{REJECTS_PREFIX}{number}", rejects_scan=f"custseg_reject_scans_{number}",
-    )
-    try:
-        limit, threads = backend.con.execute(
-            "SELECT current_setting('memory_limit'), current_setting('threads')").fetchone()
-        limit_bytes = _size_bytes(str(limit))
-    except Exception:
-        return options
-    # Each reading thread holds a buffer (32 MB by default): under a small memory limit the
-    # buffers alone would not fit, so they shrink (never below the 2 MB longest line).
-    if limit_bytes:
-        buffer = min(32 << 20, max(2 << 20, limit_bytes // (8 * max(1, int(threads)))))
-        if buffer < 32 << 20:
-            options["buffer_size"] = int(buffer)
-    return options
-
-
-def _size_bytes(text: str) -> int | None:
-    match = re.match(r"^\s*([\d.]+)\s*([KMGT]?i?B)\s*$", text, re.I)
-    if not match:
-        return None
-    unit = match.group(2).upper().replace("I", "")
-    return int(float(match.group(1)) * {"B": 1, "KB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30, "TB": 1 << 40}[unit])
-
-
-def _single_byte_encoding(path: str) -> str:
-    """latin-1, or cp1252 (Windows) when the file has bytes 0x80-0x9F (€, curly quotes, dashes),
-    which Latin-1 leaves to control characters and DuckDB refuses."""
-    pattern = re.compile(rb"[\x80-\x9f]")
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 22):
-            if pattern.search(chunk):
-                return "cp1252"
-    return "latin-1"
-
-
-def _cp1252_or_latin1(error: UnicodeDecodeError) -> tuple[str, int]:
-    # The five bytes cp1252 leaves undefined are read as Latin-1.
-    return error.object[error.start:error.end].decode("latin-1"), error.end
-
-
-codecs.register_error("custseg-latin-1", _cp1252_or_latin1)
-
-
-def _as_utf8(backend, path: str) -> str:
-    """A UTF-8 copy of a cp1252 file in a private temporary directory (removed with the engine
-    connection or at exit); line breaks are kept, so line numbers stay those of the file."""
-    import shutil
-    import tempfile
-    import weakref
-
-    directory = getattr(backend, "_custseg_transcoded", None)
-    if directory is None:
-        directory = tempfile.mkdtemp(prefix="custseg-utf8-")
-        backend._custseg_transcoded = directory
-        weakref.finalize(backend, shutil.rmtree, directory, True)
-    target = os.path.join(directory, f"{len(os.listdir(directory))}-{Path(path).name}")
-    backend._custseg_originals = {**getattr(backend, "_custseg_originals", {}), target: path}
-    with open(path, encoding="cp1252", errors="custseg-latin-1", newline="") as src, \
-            open(target, "w", encoding="utf-8", newline="") as dst:
-        shutil.copyfileobj(src, dst, 1 << 20)
-    return target
-
-
-def read_error(exc: BaseException, files: list[str]) -> CustsegError:
-    """A DuckDB error met while scanning the inputs, as one line naming the file and line."""
-    text = str(exc)
-    kind = type(exc).__name__
-    if "Interrupt" in kind:
-        raise KeyboardInterrupt from exc
-    file_match = re.search(r"^\s*file\s*=\s*(.+?)\s*$", text, re.M)
-    line_match = re.search(r"CSV Error on Line:\s*(\d+)", text)
-    where = file_match.group(1) if file_match else (files[0] if len(files) == 1 else "the input")
-    if line_match:
-        where += f", line {line_match.group(1)}"
-    first = _first_line(exc)
-    if "OutOfMemory" in kind or first.startswith("Out of Memory"):
-        return CustsegError(f"DuckDB ran out of memory ({first}); raise --memory-limit, lower --threads or "
-                            "point --temp-dir at a disk with free space.")
-    if "encoded" in first or "unicode" in first.lower():
-        return CustsegError(f"{where}: the text is not in the detected encoding ({first}); save the file as "
-                            "UTF-8 and run again.")
-    if "No space left" in text or "disk" in first.lower() and "space" in first.lower():
-        return CustsegError(f"DuckDB cannot spill to disk: {first}; free space or point --temp-dir elsewhere.")
-    return CustsegError(f"{where}: cannot be read: {first}")
-
-
-def translate_read_errors(function):
-    """Decorator: a DuckDB error raised while the inputs are scanned becomes a CustsegError
-    naming the file and line (see read_error); an interrupted query becomes KeyboardInterrupt."""
-    import functools
-
-    @functools.wraps(function)
-    def wrapper(*args, **kwargs):
-        try:
-            return function(*args, **kwargs)
-        except CustsegError:
-            raise
-        except Exception as exc:
-            if type(exc).__module__.split(".")[0] not in ("duckdb", "_duckdb"):
-                raise
-            raise read_error(exc, []) from exc
-
-    return wrapper
-
-
-def _read_parquet(backend, files: list[str]) -> ir.Table:
-    if backend.name == "pyspark":
-        return _spark_read(backend, "parquet", files)
-    try:
-        return backend.read_parquet(files)
-    except Exception as exc:
-        raise CustsegError(f"{files[0]}: cannot be read as Parquet: {_first_line(exc)}") from exc
-
-
-def _read_xlsx(backend, path: str, sheet: str | None) -> ir.Table:
-    import fastexcel
+def read_xlsx(path: str, sheet: str | None) -> ir.Table:
+    import fastexcel  # heavy: only for workbooks
 
     try:
         reader = fastexcel.read_excel(path)
     except Exception as exc:
-        raise CustsegError(f"{path}: not a readable .xlsx workbook ({_first_line(exc)}); export it again.") from exc
+        raise CustsegError(f"{path}: not a readable .xlsx workbook ({first_line(exc)}); export it again.") from exc
     names = reader.sheet_names
     if sheet is None:
         chosen: str | int = 0
@@ -407,333 +114,11 @@ def _read_xlsx(backend, path: str, sheet: str | None) -> ir.Table:
     try:
         table = reader.load_sheet(chosen).to_arrow()
     except Exception as exc:
-        raise CustsegError(f"{path}: sheet {chosen!r} cannot be read: {_first_line(exc)}") from exc
+        raise CustsegError(f"{path}: sheet {chosen!r} cannot be read: {first_line(exc)}") from exc
     if table.num_rows == 0:
         hint = f" The workbook has the sheets {', '.join(names)}: pick one with --sheet." if len(names) > 1 else ""
         raise CustsegError(f"{path}: sheet {names[chosen] if isinstance(chosen, int) else chosen!r} has no rows.{hint}")
     return ibis.memtable(table)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
-
-
-# ---------------------------------------------------------------------------- Spark paths
-
-_URL_RE = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.\-]*:(?!\\)")  # scheme:..., not a Windows drive (C:\\)
-
-
-def is_url(path: str) -> bool:
-    """A path for Spark's file systems (file:, hdfs://, s3a://, abfss://, dbfs:/ ...), not a local name."""
-    return bool(_URL_RE.match(str(path))) and not re.match(r"^[a-zA-Z]:[\\/]", str(path))
-
-
-def url_kind(path: str) -> str:
-    """csv or parquet, from the suffix; a directory or a pattern without suffix is taken as Parquet (a lake)."""
-    suffix = Path(str(path).rstrip("/")).suffix.lower()
-    if suffix in (".csv", ".tsv", ".txt", ".gz"):
-        return "csv"
-    if suffix in (".xlsx", ".xlsm", ".xls"):
-        raise CustsegError(f"{path}: a workbook is read from local disk only; copy it here or export it as CSV.")
-    return "parquet"
-
-
-def expand_spark_inputs(inputs: list[str | os.PathLike]) -> list[str]:
-    """Local paths checked as for DuckDB; URLs passed to Spark as they are (Spark globs and lists them)."""
-    local = [item for item in inputs if not is_url(str(item))]
-    files = expand_inputs(local) if local else []
-    return files + [str(item) for item in inputs if is_url(str(item))]
-
-
-def sniff_csv_url(backend, path: str) -> CsvDialect:
-    """Delimiter and header of a CSV file Spark reads, from its first 50 lines (UTF-8)."""
-    try:
-        rows = _spark_session_of(backend).read.text(path).limit(50).collect()
-    except Exception as exc:
-        raise CustsegError(f"{path}: Spark cannot read it: {_first_line(exc)}") from exc
-    text = "\n".join(row[0] for row in rows).lstrip("\ufeff")
-    if not text.strip():
-        raise CustsegError(f"{path}: the file is empty; export the order lines again.")
-    lines = text.splitlines()
-    try:
-        delimiter = csv.Sniffer().sniff("\n".join(lines), delimiters=",;\t|").delimiter
-    except csv.Error:
-        counts = {d: lines[0].count(d) for d in ",;\t|"}
-        delimiter = max(counts, key=counts.get) if max(counts.values()) else ","
-    header = tuple(h.strip() for h in next(csv.reader(io.StringIO(lines[0]), delimiter=delimiter)))
-    return CsvDialect(delimiter, "utf-8", header)
-
-
-def _spark_session_of(backend):
-    return backend._session  # the SparkSession behind Ibis' PySpark backend
-
-
-def _spark_read(backend, kind: str, paths: list[str], **options) -> ir.Table:
-    """Read with the SparkSession itself: it takes a list of paths and URLs as they are."""
-    import ibis.util
-
-    reader = _spark_session_of(backend).read
-    try:
-        frame = reader.csv(list(paths), **options) if kind == "csv" else reader.parquet(*paths, **options)
-    except Exception as exc:
-        raise CustsegError(f"{paths[0]}: cannot be read as {kind.upper() if kind == 'csv' else 'Parquet'}: "
-                           f"{_first_line(exc)}") from exc
-    name = ibis.util.gen_name(f"custseg_{kind}")
-    frame.createOrReplaceTempView(name)
-    return backend.table(name)
-
-
-# ---------------------------------------------------------------------------- parsing
-
-
-def as_text(value: ir.Value) -> ir.StringValue:
-    """Trimmed text, empty -> NULL; whole floats lose their '.0' (Excel's 17850.0 -> '17850')."""
-    dtype = value.type()
-    if dtype.is_string():
-        text = _strip(value)
-        # Only a text with a dot can be a whole float; the test spares most lines the regex.
-        # re_extract, not re_replace with a back-reference: Spark's regexp_replace reads "\1"
-        # as a literal "1" (it wants "$1"), DuckDB reads "$1" literally.
-        whole = text.re_extract(r"^(-?\d+)\.0+$", 1)
-        text = ibis.ifelse(text.contains("."), ibis.coalesce(whole.nullif(""), text), text)
-    elif dtype.is_floating():
-        # The bound keeps NaN and infinity (equal to their floor on Spark) and overflowing
-        # values away from the int64 cast, which fails under Spark's ANSI mode.
-        whole = (value == value.floor()) & (value.abs() < 1e15)
-        text = ibis.ifelse(whole, value.cast("int64").cast("string"), value.cast("string"))
-    else:
-        text = value.cast("string")
-    return ibis.ifelse(text == "", ibis.null("string"), text)
-
-
-def as_key(value: ir.Value) -> ir.Value:
-    """An identifier (customer, order): whole numbers stay numbers, anything else is as_text.
-
-    Grouping tens of millions of lines by integers is about twice as fast as by their
-    text, and uses less memory; features.customer_features turns customer ids into
-    text at the end, so outputs do not change.
-    """
-    return value if value.type().is_integer() else as_text(value)
-
-
-_SPACE = " \t\n\r\v\f"
-
-
-def _strip(value: ir.StringValue) -> ir.StringValue:
-    """value.strip(), skipped (it is costly) when neither end is whitespace."""
-    return ibis.ifelse(value.re_search(f"^[{_SPACE}]|[{_SPACE}]$"), value.strip(), value)
-
-
-def as_number(value: ir.Value, decimal_comma: bool = False) -> ir.FloatingValue:
-    """A float64, NULL where the text is not a number.
-
-    Currency signs and spaces are ignored; so are thousands separators: commas, or with
-    `decimal_comma` (a ';'-delimited file, the European convention) dots, the comma then
-    being the decimal mark ('1.234,50' -> 1234.5).
-    """
-    dtype = value.type()
-    if dtype.is_numeric() or dtype.is_boolean():
-        return value.cast("float64")
-    text = value.cast("string")
-    # Casts ignore surrounding whitespace; only a value that does not cast as it is goes
-    # through the (costly) regex.
-    if decimal_comma:
-        cleaned = text.strip().re_replace(r"[£$€\s.]", "").replace(",", ".")
-    else:
-        cleaned = text.strip().re_replace(r"[£$€\s,]", "")
-    return ibis.coalesce(text.try_cast("float64"), cleaned.try_cast("float64"))
-
-
-_DMY = r"^\s*(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{2,4})"
-_ISO = r"^\s*(\d{4})[/.\-](\d{1,2})[/.\-](\d{1,2})"
-_DMY_FIXED = r"^\d\d[/.\-]\d\d[/.\-]\d\d\d\d"  # what _DMY reads, with 2-digit day and month, 4-digit year
-_ISO_FIXED = r"^\d\d\d\d[/.\-]\d\d[/.\-]\d\d"
-
-
-def as_date(value: ir.Value, date_format: str) -> ir.DateValue:
-    """A date; NULL where the value is not a date in the given format."""
-    dtype = value.type()
-    if dtype.is_timestamp() or dtype.is_date():
-        return value.cast("date")
-    text = value.cast("string")
-    if date_format == "iso":
-        y, m, d = (text.re_extract(_ISO, i) for i in (1, 2, 3))
-    else:
-        a, b, y = (text.re_extract(_DMY, i) for i in (1, 2, 3))
-        d, m = (a, b) if date_format == "dmy" else (b, a)
-        y = ibis.ifelse(y.length() == 2, "20" + y, y)
-    iso = y + "-" + m.lpad(2, "0") + "-" + d.lpad(2, "0")
-    parsed = ibis.ifelse(y.length() == 4, iso, ibis.null("string")).try_cast("date")
-    # Fast path, same result: a value that starts with fixed-width digits (31/12/2024,
-    # 2024-12-31 ...) is cut by position instead of by three regex extractions.
-    if date_format == "iso":
-        fixed, (y, m, d) = _ISO_FIXED, (text.substr(0, 4), text.substr(5, 2), text.substr(8, 2))
-    else:
-        fixed, (a, b, y) = _DMY_FIXED, (text.substr(0, 2), text.substr(3, 2), text.substr(6, 4))
-        d, m = (a, b) if date_format == "dmy" else (b, a)
-    return ibis.ifelse(text.re_search(fixed), (y + "-" + m + "-" + d).try_cast("date"), parsed)
-
-
-def detect_date_format(backend, raw: ir.Table, column: str, default: str, path: str) -> str:
-    """iso, dmy or mdy, judged from up to 10,000 values of the column."""
-    if raw[column].type().is_temporal():
-        return "native"
-    sample = backend.execute(raw.select(v=raw[column].cast("string")).filter(ibis._.v.notnull()).limit(10_000))
-    values = [str(v).strip() for v in sample["v"] if str(v).strip()]
-    if not values:
-        return default if default != "auto" else "iso"
-    iso = sum(bool(re.match(_ISO, v)) for v in values)
-    dmy_like = [re.match(_DMY, v) for v in values]
-    slashed = [m for m in dmy_like if m]
-    if iso >= len(slashed) and iso:
-        return "iso"
-    if not slashed:
-        raise CustsegError(
-            f"{path}: column {column!r} does not hold dates (e.g. {values[0]!r}); "
-            "map the date column with --map order_date=COLUMN."
-        )
-    first_big = any(int(m.group(1)) > 12 for m in slashed)
-    second_big = any(int(m.group(2)) > 12 for m in slashed)
-    if first_big and not second_big:
-        return "dmy"
-    if second_big and not first_big:
-        return "mdy"
-    return default if default in ("dmy", "mdy") else "dmy"
-
-
-# ---------------------------------------------------------------------------- adapters
-
-
-def _norm(name: str) -> str:
-    return re.sub(r"[^a-z0-9]", "", name.lower())
-
-
-def detect_schema(columns: list[str]) -> str:
-    names = set(columns)
-    if SHOPIFY_COLUMNS <= names:
-        return "shopify"
-    if all(any(alias in names for alias in aliases) for aliases in ONLINE_RETAIL_ALIASES.values()):
-        return "online-retail"
-    return "generic"
-
-
-def _pick(columns: list[str], aliases: tuple[str, ...]) -> str | None:
-    for alias in aliases:
-        if alias in columns:
-            return alias
-    return None
-
-
-def _canonical(
-    customer_id, order_id, order_date, product, quantity, returned_quantity, amount, unit_price, product_name,
-) -> dict[str, ir.Value]:
-    return {
-        "customer_id": customer_id, "order_id": order_id, "order_date": order_date, "product": product,
-        "quantity": quantity, "returned_quantity": returned_quantity, "amount": amount,
-        "unit_price": unit_price, "product_name": product_name,
-    }
-
-
-def adapt_shopify(raw: ir.Table, date_format: str, decimal_comma: bool = False) -> dict[str, ir.Value]:
-    num = functools.partial(as_number, decimal_comma=decimal_comma)
-    ordered = num(raw.ordered_item_quantity)
-    product = as_text(raw.product_type)
-    return _canonical(
-        customer_id=as_key(raw.customer_id),
-        order_id=as_key(raw.order_id),
-        order_date=as_date(raw.day, date_format),
-        product=product,
-        quantity=ordered,
-        returned_quantity=num(raw.returned_item_quantity).abs(),
-        amount=num(raw.total_sales),
-        unit_price=ibis.ifelse(ordered > 0, num(raw.gross_sales) / ordered, ibis.null("float64"))
-        if "gross_sales" in raw.columns else ibis.null("float64"),
-        product_name=product,
-    )
-
-
-def adapt_online_retail(raw: ir.Table, date_format: str, decimal_comma: bool = False) -> dict[str, ir.Value]:
-    num = functools.partial(as_number, decimal_comma=decimal_comma)
-    col = {key: raw[_pick(raw.columns, aliases)] for key, aliases in ONLINE_RETAIL_ALIASES.items()}
-    invoice = as_text(col["invoice"])
-    quantity = num(col["quantity"])
-    price = num(col["unit_price"])
-    # A cancellation ('C' invoice, negative quantity) returns units; it is no purchase.
-    cancelled = invoice.upper().startswith("C") | (quantity < 0)
-    stock = as_text(col["stock_code"])
-    return _canonical(
-        customer_id=as_text(col["customer"]),
-        order_id=invoice,
-        order_date=as_date(col["invoice_date"], date_format),
-        product=stock,
-        quantity=ibis.ifelse(cancelled, 0.0, quantity),
-        returned_quantity=ibis.ifelse(cancelled, quantity.abs(), 0.0),
-        amount=ibis.ifelse(cancelled, 0.0, quantity * price),
-        unit_price=price,
-        product_name=ibis.coalesce(as_text(col["description"]), stock),
-    )
-
-
-def generic_mapping(columns: list[str], mapping: dict[str, str], path: str) -> dict[str, str]:
-    """canonical -> source column, from --map and, where not given, recognised names."""
-    for canonical, source in mapping.items():
-        if canonical not in CANONICAL:
-            raise CustsegError(f"--map {canonical}={source}: {canonical!r} is not a canonical column; "
-                               f"use one of: {', '.join(CANONICAL)}.")
-        if source not in columns:
-            raise CustsegError(f"--map {canonical}={source}: {path} has no column {source!r}; "
-                               f"its columns are: {', '.join(columns)}.")
-    resolved = dict(mapping)
-    by_norm = {}
-    for column in columns:
-        by_norm.setdefault(_norm(column), column)
-    taken = set(resolved.values())
-    for canonical, guesses in GENERIC_GUESSES.items():
-        if canonical in resolved:
-            continue
-        for guess in guesses:
-            column = by_norm.get(guess)
-            if column is not None and column not in taken:
-                resolved[canonical] = column
-                taken.add(column)
-                break
-    return resolved
-
-
-def adapt_generic(raw: ir.Table, resolved: dict[str, str], date_format: str, decimal_comma: bool = False) -> dict[str, ir.Value]:
-    num = functools.partial(as_number, decimal_comma=decimal_comma)
-    get = {name: raw[column] for name, column in resolved.items()}
-    quantity = num(get["quantity"]) if "quantity" in get else None
-    unit_price = num(get["unit_price"]) if "unit_price" in get else ibis.null("float64")
-    amount = num(get["amount"]) if "amount" in get else quantity * unit_price
-    if quantity is None:
-        # Without quantities every line with a non-negative amount is a purchase of one
-        # unit; a negative amount (a refund) is no purchase but still counts in spending.
-        quantity = ibis.ifelse(amount < 0, 0.0, 1.0)
-    order_date = as_date(get["order_date"], date_format)
-    customer = as_key(get["customer_id"])
-    product = as_text(get["product"]) if "product" in get else ibis.null("string")
-    return _canonical(
-        customer_id=customer,
-        # Without an order id an order is one customer's lines on one calendar day.
-        order_id=as_key(get["order_id"]) if "order_id" in get else order_date.cast("string"),
-        order_date=order_date,
-        product=product,
-        quantity=quantity,
-        returned_quantity=num(get["returned_quantity"]).abs() if "returned_quantity" in get
-        else ibis.literal(0.0),
-        amount=amount,
-        unit_price=unit_price,
-        product_name=product,
-    )
-
-
-def _missing_error(path: str, schema: str, columns: list[str], needed: list[str]) -> CustsegError:
-    return CustsegError(
-        f"{path}: missing column(s) {', '.join(needed)} for the {schema} schema; found: {', '.join(columns)}. "
-        "Map them with --map canonical=COLUMN (e.g. --map customer_id=Client)."
-    )
 
 
 def is_table_like(data) -> bool:
@@ -741,18 +126,18 @@ def is_table_like(data) -> bool:
     return hasattr(data, "columns") and not isinstance(data, (str, bytes, os.PathLike))
 
 
-def read_source(backend, spec: SourceSpec, typed: bool = False) -> Source:
+def read_source(engine, spec: SourceSpec, typed: bool = False) -> Source:
     """Read the input files and return their canonical order lines.
 
-    `typed`: read a CSV's clean id and number columns as typed columns (typed_csv.py): faster,
-    but the caller must then check typed_csv.cast_failed and read again without when it did."""
+    `typed`: read a CSV's clean id and number columns as typed columns (csv_dialect.py): faster,
+    but the caller must then check csv_dialect.typed_reading_failed and read again without when it did."""
     _check_spec(spec)
-    files = expand_inputs(spec.inputs) if backend.name != "pyspark" else expand_spark_inputs(spec.inputs)
+    files = expand_url_inputs(spec.inputs) if engine.reads_urls else expand_inputs(spec.inputs)
     if not files:
         raise CustsegError("no input file given; name one or more CSV, Parquet or .xlsx files.")
-    raw, columns = read_raw(backend, files, spec.sheet)
+    raw, columns = read_raw(engine, files, spec.sheet)
     try:
-        source = adapt(backend, raw, columns, spec, files)
+        source = adapt(engine, raw, columns, spec, files)
     except CustsegError as exc:
         sheets = _other_sheets(files[0]) if spec.sheet is None and "missing column" in str(exc) else []
         if sheets:  # the columns may be on another sheet of the workbook
@@ -760,26 +145,24 @@ def read_source(backend, spec: SourceSpec, typed: bool = False) -> Source:
                 from exc
         raise
     if typed and file_kind(files[0]) == "csv":
-        source = _read_typed(backend, source, spec, files) or source
+        source = read_typed(engine, source, spec, files) or source
     return source
 
 
-def _read_typed(backend, source: Source, spec: SourceSpec, files: list[str]) -> Source | None:
+def read_typed(engine, source: Source, spec: SourceSpec, files: list[str]) -> Source | None:
     """The same source with the columns the files' samples allow read as typed columns (None: no
-    column qualifies). The caller must check `typed_csv.cast_failed` once the lines are read."""
-    from .csv_dialect import column_roles
-
+    column qualifies). The caller must check `csv_dialect.typed_reading_failed` once the lines are read."""
     roles = column_roles(source.schema, source.columns, spec.mapping)
-    before = getattr(backend, "_custseg_csv_reads", 0)
-    raw, columns = read_raw(backend, files, spec.sheet, roles, source.date_format)
-    after = getattr(backend, "_custseg_csv_reads", 0)
+    before = engine.csv_reads()
+    raw, columns = read_raw(engine, files, spec.sheet, roles, source.date_format)
+    after = engine.csv_reads()
     if all(raw[c].type().is_string() for c in roles if c in raw.columns):
         return None
     fixed = SourceSpec(inputs=spec.inputs, schema=source.schema, mapping=spec.mapping, sheet=spec.sheet,
                        date_format=source.date_format)
-    typed = adapt(backend, raw, columns, fixed, files)
+    typed = adapt(engine, raw, columns, fixed, files)
     typed.notes = source.notes
-    typed.typed_rejects = [f"{REJECTS_PREFIX}{n}" for n in range(before + 1, after + 1)]
+    typed.typed_rejects = engine.rejects_of(before + 1, after)
     typed.typed_dates = any(raw[c].type().is_date() for c, role in roles.items() if role == "date" and c in raw.columns)
     return typed
 
@@ -789,7 +172,7 @@ def _other_sheets(path: str) -> list[str]:
     if file_kind(path) != "xlsx":
         return []
     try:
-        import fastexcel
+        import fastexcel  # heavy: only for workbooks
 
         names = list(fastexcel.read_excel(path).sheet_names)
     except Exception:
@@ -797,27 +180,22 @@ def _other_sheets(path: str) -> list[str]:
     return names if len(names) > 1 else []
 
 
-def read_source_table(backend, data, spec: SourceSpec) -> Source:
+def read_source_table(engine, data, spec: SourceSpec) -> Source:
     """Canonical order lines from an in-memory table (pandas, Arrow or a Spark DataFrame)."""
     _check_spec(spec)
-    if backend.name == "pyspark" and type(data).__module__.startswith("pyspark"):
-        name = f"custseg_input_{id(data)}"
-        data.createOrReplaceTempView(name)
-        raw = backend.table(name)
-    else:
-        raw = ibis.memtable(data)
+    raw = engine.table_of(data)
     columns = [str(c) for c in raw.columns]
-    return adapt(backend, raw, columns, spec, [])
+    return adapt(engine, raw, columns, spec, [])
 
 
 def _check_spec(spec: SourceSpec) -> None:
-    if spec.schema not in SCHEMAS:
-        raise CustsegError(f"--schema {spec.schema!r} is unknown; use one of: {', '.join(SCHEMAS)}.")
+    if spec.schema not in SCHEMA_CHOICES:
+        raise CustsegError(f"--schema {spec.schema!r} is unknown; use one of: {', '.join(SCHEMA_CHOICES)}.")
     if spec.date_format not in DATE_FORMATS:
         raise CustsegError(f"--date-format {spec.date_format!r} is unknown; use one of: {', '.join(DATE_FORMATS)}.")
 
 
-def adapt(backend, raw: ir.Table, columns: list[str], spec: SourceSpec, files: list[str]) -> Source:
+def adapt(engine, raw: ir.Table, columns: list[str], spec: SourceSpec, files: list[str]) -> Source:
     """Apply the schema adapter (detected from the columns unless given)."""
     path = files[0] if files else "the data"
     schema = spec.schema
@@ -826,42 +204,16 @@ def adapt(backend, raw: ir.Table, columns: list[str], spec: SourceSpec, files: l
     elif spec.mapping and schema != "generic":
         raise CustsegError(f"--map works with the generic schema, not with --schema {schema}; drop one of them.")
 
-    notes: list[str] = []
-    if schema == "shopify":
-        missing = sorted(SHOPIFY_COLUMNS - set(columns))
-        if missing:
-            raise _missing_error(path, schema, columns, missing)
-        date_column, default_format, level = "day", "dmy", "order"
-        provided = set(CANONICAL) - {"unit_price"}
-    elif schema == "online-retail":
-        missing = [aliases[0] for aliases in ONLINE_RETAIL_ALIASES.values() if not _pick(columns, aliases)]
-        if missing:
-            raise _missing_error(path, schema, columns, missing)
-        date_column, default_format, level = _pick(columns, ONLINE_RETAIL_ALIASES["invoice_date"]), "mdy", "customer"
-        provided = set(CANONICAL)
-    else:
-        resolved = generic_mapping(columns, spec.mapping, path)
-        needed = [c for c in ("customer_id", "order_date") if c not in resolved]
-        if "amount" not in resolved and not {"quantity", "unit_price"} <= set(resolved):
-            needed.append("amount (or quantity and unit_price)")
-        if needed:
-            raise _missing_error(path, schema, columns, needed)
-        date_column, default_format, level = resolved["order_date"], "auto", "order"
-        provided = set(resolved) | ({"amount"} if "amount" not in resolved else set())
-        notes.append("columns: " + ", ".join(f"{k}={v}" for k, v in sorted(resolved.items())))
-
+    entry = SCHEMAS[schema]
+    resolved = entry.resolve(columns, spec.mapping, path)
     decimal_comma = bool(files) and file_kind(files[0]) == "csv" and sniff_csv(files[0]).delimiter == ";"
     date_format = spec.date_format
     if date_format == "auto":
-        date_format = detect_date_format(backend, raw, date_column, default_format, path)
-    if schema == "shopify":
-        values = adapt_shopify(raw, date_format, decimal_comma)
-    elif schema == "online-retail":
-        values = adapt_online_retail(raw, date_format, decimal_comma)
-    else:
-        values = adapt_generic(raw, resolved, date_format, decimal_comma)
+        date_format = detect_date_format(engine, raw, resolved.date_column, resolved.default_date_format, path)
+    values = entry.adapt(raw, resolved, date_format, decimal_comma)
     lines = raw.select(**values)
     return Source(
-        lines=lines, schema=schema, files=files, columns=columns, provided=provided,
-        return_rate_level=level, date_format=date_format, notes=notes,
+        lines=lines, schema=schema, files=files, columns=columns, provided=resolved.provided,
+        return_rate_level=entry.return_rate_level, date_format=date_format, notes=list(resolved.notes),
+        product_is_name=entry.product_is_name,
     )

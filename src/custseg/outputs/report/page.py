@@ -27,7 +27,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ...clustering.kmeans import Scaling, parallel_map, silhouettes, uniform_sample
+from ...clustering.kmeans import silhouettes, uniform_sample
+from ...clustering.scaling import Scaling
+from ...runtime.parallel import parallel_map
 from ...errors import CustsegError
 from ...features import REGISTRY
 from ...profiles.stats import LOCAL_STATS_UP_TO

@@ -1,0 +1,130 @@
+"""The Engine interface: what custseg asks of whatever runs its Ibis expressions.
+
+Everything up to the customer features is an Ibis expression; an engine runs it. The rest of
+custseg talks to an engine through this interface only: engines/duckdb.py and engines/spark.py
+are the only modules that know an engine's name or touch Ibis' and Spark's internals. The
+defaults here are what an engine without a capability does (no cache, no line numbers ...).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Callable, Iterator
+import ibis
+import ibis.expr.types as ir
+import pyarrow as pa
+
+
+def unique_names(header: tuple[str, ...]) -> list[str]:
+    """Column names made unique the way the engines do (`name`, `name_1`, ...)."""
+    seen: dict[str, int] = {}
+    out = []
+    for index, name in enumerate(header):
+        name = name or f"column{index}"
+        if name in seen:
+            seen[name] += 1
+            name = f"{name}_{seen[name]}"
+        else:
+            seen[name] = 0
+        out.append(name)
+    return out
+
+
+class Engine:
+    """One engine connection: an Ibis backend and custseg's own state about it."""
+
+    name = "engine"               # as shown in summary.json ("duckdb", "spark")
+    caches_lines = False          # keeps parsed order lines in temporary tables (cleaning.cache_lines)
+    reads_typed_csv = False       # can read clean CSV columns typed, and tell when that failed
+    numbers_dropped_lines = False  # can find where dropped lines are (cleaning/dropped.py)
+    may_keep_customers = False    # may keep a customer table too large to collect (Spark)
+    reads_urls = False            # reads URLs (hdfs://, s3a:// ...) besides local files
+
+    def __init__(self, backend):
+        self.ibis = backend  # the Ibis backend that runs the expressions
+
+    # ------------------------------------------------------------------ reading
+
+    def read_csv(self, paths: list[str], dialect, typed=None) -> ir.Table:
+        raise NotImplementedError
+
+    def read_parquet(self, files: list[str]) -> ir.Table:
+        raise NotImplementedError
+
+    def sniff_remote_csv(self, path: str):
+        """(delimiter, encoding, header) of a CSV file at a URL (only engines that read URLs)."""
+        raise NotImplementedError
+
+    def table_of(self, data) -> ir.Table:
+        """An Ibis table over an in-memory table (pandas, Arrow, or the engine's own DataFrame)."""
+        return ibis.memtable(data)
+
+    def execute(self, expr: ir.Expr):
+        return self.ibis.execute(expr)
+
+    # ------------------------------------------------------------------ temporary tables
+
+    def keep(self, expr: ir.Table, prefix: str) -> tuple[str, ir.Table]:
+        """The expression computed once into a temporary table: (its name, the table)."""
+        name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+        return name, self.ibis.create_table(name, expr, temp=True)
+
+    def drop(self, name: str | None) -> None:
+        """Drop a temporary table made by keep (nothing when None)."""
+
+    def earliest_year(self, table: str, column: str) -> int | None:
+        """The year of the least date of a column of a kept table (None: no date)."""
+        return None
+
+    # ------------------------------------------------------------------ typed CSV reading
+
+    def csv_reads(self) -> int:
+        """How many CSV readings with a rejects table were started on this engine."""
+        return 0
+
+    def rejects_of(self, first: int, last: int) -> list[str]:
+        """The rejects tables of the CSV readings first..last (see csv_reads)."""
+        return []
+
+    def cast_failed(self, rejects: list[str]) -> bool:
+        """Did the typed reader meet a value it could not parse (recorded in these rejects tables)?"""
+        return False
+
+    def forget_rejects(self, rejects: list[str]) -> None:
+        """Drop the rejects tables of an abandoned typed reading."""
+
+    # ------------------------------------------------------------------ dropped lines
+
+    def malformed_lines(self, files: list[str]) -> dict[str, list[int]]:
+        """file -> sorted line numbers of malformed lines the CSV reader skipped."""
+        return {}
+
+    @contextlib.contextmanager
+    def file_order(self) -> Iterator[None]:
+        """Within the block, rows are numbered in file order."""
+        yield
+
+    def rows_where(self, reasons: ir.Table, reason: int, bound: int, limit: int) -> list[tuple[int, int]]:
+        """(row index, reason) of the first `limit` rows, in file order, among the first `bound`,
+        whose `reason` column equals `reason`."""
+        return []
+
+    # ------------------------------------------------------------------ memory and results
+
+    def memory_limit_bytes(self) -> int | None:
+        """The engine's memory limit in bytes (None: not managed by custseg)."""
+        return None
+
+    @contextlib.contextmanager
+    def memory_beside(self, held_bytes: int, floor: int = 1 << 30) -> Iterator[None]:
+        """Within the block, the engine's memory share is lowered by what Python holds."""
+        yield
+
+    def fetch_customers(self, customers: ir.Table, ordered: Callable[[ir.Table], ir.Table]) -> pa.Table:
+        """The customer table as Arrow, in the order `ordered` gives it."""
+        return ordered(customers).to_pyarrow()
+
+    def query_progress(self) -> Callable[[], float | None] | None:
+        """A function giving the running query's share done in percent (None: not available)."""
+        return None

@@ -1,0 +1,151 @@
+"""Every option of a run, its default and its check, once (read by the CLI, the API, the estimator
+and the Spark path)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import CustsegError
+
+SEED = 42                      # the default random seed, everywhere
+SCALES = ("log", "log-standard", "standard", "none")
+ENGINES = ("duckdb", "spark")
+# Under the Spark engine, a customer table up to this many rows is collected and clustered
+# with scikit-learn; a larger one stays in Spark and is clustered with MLlib.
+SPARK_LOCAL_LIMIT = 2_000_000
+K_MAX = 15
+N_INIT = 10
+MAX_ITER = 500
+SWEEP_SAMPLE = 100_000
+SILHOUETTE_SAMPLE = 10_000
+TOP_PRODUCTS = 10
+
+# ---------------------------------------------------------------------------- sizes
+
+# DuckDB's convention: KB, MB, GB, TB are powers of 1000; KiB, MiB, GiB, TiB powers of 1024.
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb|tb|kib|mib|gib|tib)?\s*$", re.I)
+_SIZE_UNITS = {"B": 1, "KB": 1000, "MB": 1000**2, "GB": 1000**3, "TB": 1000**4,
+               "KIB": 1 << 10, "MIB": 1 << 20, "GIB": 1 << 30, "TIB": 1 << 40}
+
+
+def size_bytes(text: str) -> int | None:
+    """A memory size ('4GB', '512MiB', '2.3 GiB', '1000') in bytes; None when it is no size."""
+    match = _SIZE_RE.match(str(text))
+    if not match:
+        return None
+    return int(float(match.group(1)) * _SIZE_UNITS[(match.group(2) or "B").upper()])
+
+
+def parse_memory_limit(text: str) -> str:
+    """Validate a memory size such as '4GB' or '512MiB' and return it in DuckDB's form."""
+    match = _SIZE_RE.match(str(text))
+    if not match:
+        raise CustsegError(
+            f"--memory-limit {text!r} is not a size; give a number with a unit, e.g. 4GB or 512MB."
+        )
+    number, unit = match.groups()
+    return f"{number}{(unit or 'B').upper()}"
+
+
+# ---------------------------------------------------------------------------- checks
+
+
+def check_k(k: int | None) -> None:
+    """A given number of segments: at least 2 (one segment is no segmentation), on every engine."""
+    if k is not None and int(k) < 2:
+        raise CustsegError(f"--k must be at least 2, not {k}: one segment puts every customer together.")
+
+
+def seed_of(random_state: Any) -> int:
+    """An integer seed from a random_state (None: the default seed; a RandomState: one draw)."""
+    import numpy as np
+
+    if random_state is None:
+        return SEED
+    if isinstance(random_state, np.random.RandomState):
+        return int(random_state.randint(0, 2**31 - 1))
+    return int(random_state)
+
+
+@dataclass
+class EngineOptions:
+    """How to run the lazy part of the flow."""
+
+    engine: str = "duckdb"
+    memory_limit: str | None = None
+    temp_dir: str | None = None
+    threads: int | None = None
+    spark_master: str | None = None
+    spark_conf: dict[str, str] = field(default_factory=dict)
+    spark_session: Any = None
+    spark_local_limit: int = SPARK_LOCAL_LIMIT
+
+    def __post_init__(self) -> None:
+        if self.engine not in ENGINES:
+            raise CustsegError(f"--engine {self.engine!r} is unknown; use one of: {', '.join(ENGINES)}.")
+        if self.spark_local_limit < 0:
+            raise CustsegError(f"spark_local_limit must be 0 or more, not {self.spark_local_limit}.")
+        if self.threads is not None and self.threads < 1:
+            raise CustsegError(f"--threads must be at least 1, not {self.threads}.")
+
+
+ENGINE_KEYS = ("engine", "memory_limit", "temp_dir", "threads", "spark_master", "spark_conf", "spark_session",
+               "spark_local_limit")
+
+
+@dataclass
+class RunOptions:
+    """Every option of a segmentation run (the CLI's `run` flags, the API's keyword arguments)."""
+
+    schema: str = "auto"
+    mapping: dict[str, str] = field(default_factory=dict)
+    sheet: str | None = None
+    date_format: str = "auto"
+    features: list[str] | str | None = None
+    scale: str = "log"
+    k: int | None = None
+    k_max: int = K_MAX
+    seed: int = SEED
+    n_init: int = N_INIT
+    max_iter: int = MAX_ITER
+    sweep_sample: int = SWEEP_SAMPLE
+    silhouette_sample: int = SILHOUETTE_SAMPLE
+    top_products: int = TOP_PRODUCTS
+    engine: EngineOptions = field(default_factory=EngineOptions)
+    command: str = ""
+    model: Any = None  # a SegmentationModel or the path of a model.json: segment with it, no refit
+
+    def validate(self) -> None:
+        if self.scale not in SCALES:
+            raise CustsegError(f"--scale {self.scale!r} is unknown; use one of: {', '.join(SCALES)}.")
+        if self.model is not None and self.k is not None:
+            raise CustsegError("--k cannot be combined with --model: the model fixes the segments; drop --k.")
+        if self.model is not None and self.features not in (None, "", []):
+            raise CustsegError("--features cannot be combined with --model: the model fixes the features; "
+                               "drop --features.")
+        if self.model is not None and self.scale != "log":
+            raise CustsegError("--scale cannot be combined with --model: the model fixes the scaling; drop --scale.")
+        check_k(self.k)
+        if self.k_max < 2:
+            raise CustsegError(f"--k-max must be at least 2, not {self.k_max}.")
+        if self.n_init < 1:
+            raise CustsegError(f"--n-init must be at least 1, not {self.n_init}.")
+        if self.sweep_sample < 100:
+            raise CustsegError(f"--sweep-sample must be at least 100, not {self.sweep_sample}.")
+        if not 100 <= self.silhouette_sample <= 20_000:
+            raise CustsegError(f"--silhouette-sample must be between 100 and 20000, not {self.silhouette_sample}.")
+
+    @classmethod
+    def from_keywords(cls, **kwargs) -> "RunOptions":
+        """RunOptions from the API's keyword arguments, engine options (memory_limit, engine ...) among them."""
+        engine_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k in ENGINE_KEYS}
+        if isinstance(engine_kwargs.get("engine"), EngineOptions):
+            engine_options = engine_kwargs.pop("engine")
+        else:
+            engine_options = EngineOptions(**engine_kwargs)
+        try:
+            return cls(engine=engine_options, **kwargs)
+        except TypeError as exc:
+            raise CustsegError(f"unknown option: {exc}") from exc

@@ -1,0 +1,29 @@
+"""Parallelism: work side by side on the machine's cores, and native thread pools held to one."""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+
+def single_threaded():
+    """Native thread pools (OpenMP, BLAS) limited to one thread, within this block.
+
+    K-means on a 100,000-row sample gains nothing from a second thread, and an OpenMP
+    team whose threads share busy cores loses several-fold; with one thread per fit
+    (and fits side by side, see `parallel_map`) results do not depend on the machine's
+    number of cores.
+    """
+    from threadpoolctl import threadpool_limits  # (scikit-learn's dependency: imported with the clustering)
+
+    return threadpool_limits(limits=1)
+
+
+def parallel_map(function, items, workers: int | None = None) -> list:
+    """[function(item) for item in items], run on up to one thread per core (in order)."""
+    items = list(items)
+    workers = min(len(items), workers or os.cpu_count() or 1)
+    if workers <= 1:
+        return [function(item) for item in items]
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="custseg-kmeans") as pool:
+        return list(pool.map(function, items))
