@@ -355,12 +355,14 @@ def _future_purchases_alive(r_post, alpha_post, a: float, b_post, t: float) -> n
     alpha_post that hold for every p) the expectation is integrated over p's quantiles instead.
     """
     r_post, alpha_post, b_post = np.broadcast_arrays(
-        np.asarray(r_post, dtype=np.float64), np.asarray(alpha_post, dtype=np.float64), np.asarray(b_post, dtype=np.float64)
+        np.atleast_1d(np.asarray(r_post, dtype=np.float64)),
+        np.atleast_1d(np.asarray(alpha_post, dtype=np.float64)),
+        np.atleast_1d(np.asarray(b_post, dtype=np.float64)),
     )
     if t <= 0:
         return np.zeros(r_post.shape)
     upper = r_post * t / alpha_post
-    if abs(a - 1.0) < 1e-6:  # removable singularity at a = 1: average the two sides
+    if abs(a - 1.0) < 5e-7:  # removable singularity at a = 1: average the two sides
         out = 0.5 * (
             _future_purchases_alive(r_post, alpha_post, 1.0 - 1e-6, b_post, t)
             + _future_purchases_alive(r_post, alpha_post, 1.0 + 1e-6, b_post, t)
@@ -368,7 +370,7 @@ def _future_purchases_alive(r_post, alpha_post, a: float, b_post, t: float) -> n
         return np.clip(out, 0.0, upper)
     c = a + b_post - 1.0
     with np.errstate(all="ignore"):
-        out = c / (a - 1.0) * (1.0 - hyp2f1(r_post, a - 1.0, c, -t / alpha_post))
+        out = np.atleast_1d(c / (a - 1.0) * (1.0 - hyp2f1(r_post, a - 1.0, c, -t / alpha_post)))
     bad = ~(np.isfinite(out) & (out >= -1e-9 * upper) & (out <= upper * (1 + 1e-9)))
     if bad.any():
         out[bad] = _future_purchases_quadrature(r_post[bad], alpha_post[bad], a, b_post[bad], t)
@@ -401,7 +403,7 @@ def expected_purchases(params: PurchaseModel, t) -> np.ndarray:
     factor = params.b / (params.a + params.b) if shift else 1.0
     for i, ti in enumerate(t.ravel()):
         out.ravel()[i] = factor * float(
-            _future_purchases_alive(params.r, params.alpha, params.a, params.b + shift, float(ti))[()]
+            _future_purchases_alive(params.r, params.alpha, params.a, params.b + shift, float(ti))[0]
         )
     return out
 
