@@ -36,6 +36,7 @@ from custseg.lifecycle_models import (
     purchase_log_likelihood,
     score_customers,
     spend_log_likelihood,
+    tracking_curve,
 )
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts" / "lifetimes-0.11.3"
@@ -295,6 +296,24 @@ def test_unconditional_expectation_matches_monte_carlo(model):
         x, _, _ = simulate(rng, 400_000, *truth, t, model)
         mc, se = x.mean(), x.std() / math.sqrt(len(x))
         assert abs(expected_purchases(fit, t)[0] - mc) < 4 * se
+
+
+@pytest.mark.parametrize("model", ["bgnbd", "mbgnbd"])
+def test_tracking_curve_matches_a_simulated_cohort(model):
+    truth = (0.6, 40.0, 0.8, 3.0)
+    fit = PurchaseModel(model, *truth)
+    rng = np.random.default_rng(15)
+    n = 200_000
+    starts = rng.integers(0, 84, n).astype(float)  # first purchases over 12 weeks
+    times = np.array([0.0, 30.0, 90.0, 365.0])
+    curve = tracking_curve(fit, starts, times)
+    assert curve[0] == 0 and np.all(np.diff(curve) > 0)
+    for time_point, expected in zip(times[1:], curve[1:]):
+        x, _, _ = simulate(rng, n, *truth, np.maximum(time_point - starts, 0.0), model)
+        assert abs(x.sum() - expected) < 4 * x.std() * math.sqrt(n)
+    # weights count identical customers
+    uniq, counts = np.unique(starts, return_counts=True)
+    assert tracking_curve(fit, uniq, times, weights=counts) == pytest.approx(curve, rel=1e-12)
 
 
 def test_weights_are_counts_of_identical_rows():
