@@ -370,7 +370,7 @@ def test_score_customers_matches_the_definition_chunked_or_not():
         assert out["p_alive"] == pytest.approx(p_alive(model.purchases, x, t_x, T), rel=1e-12)
         assert out["expected_orders"] == pytest.approx(orders, rel=1e-9, abs=1e-15)
         assert out["expected_value"] == pytest.approx(value, rel=1e-9, abs=1e-12)
-    # fractional days take the no-deduplication path: same numbers
+    # fractional days take the sorted (lexsort) deduplication path: same numbers
     jitter = T + 0.25
     out = score_customers(model, x, t_x, jitter, mean_value)
     assert out["expected_value"] == pytest.approx(direct_clv(model, x, t_x, jitter, mean_value)[0], rel=1e-9, abs=1e-12)

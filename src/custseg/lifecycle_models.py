@@ -627,9 +627,24 @@ def score_customers(
 
 
 def _distinct_pairs(x: np.ndarray, T: np.ndarray):
-    """Distinct (x, T) pairs of a chunk and the index of each customer's pair."""
-    if len(x) and np.array_equal(x, np.floor(x)) and np.array_equal(T, np.floor(T)) and T.max() < 2**31 and x.max() < 2**31:
+    """Distinct (x, T) pairs of a chunk and the index of each customer's pair.
+
+    Whole numbers (x and T in whole days, as the engine computes them from dates) pack into one
+    int64 key; other values are sorted lexicographically.  Either way the hyp2f1 work is per
+    distinct pair; a summary with no repeated (x, T) at all costs one 2F1 per customer and month.
+    """
+    if len(x) == 0:
+        return x, T, np.zeros(0, dtype=np.int64)
+    if np.array_equal(x, np.floor(x)) and np.array_equal(T, np.floor(T)) and T.max() < 2**31 and x.max() < 2**31:
         key = x.astype(np.int64) << 32 | T.astype(np.int64)
         uniq, inverse = np.unique(key, return_inverse=True)
-        return (uniq >> 32).astype(np.float64), (uniq & 0xFFFFFFFF).astype(np.float64), inverse
-    return x, T, np.arange(len(x))
+        return (uniq >> 32).astype(np.float64), (uniq & 0xFFFFFFFF).astype(np.float64), inverse.ravel()
+    order = np.lexsort((T, x))
+    xs, Ts = x[order], T[order]
+    new = np.empty(len(x), dtype=bool)
+    new[0] = True
+    np.not_equal(xs[1:], xs[:-1], out=new[1:])
+    new[1:] |= Ts[1:] != Ts[:-1]
+    inverse = np.empty(len(x), dtype=np.int64)
+    inverse[order] = np.cumsum(new) - 1
+    return xs[new], Ts[new], inverse
