@@ -402,7 +402,18 @@ def test_model_round_trips_through_a_dict():
     assert data["purchases"]["log_likelihood"] is None  # unknown: null, never NaN in model.json
     assert data["spend"] is None
     back = LifecycleModel.from_dict(json.loads(json.dumps(data)))
-    assert back.purchases.r == 0.5 and back.spend is None
+    assert back.purchases.r == 0.5 and back.spend is None and math.isnan(back.purchases.log_likelihood)
+    # a damaged or newer model is a user-facing error
+    for damaged, message in (
+        ({**data, "purchases": {**data["purchases"], "a": -1}}, "parameter a"),
+        ({**data, "purchases": {**data["purchases"], "r": None}}, "parameter r"),
+        ({**data, "purchases": {**data["purchases"], "model": "pareto"}}, "unknown purchase model"),
+        ({**data, "spend": {"p": 1.0, "q": 0.5, "gamma": 2.0}}, "q must be above 1"),
+        ({**data, "format": 99}, "newer"),
+        ({"spend": None}, "no purchase model"),
+    ):
+        with pytest.raises(CustsegError, match=message):
+            LifecycleModel.from_dict(damaged)
 
 
 def test_user_mistakes_are_custseg_errors():

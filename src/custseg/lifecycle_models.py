@@ -83,7 +83,13 @@ class PurchaseModel:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PurchaseModel:
-        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+        _check_model(str(data.get("model")))
+        return cls(
+            model=str(data["model"]),
+            **_positive(data, ("r", "alpha", "a", "b"), "purchase model"),
+            **_extras(data),
+            time_unit=str(data.get("time_unit", "days")),
+        )
 
 
 @dataclass(frozen=True)
@@ -106,7 +112,10 @@ class SpendModel:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SpendModel:
-        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+        values = _positive(data, ("p", "q", "gamma"), "spend model")
+        if values["q"] <= 1:
+            raise CustsegError("the spend model's q must be above 1 (the mean order value is infinite otherwise)")
+        return cls(**values, **_extras(data))
 
 
 @dataclass(frozen=True)
@@ -132,7 +141,15 @@ class LifecycleModel:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LifecycleModel:
+        """The model written by :meth:`to_dict`; a malformed one is a CustsegError, not a traceback."""
+        if not isinstance(data, dict) or not isinstance(data.get("purchases"), dict):
+            raise CustsegError("the lifecycle model has no purchase model: refit it")
+        version = data.get("format", _FORMAT)
+        if not isinstance(version, int) or version > _FORMAT:
+            raise CustsegError(f"the lifecycle model's format {version!r} is newer than this custseg reads ({_FORMAT}): upgrade custseg")
         spend = data.get("spend")
+        if spend is not None and not isinstance(spend, dict):
+            raise CustsegError("the lifecycle model's spend model is malformed: refit it")
         return cls(
             purchases=PurchaseModel.from_dict(data["purchases"]),
             spend=None if spend is None else SpendModel.from_dict(spend),
@@ -141,6 +158,28 @@ class LifecycleModel:
             days_per_month=float(data.get("days_per_month", DAYS_PER_MONTH)),
             format=int(data.get("format", _FORMAT)),
         )
+
+
+def _positive(data: dict[str, Any], names: tuple[str, ...], what: str) -> dict[str, float]:
+    out = {}
+    for name in names:
+        value = data.get(name)
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = float("nan")
+        if isinstance(value, bool) or not (math.isfinite(number) and number > 0):
+            raise CustsegError(f"the {what}'s parameter {name} must be a positive number, not {value!r}: refit the model")
+        out[name] = number
+    return out
+
+
+def _extras(data: dict[str, Any]) -> dict[str, Any]:
+    ll = data.get("log_likelihood")
+    return {
+        "log_likelihood": float("nan") if ll is None else float(ll),
+        "n_customers": int(data.get("n_customers") or 0),
+    }
 
 
 def _finite_dict(data: dict[str, Any]) -> dict[str, Any]:
