@@ -640,6 +640,9 @@ def score_customers(
     if value_orders is not None:
         value_orders = np.asarray(value_orders)
     n = len(x)
+    for extra, name in ((mean_value, "mean order value"), (value_orders, "order counts")):
+        if extra is not None and extra.shape != (n,):
+            raise CustsegError(f"the {name} must have one value per customer ({n}), not shape {extra.shape}")
     discounts = discount_factors(model.horizon_months, model.monthly_discount)
     boundaries = model.days_per_month * np.arange(1, model.horizon_months + 1, dtype=np.float64)
     want_value = model.spend is not None and mean_value is not None
