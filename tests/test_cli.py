@@ -60,11 +60,16 @@ def test_existing_output_needs_force(small_shopify, tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     (out / "mine.txt").write_text("keep me")
-    assert_user_error(cli("run", small_shopify, "--out", out, "--k", "3"), "--force")
+    assert_user_error(cli("run", small_shopify, "--out", out, "--k", "3"), "not a custseg output")
+    # --force replaces only custseg's own output directory, never the user's files
+    assert_user_error(cli("run", small_shopify, "--out", out, "--k", "3", "--force"), "not a custseg output")
     assert (out / "mine.txt").read_text() == "keep me"
+    (out / "mine.txt").unlink()
+    assert cli("run", small_shopify, "--out", out, "--k", "3", "-q").returncode == 0   # empty: written
+    assert_user_error(cli("run", small_shopify, "--out", out, "--k", "3"), "--force")
     done = cli("run", small_shopify, "--out", out, "--k", "3", "--force", "-q")
     assert done.returncode == 0, done.stderr
-    assert not (out / "mine.txt").exists() and (out / "summary.json").exists()
+    assert (out / "summary.json").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out")]   # no temporary leftovers
 
 

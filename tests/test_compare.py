@@ -148,9 +148,17 @@ def test_output_is_atomic_and_refuses_a_non_empty_directory(hand_runs, tmp_path,
     out.mkdir()
     (out / "keep.txt").write_text("mine")
     code, _, stderr = run_cli(capsys, "compare", str(hand_runs[0]), str(hand_runs[1]), "--out", str(out))
-    assert code == 2 and "--force" in stderr and (out / "keep.txt").exists()
+    assert code == 2 and "not a custseg output" in stderr and (out / "keep.txt").exists()
     code, _, stderr = run_cli(capsys, "compare", str(hand_runs[0]), str(hand_runs[1]), "--out", str(out),
-                              "--force")
+                              "--force")  # --force never replaces a directory of the user's
+    assert code == 2 and "not a custseg output" in stderr and (out / "keep.txt").exists()
+    (out / "keep.txt").unlink()
+    code, _, stderr = run_cli(capsys, "compare", str(hand_runs[0]), str(hand_runs[1]), "--out", str(out))
+    assert code == 0, stderr
+    code, _, stderr = run_cli(capsys, "compare", str(hand_runs[0]), str(hand_runs[1]), "--out", str(out))
+    assert code == 2 and "--force" in stderr
+    code, _, stderr = run_cli(capsys, "compare", str(hand_runs[0]), str(hand_runs[1]), "--out", str(out),
+                              "--force")  # a comparison of custseg's own is replaced
     assert code == 0, stderr
     assert sorted(p.name for p in out.iterdir()) == ["compare.html", "migration.csv", "movers.csv"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cmp", "new", "old"]  # no temporary directory left

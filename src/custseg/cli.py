@@ -166,7 +166,7 @@ def run(
     from .pipeline import run as run_pipeline
 
     _State.quiet = not _show_progress(quiet)
-    check_target(out_dir, force)
+    check_target(out_dir, force, inputs=[*inputs, model])
     options = defaults.RunOptions(
         schema=schema, mapping=_parse_pairs(map_, "--map"), sheet=sheet, date_format=date_format,
         features=features, scale=scale, k=k, k_max=k_max, seed=seed, n_init=n_init, sweep_sample=sweep_sample,
@@ -215,11 +215,11 @@ def demo(
 ) -> None:
     """Run the whole pipeline on built-in sample data (about 25,000 customers)."""
     from .pipeline import run as run_pipeline  # (the flow is imported on use)
+    from .outputs.run import check_target
     from .sample import write_sample
 
     _State.quiet = not _show_progress(quiet)
-    if out_dir.exists() and any(out_dir.iterdir()) and not (out_dir / "summary.json").exists():
-        raise CustsegError(f"{out_dir}: exists and is not a custseg demo output; choose another --out.")
+    check_target(out_dir, force=True)  # replaced, but only if it is a custseg output (or empty)
     with tempfile.TemporaryDirectory(prefix="custseg-demo-") as tmp:
         data = Path(tmp) / "shopify_orders.csv"
         _progress("start", f"sample: writing {rows:,} Shopify-like order lines")
@@ -255,8 +255,10 @@ def predict(
     of the model's segments (no refit). Scoring a run's own input reproduces its segments.csv.
     """
     from .outputs.scoring import score, write_predictions  # (the flow is imported on use)
+    from .outputs.targets import check_clear_of_inputs
 
     _State.quiet = quiet
+    check_clear_of_inputs(out_file, [*inputs, model])
     if out_file.exists() and not force:
         raise CustsegError(f"{out_file}: exists; use --force to overwrite it or choose another --out.")
     predictions = score(
@@ -287,7 +289,7 @@ def compare(
     from .outputs.compare import compare_runs, write_comparison  # (pandas, plotly: imported on use)
     from .outputs.run import check_target
 
-    check_target(out_dir, force)
+    check_target(out_dir, force, inputs=[old_run, new_run])
     comparison = compare_runs(old_run, new_run)
     directory = write_comparison(comparison, out_dir, force=force)
     t = comparison.totals

@@ -10,7 +10,7 @@ import os
 import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import pandas as pd
 import pyarrow as pa
@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 
 from ..errors import CustsegError
 from ..runtime.signals import deferred
+from .targets import check_clear_of_inputs, check_replaceable_dir
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 SEGMENT_FORMATS = ("auto", "csv", "parquet")
@@ -32,14 +33,12 @@ def neutralise(text: Any) -> Any:
     return text
 
 
-def check_target(path: str | os.PathLike, force: bool) -> Path:
-    """Refuse an existing non-empty output directory unless forced; check the parent is writable."""
+def check_target(path: str | os.PathLike, force: bool, inputs: Iterable[object] = ()) -> Path:
+    """Refuse an output directory over an input, or one that is not ours to replace (targets.py);
+    check the parent is writable."""
     path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise CustsegError(f"{path}: exists and is not a directory; choose another --out.")
-    if path.is_dir() and any(path.iterdir()) and not force:
-        raise CustsegError(f"{path}: the output directory is not empty; use --force to replace it or choose "
-                           "another --out.")
+    check_clear_of_inputs(path, inputs)
+    check_replaceable_dir(path, force)
     parent = path.resolve().parent
     if not parent.exists():
         raise CustsegError(f"{parent}: no such directory for --out; create it first.")
@@ -145,7 +144,7 @@ def write_run(result, path: str | os.PathLike, force: bool = False, report: bool
               segments_format: str | None = "auto", figures: str | None = None) -> Path:
     """Write all outputs of a SegmentationResult into `path`."""
     segments_format_for(segments_format, 0)  # refuse an unknown format before any work
-    target = check_target(path, force)
+    target = check_target(path, force, inputs=result.summary.get("inputs") or ())
     tmp = target.parent / f".{target.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     try:
