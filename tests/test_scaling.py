@@ -20,7 +20,7 @@ from sklearn.cluster import KMeans
 
 import custseg
 import custseg.clustering.kmeans as clustering
-import custseg.clustering.scaling as scaling
+import custseg.clustering.scaling as scaling_module
 from custseg.clustering.estimator import CustomerSegmenter
 import custseg.outputs.run as outputs
 from custseg.sources.values import as_date, as_key, as_number, as_text
@@ -134,7 +134,7 @@ def _synthetic_customers(n: int, seed: int = 0) -> np.ndarray:
 def test_sampled_starts_reach_the_inertia_of_a_full_data_fit():
     Z = _synthetic_customers(300_000)
     ours = clustering.fit_kmeans(Z, 4, seed=42, n_init=10, init_sample=100_000)
-    _, ours_inertia = scaling.assign(Z, ours.cluster_centers_, with_inertia=True)
+    _, ours_inertia = scaling_module.assign(Z, ours.cluster_centers_, with_inertia=True)
     full = KMeans(n_clusters=4, n_init=10, random_state=42).fit(Z)
     assert ours_inertia <= full.inertia_ * 1.005
 
@@ -173,9 +173,9 @@ def test_the_estimator_takes_the_blockwise_path_for_many_customers(monkeypatch):
 def test_scaling_in_place_and_in_blocks_gives_the_same_numbers():
     rng = np.random.default_rng(2)
     X = np.concatenate([rng.lognormal(3, 2, (5000, 3)), -rng.lognormal(1, 1, (50, 3)), np.zeros((3, 3))])
-    for method in scaling.SCALES:
-        scaling = scaling.Scaling.fit(X, method)
-        expected = scaling.signed_log1p(X) if method.startswith("log") else X.copy()
+    for method in scaling_module.SCALES:
+        scaling = scaling_module.Scaling.fit(X, method)
+        expected = scaling_module.signed_log1p(X) if method.startswith("log") else X.copy()
         if method in ("log-standard", "standard"):
             expected = (expected - scaling.mean) / scaling.scale
         copied = scaling.transform(X, chunk=777)

@@ -21,7 +21,7 @@ _LAZY = {
     "CustomerSegmenter": ".clustering.estimator",
     "SegmentationModel": ".model", "load_model": ".model",
     "RunOptions": ".options", "SegmentationResult": ".pipeline", "segment": ".pipeline",
-    "predict": ".outputs.scoring",
+    "predict": ".pipeline",
 }
 
 

@@ -254,7 +254,8 @@ def predict(
     The order lines are read and cleaned as in 'custseg run'; each customer goes to the nearest
     of the model's segments (no refit). Scoring a run's own input reproduces its segments.csv.
     """
-    from .outputs.scoring import score, write_predictions  # (the flow is imported on use)
+    from .outputs.scoring import write_predictions  # (the flow is imported on use)
+    from .pipeline import score
     from .outputs.targets import check_clear_of_inputs
 
     _State.quiet = quiet

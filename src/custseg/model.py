@@ -128,7 +128,7 @@ class SegmentationModel:
             "centers": self.centers.tolist(),
             "segments": [{"id": int(i), "name": str(s["name"]), "description": str(s.get("description", "")),
                           "strategy": str(s.get("strategy", ""))} for i, s in enumerate(self.segments)],
-            "training": _plain(self.training),
+            "training": json_ready(self.training),
         }
 
     def to_json(self) -> str:
@@ -317,12 +317,12 @@ def _definition(name: str, index: int, schema: str) -> str:
     return f"column {index} of the feature matrix"
 
 
-def _plain(value: Any) -> Any:
+def json_ready(value: Any) -> Any:
     """JSON-ready copy: numpy scalars become Python numbers, tuples lists, non-finite floats null."""
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): json_ready(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [json_ready(v) for v in value]
     if hasattr(value, "item") and not isinstance(value, (str, bytes)):
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):

@@ -1,13 +1,16 @@
-"""The flow, once: sources -> cleaning -> features -> clustering -> profiles -> result."""
+"""The flow, once: sources -> cleaning -> features -> clustering -> profiles -> result; and scoring
+with a saved model (the same sources and cleaning, the model's features, every customer to the
+nearest of its centres, no refit: scoring a run's own input reproduces its segments.csv)."""
 
 from __future__ import annotations
 
 import contextlib
+import os
 import platform
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import ibis
@@ -536,3 +539,61 @@ def assemble(features: Features, clustering: Clustering, profiles: pd.DataFrame,
 def _where(source) -> str:
     return source.files[0] if len(source.files) == 1 else (f"{len(source.files)} input files" if source.files
                                                            else "the data")
+
+
+# ---------------------------------------------------------------------------- scoring with a model
+
+
+@dataclass
+class Predictions:
+    """Scored customers: customer_id, the model's features, segment, segment_name."""
+
+    table: pa.Table
+    model: SegmentationModel
+    data_quality: dict[str, Any]
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        return self.table.to_pandas()
+
+    def counts(self) -> dict[str, int]:
+        """Customers per segment name, in segment order (empty segments included)."""
+        counts = np.bincount(self.table.column("segment").to_numpy(), minlength=self.model.k)
+        return {name: int(c) for name, c in zip(self.model.segment_names, counts)}
+
+
+def score(model: SegmentationModel | str | os.PathLike, data, *, schema: str = "auto",
+          mapping: dict[str, str] | None = None, sheet: str | None = None, date_format: str = "auto",
+          engine: EngineOptions | None = None, progress: ProgressCallback | None = None) -> Predictions:
+    """Read order lines (paths, globs or a DataFrame), compute the model's features and assign segments."""
+    label = model_label(model)
+    model = as_model(model)
+    options = RunOptions(schema=schema, mapping=dict(mapping or {}), sheet=sheet, date_format=date_format,
+                         engine=engine or EngineOptions())
+    stages = Stages(progress)
+    engine = connect(options.engine)
+    features = compute_features(engine, data, options, stages, model=model, model_name=label)
+    if features.table.num_rows == 0:
+        where = features.source.files[0] if features.source.files else "the data"
+        raise CustsegError(f"{where}: no customer with orders after cleaning; there is nothing to score.")
+    with stages.stage("scoring", f"assigning {features.table.num_rows:,} customers to the {model.k} segments"):
+        labels = model.predict(features.matrix())
+    table = pa.table({
+        "customer_id": features.table.column("customer_id"),
+        **{name: features.table.column(name) for name in model.features},
+        "segment": pa.array(labels, pa.int64()),
+        "segment_name": pa.array(model.segment_names, pa.string()).take(pa.array(labels)),
+    })
+    quality = dict(features.quality)
+    quality["customers_kept"] = table.num_rows
+    return Predictions(table=table, model=model, data_quality=quality)
+
+
+def predict(model: SegmentationModel | str | os.PathLike, data, **options) -> pd.DataFrame:
+    """Segments of the customers in order lines, with a saved model (no refit).
+
+    `model` is a SegmentationModel or the path of a model.json (or of a run directory);
+    `data` is what `custseg.segment` accepts; options: schema, mapping, sheet, date_format,
+    engine. Returns customer_id, the model's features, segment and segment_name.
+    """
+    return score(model, data, **options).frame

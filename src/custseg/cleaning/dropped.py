@@ -11,7 +11,6 @@ and malformed lines are accounted for).
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from .rules import Cleaned, drop_reason

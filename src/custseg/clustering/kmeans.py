@@ -9,7 +9,7 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score
 
 from ..runtime.parallel import parallel_map, single_threaded
-from .scaling import assign, block_distances
+from .scaling import block_distances
 
 def uniform_sample(n: int, size: int | None, seed: int) -> np.ndarray | None:
     """Sorted row indices of a uniform sample, or None when everyone fits."""

@@ -3,7 +3,9 @@ DuckDB embedded (engines/duckdb.py, the default) and Spark (engines/spark.py).""
 
 from ..options import EngineOptions
 from .base import Engine
-from .duckdb import connect_duckdb, translate_read_errors  # noqa: F401  (the engines' door for read errors)
+from .duckdb import connect_duckdb, translate_read_errors
+
+__all__ = ["Engine", "connect", "engine_of", "translate_read_errors"]
 
 
 def connect(options: EngineOptions) -> Engine:

@@ -15,7 +15,6 @@ import csv
 import html
 import json
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +25,8 @@ import pyarrow.parquet as pq
 
 from ..errors import CustsegError
 from ..model import load_model
-from .run import check_target, replace_dir, write_frame_csv
+from .atomic import atomic_directory
+from .run import check_target, neutralise, write_frame_csv
 
 NEW_CUSTOMER = "(new customer)"
 ABSENT = "(absent)"
@@ -167,28 +167,17 @@ def compare_runs(old_dir: str | os.PathLike, new_dir: str | os.PathLike) -> Comp
 def write_comparison(comparison: Comparison, path: str | os.PathLike, force: bool = False) -> Path:
     """migration.csv, movers.csv and compare.html into `path`, atomically (complete or absent)."""
     target = check_target(path, force)
-    tmp = target.parent / f".{target.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
-        tmp.mkdir(parents=True)
+    error = lambda exc: CustsegError(f"{target}: cannot write the comparison ({exc.strerror or exc}); "  # noqa: E731
+                                     "free space or choose another --out.")
+    with atomic_directory(target, error) as tmp:
         write_migration_csv(tmp / "migration.csv", comparison.migration)
         write_frame_csv(tmp / "movers.csv", comparison.movers, ("old_segment", "new_segment"))
         (tmp / "compare.html").write_text(compare_html(comparison), encoding="utf-8")
-        replace_dir(tmp, target)
-    except OSError as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise CustsegError(f"{target}: cannot write the comparison ({exc.strerror or exc}); free space or "
-                           "choose another --out.") from exc
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return target
 
 
 def write_migration_csv(path: Path, migration: pd.DataFrame) -> None:
     """The migration table; segment names (row labels and header) are neutralised against formulas."""
-    from .run import neutralise
-
     frame = migration.copy()
     frame["from"] = frame["from"].map(neutralise)
     frame.columns = ["from"] + [neutralise(c) for c in frame.columns[1:]]
@@ -196,10 +185,6 @@ def write_migration_csv(path: Path, migration: pd.DataFrame) -> None:
 
 
 # ---------------------------------------------------------------------------- compare.html
-
-CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data: blob:; "
-       "font-src data:; connect-src 'none'; base-uri 'none'; form-action 'none'")
-
 
 def sankey_figure(comparison: Comparison):
     """A plotly Sankey: old segments (and new customers) on the left, new segments (and absent) on the right."""
@@ -237,50 +222,25 @@ def sankey_figure(comparison: Comparison):
     return fig
 
 
-def _script_json(value: str) -> str:
-    """JSON safe inside a <script> element."""
-    return value.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026") \
-        .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
-
-
-def _migration_table(migration: pd.DataFrame) -> str:
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in migration.columns)
-    body = []
-    for row in migration.itertuples(index=False):
-        cells = f"<th>{html.escape(str(row[0]))}</th>" + "".join(f"<td>{int(v):,}</td>" for v in row[1:])
-        body.append(f"<tr>{cells}</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
-
-
 def compare_html(comparison: Comparison) -> str:
-    """A self-contained page (plotly.js inlined, no network access allowed by its CSP)."""
-    import plotly.io as pio
+    """A self-contained page (plotly.js inlined; under the report's CSP: no network, only its own
+    scripts, by hash), rendered from templates/compare.html.j2."""
+    import plotly.io as pio  # plotly: heavy
+    from markupsafe import Markup
     from plotly.offline import get_plotlyjs
 
-    t = comparison.totals
-    figure = _script_json(pio.to_json(sankey_figure(comparison), validate=True))
-    config = _script_json(json.dumps({"displaylogo": False, "responsive": True,
-                                      "modeBarButtonsToRemove": ["sendDataToCloud"]}))
-    esc = html.escape
-    facts = (f"<p>{t['customers']:,} customers in either period: {t['old_period']:,} in the old "
-             f"(<code>{esc(str(comparison.old.directory))}</code>), {t['new_period']:,} in the new "
-             f"(<code>{esc(str(comparison.new.directory))}</code>). Of the {t['in_both']:,} in both, "
-             f"{t['stayed']:,} kept their segment (by name) and {t['moved']:,} moved; {t['new']:,} are new and "
-             f"{t['absent']:,} are absent from the new period.</p>")
-    return (
-        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-        f"<meta http-equiv='Content-Security-Policy' content=\"{CSP}\">"
-        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
-        "<title>custseg: segment migration</title><style>"
-        "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2rem auto;max-width:1100px;"
-        "padding:0 1rem;color:#222}table{border-collapse:collapse;margin:1rem 0}th,td{border:1px solid #ccc;"
-        "padding:.3rem .6rem}td{text-align:right}thead th{background:#f3f3f3}"
-        "</style></head><body><h1>Segment migration</h1>"
-        f"{facts}<div id='sankey'></div>"
-        "<h2>Migration table</h2><p>Rows: the segment in the old period (or new customer); columns: the "
-        "segment in the new period (or absent). Segments are matched by name.</p>"
-        f"{_migration_table(comparison.migration)}"
-        f"<script>{get_plotlyjs()}</script>"
-        f"<script>(function(){{var f={figure};Plotly.newPlot('sankey',f.data,f.layout,{config});}})();</script>"
-        "</body></html>"
+    from .report.page import content_security_policy, environment, script_json  # (plotly: heavy)
+
+    figure = script_json(pio.to_json(sankey_figure(comparison), validate=True))
+    config = script_json(json.dumps({"displaylogo": False, "responsive": True,
+                                     "modeBarButtonsToRemove": ["sendDataToCloud"]}))
+    plotly_js = get_plotlyjs()
+    sankey_js = f"(function(){{var f={figure};Plotly.newPlot('sankey',f.data,f.layout,{config});}})();"
+    migration = comparison.migration
+    return environment().get_template("compare.html.j2").render(
+        csp=Markup(content_security_policy([plotly_js, sankey_js])), t=comparison.totals,  # (no quote or <)
+        old_dir=str(comparison.old.directory), new_dir=str(comparison.new.directory),
+        columns=[str(c) for c in migration.columns],
+        rows=[[str(row[0]), *[int(v) for v in row[1:]]] for row in migration.itertuples(index=False)],
+        plotly_js=Markup(plotly_js), sankey_js=Markup(sankey_js),
     )

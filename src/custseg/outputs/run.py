@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import errno
 import json
-import math
 import os
 import shutil
 from concurrent.futures import ThreadPoolExecutor
@@ -18,7 +17,8 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from ..errors import CustsegError
-from ..runtime.signals import deferred
+from ..model import json_ready
+from .atomic import atomic_directory
 from .targets import check_clear_of_inputs, check_replaceable_dir
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -63,10 +63,10 @@ def probe_writable(directory: Path) -> None:
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
     except OSError as exc:
-        raise _write_error(directory, exc) from exc
+        raise write_error(directory, exc) from exc
 
 
-def _write_error(target: Path, exc: OSError) -> CustsegError:
+def write_error(target: Path, exc: OSError) -> CustsegError:
     """One line for an OSError met while writing the outputs."""
     if exc.errno == errno.ENOSPC:
         return CustsegError(f"{target}: the disk is full ({exc.strerror}); free space or choose another --out.")
@@ -76,20 +76,8 @@ def _write_error(target: Path, exc: OSError) -> CustsegError:
                         "another --out.")
 
 
-def _json_ready(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): _json_ready(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_ready(v) for v in value]
-    if hasattr(value, "item"):  # numpy scalars
-        return _json_ready(value.item())
-    return value
-
-
 def write_json(path: Path, value: Any) -> None:
-    path.write_text(json.dumps(_json_ready(value), indent=2, allow_nan=False, ensure_ascii=False) + "\n",
+    path.write_text(json.dumps(json_ready(value), indent=2, allow_nan=False, ensure_ascii=False) + "\n",
                     encoding="utf-8")
 
 
@@ -145,21 +133,8 @@ def write_run(result, path: str | os.PathLike, force: bool = False, report: bool
     """Write all outputs of a SegmentationResult into `path`."""
     segments_format_for(segments_format, 0)  # refuse an unknown format before any work
     target = check_target(path, force, inputs=result.summary.get("inputs") or ())
-    tmp = target.parent / f".{target.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
-        tmp.mkdir(parents=True)
+    with atomic_directory(target, lambda exc: write_error(target, exc)) as tmp:
         write_into(result, tmp, report=report, segments_format=segments_format, figures=figures)
-        with deferred():  # the rename of the finished directory is never cut in half
-            replace_dir(tmp, target)
-    except OSError as exc:
-        with deferred():
-            shutil.rmtree(tmp, ignore_errors=True)
-        raise _write_error(target, exc) from exc
-    except BaseException:
-        with deferred():  # a second Ctrl-C must not leave the temporary directory half removed
-            shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return target
 
 
@@ -200,15 +175,3 @@ def _write_rest(result, directory: Path, report: bool, figures: str | None) -> l
 
         files += write_report(result, directory, figures=figures)
     return files
-
-
-def replace_dir(tmp: Path, target: Path) -> None:
-    """Move the finished temporary directory into place, replacing an old one."""
-    old = None
-    if target.exists():
-        old = target.parent / f".{target.name}.old-{os.getpid()}"
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(target, old)
-    os.replace(tmp, target)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)

@@ -151,11 +151,15 @@ def strategy_for(t: SegmentTraits, value_level: int) -> str:
 # ---------------------------------------------------------------------------- descriptions
 
 
-def number_text(x: float) -> str:
-    """A number for people: thousands separators, decimals only where they matter."""
-    if x is None or not math.isfinite(x):
-        return "n/a"
-    if abs(x) >= 100 or float(x).is_integer():
+def number_text(x, digits: int | None = None, missing: str = "n/a") -> str:
+    """A number for people: thousands separators, decimals only where they matter (or `digits` of
+    them); `missing` for None, NaN or infinity. The one number formatter (descriptions, report)."""
+    if x is None or not math.isfinite(float(x)):
+        return missing
+    x = float(x)
+    if digits is not None:
+        return f"{x:,.{digits}f}"
+    if abs(x) >= 100 or x.is_integer():
         return f"{x:,.0f}"
     if abs(x) >= 10:
         return f"{x:,.1f}"

@@ -7,7 +7,6 @@ names, descriptions and strategies (profiles/naming.py) are small, deterministic
 from __future__ import annotations
 
 
-import ibis
 import ibis.expr.types as ir
 import numpy as np
 import pandas as pd

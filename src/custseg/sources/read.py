@@ -7,6 +7,7 @@ engine reads the files.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any
 

@@ -32,6 +32,8 @@ from ...clustering.scaling import Scaling
 from ...runtime.parallel import parallel_map
 from ...errors import CustsegError
 from ...features import REGISTRY
+from ...options import SEED
+from ...profiles.naming import number_text
 from ...profiles.stats import LOCAL_STATS_UP_TO
 from . import figures as F
 
@@ -105,7 +107,7 @@ def report_data(result, plot_sample: int = PLOT_SAMPLE, detail_sample: int = DET
     columns = {c: np.asarray(table.column(c).to_numpy(zero_copy_only=False), dtype=np.float64)
                for c in table.column_names if c != "customer_id"}
     n = table.num_rows
-    seed = int(result.summary.get("seed", 42))
+    seed = int(result.summary.get("seed", SEED))
     sample = uniform_sample(n, plot_sample, seed)
     sample = np.arange(n) if sample is None else sample
     detail = uniform_sample(len(sample), detail_sample, seed + 1)
@@ -202,15 +204,20 @@ def _segment_means(profiles: pd.DataFrame, features: list[str]) -> pd.DataFrame:
 # ---------------------------------------------------------------------------- the page
 
 
+def script_json(text: str) -> str:
+    """JSON text made safe inside a <script> element: `<`, `>` and `&` (and the two JavaScript line
+    separators) are written as \\u escapes, so `</script>` cannot appear."""
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026") \
+        .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+
+
 def figures_json(figs: dict) -> str:
-    """All figures as one JSON object, safe inside a <script> element: `<`, `>` and `&` (and the
-    two JavaScript line separators) are written as \\u escapes, so `</script>` cannot appear."""
-    import plotly.io as pio
+    """All figures as one JSON object, safe inside a <script> element (script_json)."""
+    import plotly.io as pio  # plotly: heavy
 
     body = ",".join(f"{json.dumps(name)}:{pio.to_json(fig, validate=False, engine='json')}"
                     for name, fig in figs.items())
-    return ("{" + body + "}").replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026") \
-        .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+    return script_json("{" + body + "}")
 
 
 def _sha256(script: str) -> str:
@@ -225,7 +232,8 @@ def content_security_policy(scripts: list[str]) -> str:
               "base-uri 'none'; form-action 'none'")
 
 
-def _environment():
+def environment():
+    """The Jinja2 environment of custseg's pages (report.html, compare.html): autoescaped, strict."""
     from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
     env = Environment(loader=PackageLoader("custseg.outputs.report", "templates"),
@@ -237,16 +245,7 @@ def _environment():
 
 
 def _num(x, digits: int | None = None) -> str:
-    if x is None or (isinstance(x, float) and not math.isfinite(x)):
-        return "–"
-    x = float(x)
-    if digits is not None:
-        return f"{x:,.{digits}f}"
-    if abs(x) >= 100 or x.is_integer():
-        return f"{x:,.0f}"
-    if abs(x) >= 10:
-        return f"{x:,.1f}"
-    return f"{x:,.2f}"
+    return number_text(x, digits, missing="–")
 
 
 def _pct(x, digits: int = 0) -> str:
@@ -392,7 +391,7 @@ def render_report(result, figs: dict | None = None, data: ReportData | None = No
         "csp": content_security_policy([plotly_js, BOOTSTRAP_JS]),
         "custseg_version": s.get("custseg_version", ""),
     }
-    return _environment().get_template("report.html.j2").render(**context)
+    return environment().get_template("report.html.j2").render(**context)
 
 
 def write_report(result, directory: Path, figures: str | None = None) -> list[str]:
@@ -490,7 +489,7 @@ def write_pngs(figs: dict, directory: Path, browser: str | None = None) -> list[
 def summary_html(result) -> str:
     """A compact summary for Jupyter: headline, one row per segment with share bars, and the
     profile heatmap, in plain HTML and CSS (no script: it shows in untrusted notebooks too)."""
-    env = _environment()
+    env = environment()
     d = report_data(result, plot_sample=1, detail_sample=1)
     ordered = d.features + [c for c in d.columns if c not in d.features]
     z = F.standardized_means({c: d.columns[c] for c in ordered}, d.labels, len(d.names))
