@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from typer.exceptions import Abort, Exit, TyperException
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -215,8 +216,8 @@ def demo(
 ) -> None:
     """Run the whole pipeline on built-in sample data (about 25,000 customers)."""
     from .pipeline import run as run_pipeline  # (the flow is imported on use)
-    from .outputs.run import check_target
-    from .sample import write_sample
+    from .outputs.run import check_target  # (pandas, pyarrow: imported on use)
+    from .sample import write_sample  # (numpy, pyarrow: imported on use)
 
     _State.quiet = not _show_progress(quiet)
     check_target(out_dir, force=True)  # replaced, but only if it is a custseg output (or empty)
@@ -255,8 +256,8 @@ def predict(
     of the model's segments (no refit). Scoring a run's own input reproduces its segments.csv.
     """
     from .outputs.scoring import write_predictions  # (the flow is imported on use)
-    from .pipeline import score
-    from .outputs.targets import check_clear_of_inputs
+    from .pipeline import score  # (the flow is imported on use)
+    from .outputs.targets import check_clear_of_inputs  # (imported on use)
 
     _State.quiet = quiet
     check_clear_of_inputs(out_file, [*inputs, model])
@@ -288,7 +289,7 @@ def compare(
     (best: run the second period with 'custseg run ... --model OLD_RUN_DIR/model.json').
     """
     from .outputs.compare import compare_runs, write_comparison  # (pandas, plotly: imported on use)
-    from .outputs.run import check_target
+    from .outputs.run import check_target  # (pandas, pyarrow: imported on use)
 
     check_target(out_dir, force, inputs=[old_run, new_run])
     comparison = compare_runs(old_run, new_run)
@@ -312,8 +313,6 @@ def _exit_interrupted() -> None:
 
 def entry() -> None:
     """Console script: run the app, turning user errors into one line and exit code 2."""
-    from typer.exceptions import Abort, Exit, TyperException
-
     debug = "--debug" in sys.argv[1:]
     signals.install()  # SIGINT and SIGTERM -> KeyboardInterrupt, and DuckDB queries interrupted
     try:

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import ibis
 import ibis.expr.types as ir
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from .errors import CustsegError
 from .sources.schemas import SCHEMAS
@@ -170,6 +172,13 @@ def customer_features(lines: ir.Table, names: list[str], return_rate_level: str 
         customers = customers.mutate(average_return_rate=customers.average_return_rate.fill_null(0.0))
     ids = customers.customer_id.cast("string") if text_ids else customers.customer_id  # ids may be integers
     return customers.select(ids.name("customer_id"), *[customers[name].cast("float64").name(name) for name in names])
+
+
+def natural_order_indices(ids) -> "pa.Array":
+    """natural_order on ids held in memory (an Arrow string array): the indices that sort them by
+    length (characters), then by text (bytes); stable."""
+    keys = pa.table({"length": pc.utf8_length(ids), "id": ids})
+    return pc.sort_indices(keys, sort_keys=[("length", "ascending"), ("id", "ascending")])
 
 
 def natural_order(table: ir.Table) -> ir.Table:

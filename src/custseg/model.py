@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sklearn.utils.validation import check_is_fitted
 
 from . import __version__
 from .clustering.choose_k import KChoice
@@ -265,8 +266,6 @@ class SegmentationModel:
     @classmethod
     def from_segmenter(cls, segmenter, segment_names: list[str] | None = None) -> "SegmentationModel":
         """The model of a fitted CustomerSegmenter (generic segment names unless given)."""
-        from sklearn.utils.validation import check_is_fitted
-
         check_is_fitted(segmenter)
         k, n = segmenter.cluster_centers_.shape
         given = [str(f) for f in getattr(segmenter, "feature_names_in_", [])]

@@ -20,8 +20,12 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
 
 from .errors import CustsegError
+from .options import SEED
+from .outputs.atomic import atomic_file
 
 SAMPLE_SCHEMAS = ("shopify", "online-retail", "generic")
 
@@ -259,7 +263,7 @@ def _generic_table(lines: dict[str, np.ndarray]) -> pa.Table:
     })
 
 
-def generate(schema: str = "shopify", rows: int = 70_000, seed: int = 42) -> Iterator[pa.Table]:
+def generate(schema: str = "shopify", rows: int = 70_000, seed: int = SEED) -> Iterator[pa.Table]:
     """Yield the sample as Arrow tables (chunks) totalling exactly `rows` lines."""
     if schema not in SAMPLE_SCHEMAS:
         raise CustsegError(f"--schema {schema!r} is not a sample schema; use one of: {', '.join(SAMPLE_SCHEMAS)}.")
@@ -286,18 +290,21 @@ def generate(schema: str = "shopify", rows: int = 70_000, seed: int = 42) -> Ite
         yield table
 
 
-def write_sample(path: str | os.PathLike, schema: str = "shopify", rows: int = 70_000, seed: int = 42) -> Path:
+def write_sample(path: str | os.PathLike, schema: str = "shopify", rows: int = 70_000, seed: int = SEED) -> Path:
     """Write the sample to `path` (.csv or .parquet), atomically; return the path."""
-    import pyarrow.csv as pacsv
-    import pyarrow.parquet as pq
-
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in (".csv", ".parquet"):
         raise CustsegError(f"{path}: the sample is written as .csv or .parquet; give a file name with one of those.")
     if path.parent and not path.parent.exists():
         raise CustsegError(f"{path.parent}: no such directory; create it first.")
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with atomic_file(path) as tmp:
+        write_chunks_to(tmp, suffix, generate(schema, rows, seed))
+    return path
+
+
+def write_chunks_to(tmp: Path, suffix: str, tables: Iterator[pa.Table]) -> None:
+    """Write the tables into one .csv or .parquet file at `tmp`."""
     writer = None
     # Generating a chunk (numpy) and writing the previous one (Arrow's CSV/Parquet writers,
     # which release the GIL) overlap: a writer thread takes chunks from a short queue.
@@ -314,7 +321,7 @@ def write_sample(path: str | os.PathLike, schema: str = "shopify", rows: int = 7
 
     thread = None
     try:
-        for table in generate(schema, rows, seed):
+        for table in tables:
             if writer is None:
                 if suffix == ".csv":
                     writer = pacsv.CSVWriter(str(tmp), table.schema,
@@ -333,7 +340,6 @@ def write_sample(path: str | os.PathLike, schema: str = "shopify", rows: int = 7
         if failure:
             raise failure[0]
         writer.close()
-        os.replace(tmp, path)
     except BaseException:
         if thread is not None:
             failure.append(RuntimeError("stopped"))
@@ -344,6 +350,4 @@ def write_sample(path: str | os.PathLike, schema: str = "shopify", rows: int = 7
                 writer.close()
             except Exception:
                 pass
-        tmp.unlink(missing_ok=True)
         raise
-    return path

@@ -25,7 +25,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 from sklearn.metrics import davies_bouldin_score
 
 from ..options import SCALES
@@ -33,6 +32,7 @@ from .choose_k import KChoice, choose_k
 from .scaling import Scaling
 from ..engines.spark import spark_to_arrow
 from ..errors import CustsegError
+from ..features import natural_order_indices
 
 VECTOR = "custseg_vector"
 PREDICTION = "custseg_prediction"
@@ -70,15 +70,13 @@ def materialize_customers(engine, customers, local_limit: int, sample_size: int,
 
 
 def natural_order_arrow(table: pa.Table) -> pa.Table:
-    """features.natural_order on a collected table: by id length (characters), then id (bytes)."""
-    ids = table.column("customer_id")
-    keys = pa.table({"length": pc.utf8_length(ids), "id": ids})
-    return table.take(pc.sort_indices(keys, sort_keys=[("length", "ascending"), ("id", "ascending")]))
+    """features.natural_order on a collected table."""
+    return table.take(natural_order_indices(table.column("customer_id")))
 
 
 def _scaled(frame, names: list[str], scaling: Scaling):
     """Columns of the scaled features (signed log1p, then standardisation), as Spark expressions."""
-    from pyspark.sql import functions as F
+    from pyspark.sql import functions as F  # optional (custseg[spark])
 
     out = []
     for i, name in enumerate(names):
@@ -93,7 +91,7 @@ def _scaled(frame, names: list[str], scaling: Scaling):
 
 def fit_scaling(frame, names: list[str], method: str) -> Scaling:
     """Scaling.fit computed by Spark (population standard deviation, like numpy)."""
-    from pyspark.sql import functions as F
+    from pyspark.sql import functions as F  # optional (custseg[spark])
 
     if method not in SCALES:
         raise CustsegError(f"--scale {method!r} is unknown; use one of: {', '.join(SCALES)}.")
@@ -112,7 +110,7 @@ def fit_scaling(frame, names: list[str], method: str) -> Scaling:
 
 
 def _vectors(frame, names: list[str], scaling: Scaling, keep: list[str]):
-    from pyspark.ml.feature import VectorAssembler
+    from pyspark.ml.feature import VectorAssembler  # optional (custseg[spark])
 
     z = [f"custseg_z{i}" for i in range(len(names))]
     scaled = frame.select(*keep, *_scaled(frame, names, scaling))
@@ -120,7 +118,7 @@ def _vectors(frame, names: list[str], scaling: Scaling, keep: list[str]):
 
 
 def _kmeans(k: int, seed: int, max_iter: int):
-    from pyspark.ml.clustering import KMeans
+    from pyspark.ml.clustering import KMeans  # optional (custseg[spark])
 
     return KMeans(featuresCol=VECTOR, predictionCol=PREDICTION, k=k, initMode="k-means||", initSteps=2,
                   maxIter=max_iter, tol=1e-4, seed=seed, distanceMeasure="euclidean")
@@ -128,8 +126,8 @@ def _kmeans(k: int, seed: int, max_iter: int):
 
 def _total_sum_of_squares(vectors, n_features: int) -> float:
     """Inertia of k = 1 (MLlib needs k >= 2): the sum of squared distances to the mean."""
-    from pyspark.ml.functions import vector_to_array
-    from pyspark.sql import functions as F
+    from pyspark.ml.functions import vector_to_array  # optional (custseg[spark])
+    from pyspark.sql import functions as F  # optional (custseg[spark])
 
     arr = vectors.select(vector_to_array(VECTOR).alias("v"))
     parts = [F.var_pop(F.col("v")[i]) * F.count(F.lit(1)) for i in range(n_features)]
@@ -140,8 +138,8 @@ def _total_sum_of_squares(vectors, n_features: int) -> float:
 def sweep_k_spark(vectors, n_features: int, k_max: int, seed: int, silhouette_sample: int,
                   max_iter: int) -> dict[str, list]:
     """k, inertia, silhouette, calinski_harabasz, davies_bouldin for k = 1..k_max (MLlib)."""
-    from pyspark.ml.evaluation import ClusteringEvaluator
-    from pyspark.ml.functions import vector_to_array
+    from pyspark.ml.evaluation import ClusteringEvaluator  # optional (custseg[spark])
+    from pyspark.ml.functions import vector_to_array  # optional (custseg[spark])
 
     n = vectors.count()
     rows: dict[str, list] = {"k": [1], "inertia": [], "silhouette": [np.nan], "calinski_harabasz": [np.nan],
@@ -177,7 +175,7 @@ def sweep_k_spark(vectors, n_features: int, k_max: int, seed: int, silhouette_sa
 def fit_mllib(frame, names: list[str], *, k: int | None, k_max: int, scale: str, seed: int, max_iter: int,
               sweep_sample: int, silhouette_sample: int, customers: int | None = None) -> SparkKMeans:
     """Scale, sweep, choose k and fit MLlib KMeans on a Spark DataFrame of customers (customer_id + features)."""
-    from pyspark.sql import functions as F
+    from pyspark.sql import functions as F  # optional (custseg[spark])
 
     keep = list(frame.columns)
     scaling = fit_scaling(frame, names, scale)

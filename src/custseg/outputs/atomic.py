@@ -39,8 +39,9 @@ def atomic_directory(target: Path, error: Callable[[OSError], CustsegError]) -> 
 
 
 @contextlib.contextmanager
-def atomic_file(target: Path, error: Callable[[OSError], CustsegError]) -> Iterator[Path]:
-    """A temporary file path to write, renamed to `target` when the block ends without error."""
+def atomic_file(target: Path, error: Callable[[OSError], CustsegError] | None = None) -> Iterator[Path]:
+    """A temporary file path to write, renamed to `target` when the block ends without error; an
+    OSError becomes `error(exc)` (raised as it is without `error`)."""
     tmp = target.parent / f".{target.name}.tmp-{os.getpid()}"
     try:
         yield tmp
@@ -49,6 +50,8 @@ def atomic_file(target: Path, error: Callable[[OSError], CustsegError]) -> Itera
     except OSError as exc:
         with deferred():
             tmp.unlink(missing_ok=True)
+        if error is None:
+            raise
         raise error(exc) from exc
     except BaseException:
         with deferred():

@@ -24,6 +24,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from ..errors import CustsegError
+from ..features import natural_order_indices
 from ..model import load_model
 from .atomic import atomic_directory
 from .run import check_target, neutralise, write_frame_csv
@@ -159,8 +160,8 @@ def compare_runs(old_dir: str | os.PathLike, new_dir: str | os.PathLike) -> Comp
                            "old_segment": moved["segment_name_old"].astype(object),
                            "new_segment": moved["segment_name_new"].astype(object)})
     # natural order, as in segments.csv: by length, then by text (numeric ids in numeric order)
-    movers = movers.assign(_length=movers["customer_id"].str.len()) \
-        .sort_values(["_length", "customer_id"], kind="stable").drop(columns="_length").reset_index(drop=True)
+    order = natural_order_indices(pa.array(movers["customer_id"], pa.string())).to_numpy()
+    movers = movers.iloc[order].reset_index(drop=True)
     return Comparison(migration=migration, movers=movers, old=old, new=new)
 
 
@@ -226,7 +227,7 @@ def compare_html(comparison: Comparison) -> str:
     """A self-contained page (plotly.js inlined; under the report's CSP: no network, only its own
     scripts, by hash), rendered from templates/compare.html.j2."""
     import plotly.io as pio  # plotly: heavy
-    from markupsafe import Markup
+    from markupsafe import Markup  # (jinja2's)
     from plotly.offline import get_plotlyjs
 
     from .report.page import content_security_policy, environment, script_json  # (plotly: heavy)

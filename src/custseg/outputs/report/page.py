@@ -234,7 +234,7 @@ def content_security_policy(scripts: list[str]) -> str:
 
 def environment():
     """The Jinja2 environment of custseg's pages (report.html, compare.html): autoescaped, strict."""
-    from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+    from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape  # (imported with the page)
 
     env = Environment(loader=PackageLoader("custseg.outputs.report", "templates"),
                       autoescape=select_autoescape(default=True, default_for_string=True),
@@ -363,9 +363,9 @@ def _method_rows(result) -> list[tuple[str, str]]:
 
 def render_report(result, figs: dict | None = None, data: ReportData | None = None) -> str:
     """The report page as a string."""
-    import plotly.offline
+    import plotly.offline  # plotly: heavy
 
-    from markupsafe import Markup
+    from markupsafe import Markup  # (jinja2's)
 
     d = data or report_data(result)
     figs = figs if figs is not None else build_figures(result, d)
