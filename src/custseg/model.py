@@ -17,11 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sklearn.utils.validation import check_is_fitted
 
 from . import __version__
-from .clustering.choose_k import KChoice
-from .clustering.estimator import CustomerSegmenter
 from .clustering.scaling import Scaling, assign
 from .errors import CustsegError
 from .features import REGISTRY
@@ -266,6 +263,8 @@ class SegmentationModel:
     @classmethod
     def from_segmenter(cls, segmenter, segment_names: list[str] | None = None) -> "SegmentationModel":
         """The model of a fitted CustomerSegmenter (generic segment names unless given)."""
+        from sklearn.utils.validation import check_is_fitted  # scikit-learn: heavy, only for an estimator
+
         check_is_fitted(segmenter)
         k, n = segmenter.cluster_centers_.shape
         given = [str(f) for f in getattr(segmenter, "feature_names_in_", [])]
@@ -291,6 +290,9 @@ class SegmentationModel:
 
     def to_segmenter(self):
         """A fitted CustomerSegmenter that predicts exactly as this model."""
+        from .clustering.choose_k import KChoice
+        from .clustering.estimator import CustomerSegmenter  # scikit-learn: heavy, only for an estimator
+
         seg = CustomerSegmenter(n_clusters=self.k, scale=self.scaling.method,
                                 random_state=int(self.training.get("seed", SEED)) if _is_int(
                                     self.training.get("seed")) else SEED)
