@@ -441,3 +441,16 @@ def test_lines_read_back_equal_the_csv(target, tmp_path, schema, rows):
         table = D.to_arrow(database, source.lines)
         assert table.column_names == header
         assert sorted(tuple(r.values()) for r in table.to_pylist()) == sorted(lines)
+
+
+def test_a_hostile_table_name_is_an_identifier_not_sql(target):
+    """Names are quoted by sqlglot, never pasted: a name holding quotes and SQL is just a name."""
+    target.load("orders", ["customer_id"], [("c1",)])
+    database = D.connect(target.url)
+    hostile = 'seg"; DROP TABLE orders; --'
+    quoted = '"' + hostile.replace('"', '""') + '"'
+    name = f'"{target.schema}".{quoted}' if target.kind == "postgres" else quoted
+    D.write_table(database, name, SEGMENTS)
+    assert target.run(f"SELECT count(*) FROM {target.q('orders')}") == [(1,)]
+    stored = f'"{target.schema}".{quoted}' if target.kind == "postgres" else quoted
+    assert target.run(f"SELECT count(*) FROM {stored}") == [(3,)]
