@@ -383,7 +383,7 @@ def test_a_failing_swap_leaves_the_old_object_and_no_temporary(target):
     database = D.connect(target.url)
     with pytest.raises(CustsegError) as info:
         D.write_table(database, target.name("segments_view"), SEGMENTS, if_exists="replace")
-    one_line(info.value)
+    assert "it is a view" in one_line(info.value)
     assert target.run(f"SELECT customer_id FROM {target.q('segments_view')}") == [("c1",)]
     assert _temporaries(target) == set()
 
@@ -454,3 +454,39 @@ def test_a_hostile_table_name_is_an_identifier_not_sql(target):
     assert target.run(f"SELECT count(*) FROM {target.q('orders')}") == [(1,)]
     stored = f'"{target.schema}".{quoted}' if target.kind == "postgres" else quoted
     assert target.run(f"SELECT count(*) FROM {stored}") == [(3,)]
+
+
+def test_no_error_names_the_password(pg_url, pg_schema):
+    """Every failure on a real server, collected: none shows the password, all show the masked URL."""
+    password = pg_password(pg_url)
+    target = Target("postgres", pg_url, pg_schema, raw_url=pg_url)
+    target.load("orders", ["customer_id"], [("c1",)])
+    target.run(f"CREATE VIEW {target.q('v')} AS SELECT * FROM {target.q('orders')}")
+    database = D.connect(pg_url)
+    attempts = [
+        lambda: D.read_lines(database, table=f"{pg_schema}.nope"),
+        lambda: D.read_lines(database, query=f"SELECT nope FROM {target.q('orders')}"),
+        lambda: D.to_arrow(database, D.read_lines(database, query="SELECT CAST('x' AS integer) AS n").lines),
+        lambda: D.write_table(database, f"{pg_schema}.orders", SEGMENTS),
+        lambda: D.write_table(database, f"{pg_schema}.v", SEGMENTS, if_exists="replace"),
+        lambda: D.write_table(database, "no_such_schema.segments", SEGMENTS),
+    ]
+    hints = ["no table", "no such column", "cannot be computed", "already exists", "it is a view",
+             "no such schema"]
+    for attempt, hint in zip(attempts, hints):
+        with pytest.raises(CustsegError) as info:
+            attempt()
+        message = one_line(info.value)
+        assert hint in message, message
+        assert password not in message, message
+
+
+def test_replacing_a_table_that_views_depend_on_keeps_it(pg_url, pg_schema):
+    target = Target("postgres", pg_url, pg_schema, raw_url=pg_url)
+    target.load("segments", ["customer_id"], [("old",)])
+    target.run(f"CREATE VIEW {target.q('mailing')} AS SELECT customer_id FROM {target.q('segments')}")
+    with pytest.raises(CustsegError, match="views.* depend on it") as info:
+        D.write_table(D.connect(pg_url), f"{pg_schema}.segments", SEGMENTS, if_exists="replace")
+    one_line(info.value)
+    assert target.run(f"SELECT customer_id FROM {target.q('mailing')}") == [("old",)]
+    assert _temporaries(target) == set()

@@ -253,6 +253,9 @@ def translate_error(exc: BaseException, parsed: DatabaseUrl, doing: str, what: s
           or "can't connect" in lower or "no route to host" in lower or "name or service not known" in lower
           or "network is unreachable" in lower or "could not connect" in lower):
         hint = "the server cannot be reached; check the host and port, and that the server accepts connections"
+    elif sqlstate == "3F000" or re.search(r'schema "[^"]*" does not exist', full) or (
+            kind == "CatalogException" and "schema with name" in lower):
+        hint = "no such schema; create it first or name an existing schema"
     elif kind == "TableNotFound" or sqlstate == "42P01" or "no such table" in lower or (
             kind == "CatalogException" and "does not exist" in lower):
         hint = "no such table; check the name (schema.table) and that the URL names the right database"
@@ -265,8 +268,13 @@ def translate_error(exc: BaseException, parsed: DatabaseUrl, doing: str, what: s
         hint = "the database user lacks the privilege; ask for it or use another user or schema"
     elif sqlstate == "42P07" or "already exists" in lower:
         hint = "it already exists; choose another name or pass --if-exists replace"
+    elif sqlstate == "42809" or "is not a table" in lower or "drop view" in lower or "of type view" in lower:
+        hint = "it is a view, not a table; drop the view or write the segments to another table"
     elif sqlstate == "2BP01" or "depend on it" in lower:
         hint = "other objects (views) depend on it; drop them first or write to another table"
+    elif sqlstate.startswith("22") or "invalid input syntax" in lower or "conversion error" in lower or (
+            "division by zero" in lower):
+        hint = "a value in the data cannot be computed as asked; check the casts and arithmetic of the --query"
     elif sqlstate.startswith("42") or kind in ("ParseError", "ParserException", "SyntaxError", "ProgrammingError"):
         hint = "the SQL is not valid for this database; check the --query"
     else:
