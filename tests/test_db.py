@@ -218,6 +218,8 @@ def test_read_table_and_query(target):
     # A name written in another case finds the one table it can mean.
     upper = D.read_lines(database, table=target.name("ORDERS"))
     assert D.to_arrow(database, upper.lines).num_rows == 3
+    qualified = D.read_lines(database, table=f"{target.schema}.orders")  # 'main' in SQLite and DuckDB files
+    assert D.to_arrow(database, qualified.lines).num_rows == 3
 
 
 def test_read_errors_are_one_line_and_change_nothing(target):
