@@ -27,7 +27,6 @@ in one transaction, so readers see the old table or the complete new one, never 
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import secrets
 from dataclasses import dataclass, field
@@ -472,7 +471,6 @@ def write_table(db: Database, name: str, table, if_exists: str = "fail",
                            f"DuckDB, not {db.name}; write the segments to a file instead.")
     if not isinstance(table, pa.Table):
         table = pa.table(table)
-    dialect = db.url.dialect
     schema, target = _table_parts(db, name, "--write-table")
     schema = schema or (db.default_schema() or None)
     key = ((schema or "").lower(), target.lower())
