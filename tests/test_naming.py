@@ -107,9 +107,13 @@ def test_clashing_names_are_told_apart_truthfully():
         "Multi-product one-time buyers"]
     for n in names:
         assert check_name(n.word_list, t, DataFacts(), n.segment) == []
-    t["average_return_rate_mean"] = [0.01, 0.02, 0.02]  # nothing true tells 1 and 2 apart: their numbers
+    t["average_return_rate_mean"] = [0.01, 0.02, 0.02]  # no word tells 1 and 2 apart, and no number
     assert [n.name for n in name_segments(t, DataFacts())][1:] == [
         "Multi-product one-time buyers (segment 1)", "Multi-product one-time buyers (segment 2)"]
+    t["recency_days_median"] = [5.0, 12.0, 12.4]  # a number that reads differently does
+    assert [n.name for n in name_segments(t, DataFacts())][1:] == [
+        "Multi-product one-time buyers (median last order 12 days ago)",
+        "Multi-product one-time buyers (median last order 12.4 days ago)"]
 
 
 def test_facts_and_statistics_hand_computed():

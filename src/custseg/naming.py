@@ -465,8 +465,10 @@ def name_segments(table: pd.DataFrame, facts: DataFacts) -> list[SegmentName]:
         for i in clashing:
             used[i] = primary[i] + secondary[i][:extra]
             names[i] = _compose(segments[i], used[i])
-    for i in _clashes(names):
-        names[i] = f"{names[i]} (segment {segments[i]})"
+    for ids in _clash_groups(names):
+        tags = _distinguishing(evidence, ids)
+        for i, tag in zip(ids, tags):
+            names[i] = f"{names[i]} ({tag})"
     customers = [e.get("customers") or 0.0 for e in evidence]
     revenues = [_revenue(e) for e in evidence]
     total_revenue = sum(r for r in revenues if r is not None) if any(r is not None for r in revenues) else None
@@ -475,11 +477,37 @@ def name_segments(table: pd.DataFrame, facts: DataFacts) -> list[SegmentName]:
             for s, n, u, e in zip(segments, names, used, evidence)]
 
 
-def _clashes(names: list[str]) -> list[int]:
+def _clash_groups(names: list[str]) -> list[list[int]]:
     seen: dict[str, list[int]] = {}
     for i, n in enumerate(names):
         seen.setdefault(n.lower(), []).append(i)
-    return sorted(i for ids in seen.values() if len(ids) > 1 for i in ids)
+    return [ids for ids in seen.values() if len(ids) > 1]
+
+
+def _clashes(names: list[str]) -> list[int]:
+    return sorted(i for ids in _clash_groups(names) for i in ids)
+
+
+# statistics that can tell equal names apart, as the plain number they quote (no claim words)
+_TAGS = (
+    ("order_count_median", lambda v: f"median {_num(v)} orders"),
+    ("recency_days_median", lambda v: f"median last order {_num(v)} days ago"),
+    ("total_spending_mean", lambda v: f"mean spending {_num(v)}"),
+    ("products_ordered_median", lambda v: f"median {_num(v)} products"),
+    ("avg_order_value_median", lambda v: f"median order value {_num(v)}"),
+)
+
+
+def _distinguishing(evidence: list[Evidence], ids: list[int]) -> list[str]:
+    """For segments with equal names: the first statistic whose quoted value differs for all of
+    them, else the segment number."""
+    for column, tag in _TAGS:
+        values = [evidence[i].get(column) for i in ids]
+        if all(v is not None for v in values):
+            texts = [tag(v) for v in values]
+            if len(set(texts)) == len(texts):
+                return texts
+    return [f"segment {evidence[i].segment}" for i in ids]
 
 
 def names_frame(names: list[SegmentName]) -> pd.DataFrame:
