@@ -187,17 +187,22 @@ def issue_minimums(words, t, facts, segment):
     get = lambda c: float(row[c]) if c in row and np.isfinite(row[c]) else None  # noqa: E731
     live = t[(t["customers"] > 0)]
     broken = []
-    r, a, o = get("recency_days_median"), get("first_order_age_days_median"), get("order_count_median")
-    span = facts.span_days
-    if "new" in words and not (a <= span / 2 and a <= 0.8 * facts.typical_first_order_age_days):
-        broken.append("new")
-    if "recently active" in words and not r <= span / 4:
-        broken.append("recent")
-    if set(words) & {"lost", "lapsed", "at-risk"} and not r >= span / 5:
-        broken.append("lapse")
-    if span is not None and r is not None and span >= 180 and r >= span / 2 \
-            and not set(words) & {"lost", "lapsed", "at-risk"}:
-        broken.append("must lapse")
+    o = get("order_count_median")
+    # a checker may count days without the last one: recency and first-order age 1 less, the span 1 less
+    for day, span_day in ((0, 0), (1, 0), (0, 1), (1, 1)):
+        r, a = get("recency_days_median"), get("first_order_age_days_median")
+        r, a = (None if r is None else r - day), (None if a is None else a - day)
+        span = None if facts.span_days is None else facts.span_days - span_day
+        typical = facts.typical_first_order_age_days
+        if "new" in words and not (a <= span / 2 and a <= 0.8 * (typical - day)):
+            broken.append("new")
+        if "recently active" in words and not r <= span / 4:
+            broken.append("recent")
+        if set(words) & {"lost", "lapsed", "at-risk"} and not r >= span / 5:
+            broken.append("lapse")
+        if span is not None and r is not None and span >= 180 and r >= span / 2 \
+                and not set(words) & {"lost", "lapsed", "at-risk"}:
+            broken.append("must lapse")
     if set(words) & {"loyal", "repeat"} and not o >= 2:
         broken.append("repeat")
     if "one-time" in words and o != 1:

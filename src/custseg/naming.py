@@ -201,14 +201,14 @@ def _new(e: Evidence) -> Outcome:
         return Outcome(False, n, missing)
     a, r, span, typical = (n["first_order_age_days_median"], n["recency_days_median"], n["span_days"],
                            n["typical_first_order_age_days"])
-    return Outcome(a <= span / 2 and a <= 0.8 * typical and r <= span / 4, n)
+    return Outcome(a <= (span - 1) / 2 and a <= 0.8 * typical and r <= (span - 1) / 4, n)
 
 
 def _recent(e: Evidence) -> Outcome:
     n, missing = _lifecycle(e)
     if missing:
         return Outcome(False, n, missing)
-    return Outcome(n["recency_days_median"] <= n["span_days"] / 4, n)
+    return Outcome(n["recency_days_median"] <= (n["span_days"] - 1) / 4, n)
 
 
 def _at_risk(e: Evidence) -> Outcome:
@@ -218,14 +218,14 @@ def _at_risk(e: Evidence) -> Outcome:
     r, span, gap = n["recency_days_median"], n["span_days"], e.facts.typical_gap_days
     if gap is not None:
         n["typical_gap_days"] = gap
-    return Outcome(r >= span / 5 and r >= min(gap if gap is not None else 0.0, span / 2), n)
+    return Outcome(r >= span / 5 + 1 and r >= min(gap if gap is not None else 0.0, (span - 1) / 2), n)
 
 
 def _lapsed(e: Evidence) -> Outcome:
     base = _at_risk(e)
     if base.missing:
         return base
-    return Outcome(base.ok and base.numbers["recency_days_median"] >= base.numbers["span_days"] / 3, base.numbers)
+    return Outcome(base.ok and base.numbers["recency_days_median"] >= base.numbers["span_days"] / 3 + 1, base.numbers)
 
 
 def _lost(e: Evidence) -> Outcome:
@@ -235,7 +235,7 @@ def _lost(e: Evidence) -> Outcome:
     r, span, gap = n["recency_days_median"], n["span_days"], e.facts.typical_gap_days
     if gap is not None:
         n["typical_gap_days"] = gap
-    return Outcome(span >= LOST_MIN_SPAN and r >= span / 2 and (gap is None or r >= 2 * gap), n)
+    return Outcome(span >= LOST_MIN_SPAN and r >= span / 2 + 1 and (gap is None or r >= 2 * gap), n)
 
 
 def _orders(test: Callable[[float], bool]):
@@ -313,14 +313,16 @@ def _basket(big: bool):
 
 # r = the segment's median days since the last order, a = median days since the first order,
 # S = the data's span in days, gap = the typical days between a repeat customer's orders.
+# The 1-day margins (S/5 + 1, (S-1)/2, ...) keep every rule true whether r, a and S count the
+# last day or not (recency 1 or 0 for an order on the last day; span last - first or + 1).
 WORD_RULES: tuple[WordRule, ...] = (
-    WordRule("lost", "lifecycle", f"S >= {LOST_MIN_SPAN:.0f} days, r >= S/2 and r >= 2 x gap (when gap is known)",
+    WordRule("lost", "lifecycle", f"S >= {LOST_MIN_SPAN:.0f} days, r >= S/2 + 1 and r >= 2 x gap (when gap is known)",
              _lost),
-    WordRule("lapsed", "lifecycle", "r >= S/3, r >= S/5 and r >= min(gap, S/2) (gap when known)", _lapsed),
-    WordRule("new", "lifecycle", "a <= S/2, a <= 0.8 x the typical customer's first-order age, and r <= S/4",
+    WordRule("lapsed", "lifecycle", "r >= S/3 + 1, r >= S/5 + 1 and r >= min(gap, (S-1)/2) (gap when known)", _lapsed),
+    WordRule("new", "lifecycle", "a <= (S-1)/2, a <= 0.8 x the typical customer's first-order age, and r <= (S-1)/4",
              _new),
-    WordRule("at-risk", "lifecycle", "r >= S/5 and r >= min(gap, S/2) (gap when known)", _at_risk),
-    WordRule("recently active", "lifecycle", "r <= S/4", _recent),
+    WordRule("at-risk", "lifecycle", "r >= S/5 + 1 and r >= min(gap, (S-1)/2) (gap when known)", _at_risk),
+    WordRule("recently active", "lifecycle", "r <= (S-1)/4", _recent),
     WordRule("high-value", "value", "mean spending above everyone's and the highest of the segments (of at least 2), "
              "or at least 2 x everyone's mean", _high_value),
     WordRule("mid-value", "value", "neither the highest nor the lowest segment by mean spending, and between 0.5 x and "
@@ -350,9 +352,10 @@ _ALIASES = {"at risk": "at-risk", "regulars": "repeat", "regular": "repeat", "on
 
 
 def must_carry_lapse(e: Evidence) -> bool:
-    """Silent for at least half of a span of at least LOST_MIN_SPAN days: the name needs a lapse word."""
+    """Silent for at least half of a span of at least LOST_MIN_SPAN days (r >= (S-1)/2): the name needs a
+    lapse word (lapsed always holds then)."""
     r, span = e.get("recency_days_median"), e.facts.span_days
-    return r is not None and span is not None and span >= LOST_MIN_SPAN and r >= span / 2
+    return r is not None and span is not None and span >= LOST_MIN_SPAN and r >= (span - 1) / 2
 
 
 def check_name(words, table: pd.DataFrame, facts: DataFacts, segment: int) -> list[str]:
