@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import math
 
 import numpy as np
 import pandas as pd
@@ -42,6 +41,8 @@ def test_holdout_cutoff_is_the_last_days_inclusive():
     assert bt.holdout_cutoff("2011-12-09", 90.0) == (dt.date(2011, 9, 11), 90)
     assert bt.holdout_cutoff(pd.Timestamp("2024-01-20 17:00"), 10.0) == (dt.date(2024, 1, 11), 10)
     assert bt.holdout_cutoff("2024-03-31", bt.parse_duration("1m")) == (dt.date(2024, 3, 2), 30)
+    with pytest.raises(CustsegError, match="no order dates"):
+        bt.holdout_cutoff(None, 90.0)
 
 
 # --------------------------------------------------------------------------------------------
@@ -329,3 +330,15 @@ def test_retail_off_season_total_within_15_percent(retail_lines, last):
     result = _retail_backtest(retail_lines, "mbgnbd", last)
     assert abs(result["total"]["orders_error_pct"]) <= 15
     assert result["auc"]["expected_orders"] >= 0.7
+
+
+@pytest.mark.parametrize("dialect", ["pyspark", "postgres", "snowflake", "sqlite"])
+def test_summary_is_pure_ibis(dialect):
+    # the same expressions compile for Spark and SQL databases (executed here on DuckDB only)
+    if dialect == "pyspark":
+        pytest.importorskip("pyspark")
+        ibis.pyspark  # noqa: B018  (loading the backend registers its compiler's options)
+    t = ibis.table({"customer_id": "string", "order_id": "string", "order_date": "timestamp", "amount": "float64"}, name="lines")
+    for table in (t, t.drop("order_id")):
+        for expr in (bt.lifecycle_summary(table, CUTOFF, 90), bt.repeat_orders_by_day(table, CUTOFF, 90)):
+            assert "SELECT" in ibis.to_sql(expr, dialect=dialect)

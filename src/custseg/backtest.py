@@ -73,7 +73,10 @@ def holdout_cutoff(last_date: Any, holdout_days: float) -> tuple[_dt.date, int]:
 
     The holdout is the last ``round(holdout_days)`` calendar days up to and including ``last_date``.
     """
-    last = pd.Timestamp(last_date).date()
+    stamp = pd.Timestamp(last_date) if last_date is not None else pd.NaT
+    if pd.isna(stamp):
+        raise CustsegError("the data has no order dates: a backtest (--holdout) needs them")
+    last = stamp.date()
     days = max(int(round(holdout_days)), 1)
     return last + _dt.timedelta(days=1 - days), days
 
