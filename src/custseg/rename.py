@@ -359,7 +359,8 @@ def _rebuild_workbook(tmp: Path, features: list[str]) -> None:
     if (tmp / "segments.parquet").is_file():
         segments = pq.read_table(tmp / "segments.parquet")
     elif (tmp / "segments.csv").is_file():
-        header = next(csv.reader(open(tmp / "segments.csv", encoding="utf-8", newline="")), [])
+        with open(tmp / "segments.csv", encoding="utf-8", newline="") as fh:
+            header = next(csv.reader(fh), [])
         types = {c: pa.string() for c in header}
         types.update({f: pa.float64() for f in features if f in types})
         types["segment"] = pa.int64()
