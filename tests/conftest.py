@@ -46,3 +46,6 @@ def medium_shopify(tmp_path_factory) -> Path:
 
     path = tmp_path_factory.mktemp("sample") / "shopify_medium.csv"
     return write_sample(path, "shopify", 150_000, 11)
+
+
+from pg import pg_schema, pg_url  # noqa: E402,F401  # PostgreSQL fixtures (tests/pg.py), registered once here
