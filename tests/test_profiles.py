@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 import custseg
-from custseg.profiles.naming import STRATEGIES, SegmentTraits, describe, name_segments
+from custseg.profiles.describe import STRATEGIES, SegmentTraits, describe, name_segments
 
 from conftest import TEST_DATA
 

@@ -29,7 +29,7 @@ from .features import (available, check_features, customer_features, customer_pr
 from .model import SegmentationModel, as_model, model_label
 from .options import EngineOptions, RunOptions
 from .outputs.run import write_run
-from .profiles.best_sellers import best_sellers
+from .profiles.sellers import best_sellers
 from .profiles.stats import build_profiles, table_traits
 from .runtime import preload
 from .sources.csv_dialect import typed_reading_failed

@@ -1,7 +1,7 @@
 """Profiles: what each segment is, in the shop's own units, what it is called and what to do.
 
 Statistics are computed by numpy on a customer table in memory, or by the engine on a large one;
-names, descriptions and strategies (profiles/naming.py) are small, deterministic rules over them.
+names, descriptions and strategies (profiles/describe.py) are small, deterministic rules over them.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pandas as pd
 
 from ..clustering.scaling import signed_log1p
 from ..runtime.parallel import parallel_map
-from .naming import SegmentTraits, describe, name_segments, strategy_for, value_tiers
+from .describe import SegmentTraits, describe, name_segments, strategy_for, value_tiers
 
 STATS = ("mean", "median", "min", "max")
 

@@ -33,7 +33,7 @@ from ...runtime.parallel import parallel_map
 from ...errors import CustsegError
 from ...features import REGISTRY
 from ...options import SEED
-from ...profiles.naming import number_text
+from ...profiles.describe import number_text
 from ...profiles.stats import LOCAL_STATS_UP_TO
 from . import figures as F
 

@@ -1,5 +1,6 @@
-"""Names, descriptions and strategies: small, deterministic rules over each segment's statistics.
-Every word of a name is a claim checked against that segment's own numbers (docs/naming.md)."""
+"""Names, descriptions and strategies of the segments as the pipeline makes them today: small,
+deterministic rules over each segment's statistics (profiles/naming.py holds the checked-claim
+naming of issue 13, not wired yet). Also the one number formatter."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Best sellers: the top products of each segment by quantity and by revenue (run by the engine)."""
+"""Best sellers of each segment by quantity and by revenue, as the pipeline makes them today (run by
+the engine; profiles/best_sellers.py, ranked by buying customers, is to replace it)."""
 
 from __future__ import annotations
 
