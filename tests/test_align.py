@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from custseg.align import align_models, match_centres
+from custseg.outputs.align import align_models, match_centres
 from custseg.errors import CustsegError
 from custseg.model import SegmentationModel
-from custseg.scaling import Scaling
+from custseg.clustering.scaling import Scaling
 
 A = np.array([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]])
 

@@ -7,7 +7,7 @@ import csv
 import pyarrow as pa
 import pytest
 
-from custseg.audiences import slug, write_audiences
+from custseg.outputs.audiences import slug, write_audiences
 from custseg.errors import CustsegError
 
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from conftest import shared_file
-from custseg import backtest as bt
+from custseg.profiles import backtest as bt
 from custseg.errors import CustsegError
 
 ibis = pytest.importorskip("ibis")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ibis
 import pytest
 
-from custseg.best_sellers import best_sellers
+from custseg.profiles.best_sellers import best_sellers
 from custseg.errors import CustsegError
 
 # segment 0: customers 1-5; segment 1: customers 6-7

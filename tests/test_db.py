@@ -17,7 +17,7 @@ import ibis
 import pyarrow as pa
 import pytest
 
-from custseg import db as D
+from custseg.engines import sql as D
 from custseg.errors import CustsegError
 
 BACKENDS = ["postgres", "sqlite", "duckdb"]

@@ -6,7 +6,7 @@ import ibis
 import pytest
 
 from custseg.errors import CustsegError
-from custseg.keep import kept_columns, parse_keep, with_kept
+from custseg.sources.keep import kept_columns, parse_keep, with_kept
 
 
 @pytest.fixture()

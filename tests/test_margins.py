@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from custseg.margins import borderline_counts, centre_margins
+from custseg.clustering.margins import borderline_counts, centre_margins
 
 
 def test_hand_computed():

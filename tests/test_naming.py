@@ -10,8 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from custseg import naming
-from custseg.naming import DataFacts, check_name, name_segments, words_in_name
+from custseg.profiles import naming
+from custseg.profiles.naming import DataFacts, check_name, name_segments, words_in_name
 
 FACTS = DataFacts(span_days=546, typical_first_order_age_days=400, typical_gap_days=60, typical_order_value=90)
 

@@ -13,7 +13,7 @@ import pytest
 
 from custseg.errors import CustsegError
 from custseg.model import load_model
-from custseg.rename import parse_assignments, read_names_file, rename_run
+from custseg.outputs.rename import parse_assignments, read_names_file, rename_run
 
 from helpers import cli
 
@@ -126,8 +126,8 @@ def test_audiences_and_workbook_follow(run):
     import pyarrow.csv as pacsv
     import pyarrow as pa
 
-    from custseg.audiences import write_audiences
-    from custseg.workbook import write_workbook
+    from custseg.outputs.audiences import write_audiences
+    from custseg.outputs.workbook import write_workbook
 
     segments = pacsv.read_csv(run / "segments.csv", convert_options=pacsv.ConvertOptions(
         column_types={"customer_id": pa.string()}))

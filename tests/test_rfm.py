@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from custseg import rfm
+from custseg.profiles import rfm
 
 
 def reference_score(values, higher_is_better=True):

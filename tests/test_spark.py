@@ -135,28 +135,24 @@ def test_generic_sample_rfm_same_as_duckdb(spark, generic_csv):
 
 
 @pytest.mark.spark
-def test_online_retail_xlsx_real_data_same_as_duckdb(spark):
-    path = shared_file("online_retail_sample_40k.xlsx")
-    duck, on_spark = run_both(str(path), spark, k=4)
-    assert on_spark.summary["schema"] == "online-retail"
-    assert quality_counts(on_spark.data_quality) == quality_counts(duck.data_quality)
+@pytest.mark.parametrize("name, schema", [
+    ("online_retail_sample_40k.xlsx", "online-retail"),
+    ("online_retail_invoices.csv", "generic"),  # the invoices are auto-mapped as generic
+])
+def test_online_retail_real_data_same_as_duckdb(spark, name, schema):
+    duck, on_spark = run_both(str(shared_file(name)), spark, k=4)
+    assert on_spark.summary["schema"] == schema
+    if schema == "online-retail":
+        assert quality_counts(on_spark.data_quality) == quality_counts(duck.data_quality)
     assert_same_features(duck, on_spark)
     assert_same_segmentation(duck, on_spark)
-
-
-@pytest.mark.spark
-def test_online_retail_invoices_real_data_auto_mapped_as_generic(spark):
-    path = shared_file("online_retail_invoices.csv")
-    duck, on_spark = run_both(str(path), spark, k=4)
-    assert on_spark.summary["schema"] == "generic"
-    assert_same_features(duck, on_spark)
-    assert_same_segmentation(duck, on_spark)
-    # total_spending is the per-customer sum of TotalPrice (an independent pandas computation)
-    raw = pd.read_csv(path, dtype={"CustomerID": str})
-    raw["CustomerID"] = raw["CustomerID"].str.replace(r"\.0$", "", regex=True)
-    expected = raw.groupby("CustomerID").TotalPrice.sum()
-    got = on_spark.all_features.to_pandas().set_index("customer_id").total_spending
-    np.testing.assert_allclose(got.to_numpy(), expected.reindex(got.index).to_numpy(), rtol=1e-9, atol=1e-6)
+    if schema == "generic":
+        # total_spending is the per-customer sum of TotalPrice (an independent pandas computation)
+        raw = pd.read_csv(shared_file(name), dtype={"CustomerID": str})
+        raw["CustomerID"] = raw["CustomerID"].str.replace(r"\.0$", "", regex=True)
+        expected = raw.groupby("CustomerID").TotalPrice.sum()
+        got = on_spark.all_features.to_pandas().set_index("customer_id").total_spending
+        np.testing.assert_allclose(got.to_numpy(), expected.reindex(got.index).to_numpy(), rtol=1e-9, atol=1e-6)
 
 
 @pytest.mark.spark

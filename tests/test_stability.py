@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.cluster import KMeans
 
-from custseg.stability import UNSTABLE_BELOW, bootstrap_stability, jaccard_max
+from custseg.clustering.stability import UNSTABLE_BELOW, bootstrap_stability, jaccard_max
 
 
 def _fit(X, k, seed=0):

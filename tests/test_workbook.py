@@ -11,7 +11,7 @@ import pyarrow as pa
 import pytest
 
 from custseg.errors import CustsegError
-from custseg.workbook import MAX_DATA_ROWS, run_sheets, write_workbook
+from custseg.outputs.workbook import MAX_DATA_ROWS, run_sheets, write_workbook
 
 
 def _segments() -> pa.Table:
@@ -73,7 +73,7 @@ def test_too_many_rows_refused_before_writing(tmp_path):
 
 
 def test_exactly_the_limit_is_accepted_by_the_check():
-    from custseg.workbook import check_sheets
+    from custseg.outputs.workbook import check_sheets
 
     table = pa.table({"x": pa.array(np.zeros(MAX_DATA_ROWS))})
     assert check_sheets({"s": table})["s"].num_rows == MAX_DATA_ROWS

@@ -39,7 +39,7 @@ import ibis.expr.types as ir
 import sqlglot as sg
 import sqlglot.expressions as sge
 
-from .errors import CustsegError
+from ..errors import CustsegError
 
 # scheme -> (Ibis backend name, sqlglot dialect, what to install when the backend is missing)
 KNOWN_SCHEMES = {

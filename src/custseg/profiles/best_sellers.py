@@ -5,7 +5,7 @@ customers; what a segment has in common is what many of its customers buy. So th
 is the number of buying customers, ties broken by revenue, then units, then product code (a
 stable order). Units, revenue and the share of the segment's customers who bought it stand beside
 each product. `by` may also rank by "quantity" or "revenue" (one block of `top` rows per segment
-and ranking, as in profiles.best_sellers, which this replaces).
+and ranking, as in profiles.sellers.best_sellers, which this replaces).
 
 Lazy (an Ibis expression run by the engine). A customer counts once per product however many
 lines they bought it on: lines are summed per (segment, product, customer) with two plain
@@ -20,7 +20,7 @@ from typing import Sequence
 import ibis
 import ibis.expr.types as ir
 
-from .errors import CustsegError
+from ..errors import CustsegError
 
 RANKINGS = ("customers", "quantity", "revenue")
 # what breaks ties after the ranking measure, in order

@@ -18,7 +18,7 @@ from typing import Iterable, Sequence
 
 import ibis.expr.types as ir
 
-from .errors import CustsegError
+from ..errors import CustsegError
 
 # Columns of the segments table a kept column may not replace.
 RESERVED = ("customer_id", "segment", "segment_name")

@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from custseg.errors import CustsegError
-from custseg.lifecycle_models import (
+from custseg.profiles.lifecycle_models import (
     DAYS_PER_MONTH,
     DEFAULT_MODEL,
     LifecycleModel,

@@ -28,7 +28,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .errors import CustsegError
+from ..errors import CustsegError
 
 SHARE_POINTS = 0.20
 SHARE_RATIO = 3.0

@@ -28,7 +28,7 @@ from typing import Any, Mapping
 
 import pyarrow as pa
 
-from .errors import CustsegError
+from ..errors import CustsegError
 
 MAX_DATA_ROWS = 1_048_575  # Excel's 1,048,576 rows, less the header
 MAX_SHEET_NAME = 31

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import CustsegError
+from ..errors import CustsegError
 
 WEAK_FRACTION = 0.5  # a pair is weak beyond this fraction of A's centre's distance to its nearest A neighbour
 

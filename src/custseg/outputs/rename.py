@@ -37,7 +37,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from .errors import CustsegError
+from ..errors import CustsegError
 
 MAX_NAME = 200                                    # as model.py allows
 RESERVED_NAMES = ("(new customer)", "(absent)")   # compare's row and column labels
@@ -138,7 +138,7 @@ def check_names(current: Sequence[str], new: Mapping[int, str]) -> list[str]:
 def rename_run(run_dir: str | os.PathLike, new: Mapping[int, str],
                rebuild_report: RebuildReport | None = None) -> Renamed:
     """Give the segments of the run in `run_dir` the names in `new` ({segment number: name})."""
-    from .model import SegmentationModel  # the validating loader (model.json's format)
+    from ..model import SegmentationModel  # the validating loader (model.json's format)
 
     run_dir = Path(run_dir)
     model_path, summary_path = run_dir / "model.json", run_dir / "summary.json"

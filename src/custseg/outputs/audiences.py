@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from .errors import CustsegError
+from ..errors import CustsegError
 
 AUDIENCES_DIR = "audiences"
 MAX_SLUG = 60
