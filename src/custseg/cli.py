@@ -164,7 +164,7 @@ def run(
 ) -> None:
     """Segment customers from order lines and write segments, profiles, model and report."""
     from .outputs.run import check_target  # (the CLI imports the flow on use: `custseg --help` stays fast)
-    from .pipeline import run as run_pipeline
+    from .pipeline import run as run_pipeline  # (the flow is imported on use)
 
     _State.quiet = not _show_progress(quiet)
     check_target(out_dir, force, inputs=[*inputs, model])

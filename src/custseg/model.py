@@ -290,7 +290,7 @@ class SegmentationModel:
 
     def to_segmenter(self):
         """A fitted CustomerSegmenter that predicts exactly as this model."""
-        from .clustering.choose_k import KChoice
+        from .clustering.choose_k import KChoice  # (with the estimator)
         from .clustering.estimator import CustomerSegmenter  # scikit-learn: heavy, only for an estimator
 
         seg = CustomerSegmenter(n_clusters=self.k, scale=self.scaling.method,

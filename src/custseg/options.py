@@ -60,7 +60,7 @@ def check_k(k: int | None) -> None:
 
 def seed_of(random_state: Any) -> int:
     """An integer seed from a random_state (None: the default seed; a RandomState: one draw)."""
-    import numpy as np
+    import numpy as np  # (numpy: not needed to read the options)
 
     if random_state is None:
         return SEED

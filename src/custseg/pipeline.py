@@ -112,8 +112,8 @@ class SegmentationResult:
 
 
 def _versions() -> dict[str, str]:
-    import duckdb
-    import sklearn
+    import duckdb  # (imported by the engine already; only their versions are read here)
+    import sklearn  # scikit-learn: heavy (preloaded while the engine reads)
 
     return {
         "custseg": __version__, "python": platform.python_version(), "duckdb": duckdb.__version__,

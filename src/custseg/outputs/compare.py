@@ -189,7 +189,7 @@ def write_migration_csv(path: Path, migration: pd.DataFrame) -> None:
 
 def sankey_figure(comparison: Comparison):
     """A plotly Sankey: old segments (and new customers) on the left, new segments (and absent) on the right."""
-    import plotly.graph_objects as go
+    import plotly.graph_objects as go  # plotly: heavy
 
     migration = comparison.migration
     left = list(migration["from"])
@@ -228,7 +228,7 @@ def compare_html(comparison: Comparison) -> str:
     scripts, by hash), rendered from templates/compare.html.j2."""
     import plotly.io as pio  # plotly: heavy
     from markupsafe import Markup  # (jinja2's)
-    from plotly.offline import get_plotlyjs
+    from plotly.offline import get_plotlyjs  # plotly: heavy
 
     from .report.page import content_security_policy, environment, script_json  # (plotly: heavy)
 

@@ -51,7 +51,7 @@ def check_target(path: str | os.PathLike, force: bool, inputs: Iterable[object] 
 def probe_writable(directory: Path) -> None:
     """Create and remove a scratch directory: finds a read-only or full disk before a long run
     (os.access alone says yes to root on a read-only mount)."""
-    import tempfile
+    import tempfile  # (only for the probe)
 
     try:
         scratch = tempfile.mkdtemp(prefix=".custseg-probe-", dir=directory)
@@ -171,7 +171,7 @@ def _write_rest(result, directory: Path, report: bool, figures: str | None) -> l
     result.model.save(directory / "model.json")
     files = ["profiles.csv", "k_selection.csv", "best_sellers.csv", "data_quality.json", "model.json"]
     if report:
-        from .report.page import write_report
+        from .report.page import write_report  # plotly: heavy, only with a report
 
         files += write_report(result, directory, figures=figures)
     return files

@@ -419,7 +419,7 @@ def find_browser() -> str | None:
     if env:
         return env if os.path.isfile(env) and os.access(env, os.X_OK) else None
     try:
-        from choreographer.browsers.chromium import Chromium
+        from choreographer.browsers.chromium import Chromium  # optional (custseg[png])
 
         return Chromium.find_browser(skip_local=False)
     except Exception:  # choreographer missing or its search failed: no browser
@@ -460,7 +460,7 @@ def png_name(index: int, name: str) -> str:
 
 def write_pngs(figs: dict, directory: Path, browser: str | None = None) -> list[str]:
     """Each figure as a PNG (2x scale) under `directory`, drawn by kaleido in a headless browser."""
-    import kaleido
+    import kaleido  # optional (custseg[png])
 
     browser = browser or png_browser_or_error()
     directory.mkdir(parents=True, exist_ok=True)
