@@ -593,18 +593,26 @@ def _pnbd_log_F(r, alpha, s, beta, x, tau) -> np.ndarray:
     return -(rx - 1.0) * np.log(alpha + tau) - (s + 1.0) * np.log(beta + tau) + _log_hyp2f1_1(s + 1.0, c, z)
 
 
-def _pnbd_parts(theta, x, t_x, T):
+def _pnbd_parts(theta, x, t_x, T, distinct: bool = False):
     """Per-customer Pareto/NBD log-likelihood and the logs of its two terms (alive, gone).
 
     L = Gamma(r+x) alpha^r beta^s / Gamma(r) * [(alpha+T)^-(r+x) (beta+T)^-s + s/(r+s+x) A0]
     (Fader, Hardie & Lee 2005, "A note on implementing the Pareto/NBD model in MATLAB", eq. 2);
     the first term is "still alive at T", the second "left between t_x and T".
+    ``distinct``: compute the 2F1 terms once per distinct (x, t_x) and (x, T) pair (scoring:
+    whole-day summaries repeat a lot; a fit's rows are already collapsed).
     """
     r, alpha, s, beta = (float(v) for v in theta)
     rx = r + x
     l1 = -rx * np.log(alpha + T) - s * np.log(beta + T)
-    f_t = _pnbd_log_F(r, alpha, s, beta, x, t_x)
-    f_T = _pnbd_log_F(r, alpha, s, beta, x, T)
+    if distinct and len(x):
+        kx, kt, inv = _distinct_pairs(x, t_x)
+        f_t = _pnbd_log_F(r, alpha, s, beta, kx, kt)[inv]
+        kx, kT, inv = _distinct_pairs(x, T)
+        f_T = _pnbd_log_F(r, alpha, s, beta, kx, kT)[inv]
+    else:
+        f_t = _pnbd_log_F(r, alpha, s, beta, x, t_x)
+        f_T = _pnbd_log_F(r, alpha, s, beta, x, T)
     # A0 = F(t_x) - F(T) > 0 for t_x < T, 0 when the last purchase is at T
     with np.errstate(divide="ignore"):
         log_a0 = f_t + np.log(-np.expm1(np.minimum(f_T - f_t, 0.0)))
@@ -641,7 +649,7 @@ def _fit_pnbd(x, t_x, T, w, scale: float, time_unit: str) -> PurchaseModel:
 
 
 def _pnbd_p_alive(params: PurchaseModel, x, t_x, T) -> np.ndarray:
-    _, l1, l2 = _pnbd_parts((params.r, params.alpha, params.s, params.beta), x, t_x, T)
+    _, l1, l2 = _pnbd_parts((params.r, params.alpha, params.s, params.beta), x, t_x, T, distinct=True)
     return expit(l1 - l2)
 
 
