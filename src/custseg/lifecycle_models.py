@@ -29,8 +29,10 @@ in custseg (the CDNOW tests use weeks; the models do not care).  Assumptions: no
 (nobody tells us they left), continuous purchasing (an order can happen any day), purchases and
 spend independent.  See docs/lifecycle.md.
 
-Everything here is vectorised over customers with numpy and scipy only; the log-likelihoods come
-with analytic gradients and are fitted with L-BFGS-B on log-parameters, on a seeded sample
+Everything here is vectorised over customers with numpy and scipy only; the BG-family and
+Gamma-Gamma log-likelihoods come with analytic gradients (Pareto/NBD's, whose 2F1 has no
+closed-form parameter derivatives, with scipy's finite differences of the vectorised
+likelihood) and are fitted with L-BFGS-B on log-parameters, on a seeded sample
 (``fit_*`` ``sample_size``) since the parameters describe the population.  Scoring
 (:func:`score_customers`) works chunk by chunk, so 37M customers need only the output arrays.
 """
