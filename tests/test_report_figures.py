@@ -108,7 +108,7 @@ def test_sizes_counts_per_segment_equal_the_profile_sizes():
     assert list(customers.y) == ["Low &lt;one&gt;", "Middle", "High &amp; mighty"]
     assert list(customers.marker.color) == colors
     shares = {t.name: list(t.x) for t in fig.data if t.name != "customers"}
-    assert shares == {"share of customers": [0.6, 0.3, 0.1], "share of revenue": [0.1, 0.3, 0.6]}
+    assert shares == {"share of customers (hatched)": [0.6, 0.3, 0.1], "share of revenue (solid)": [0.1, 0.3, 0.6]}
 
 
 def test_sizes_without_revenue_has_only_the_counts():

@@ -109,14 +109,14 @@ def elbow_figure(k_selection: pd.DataFrame, k: int) -> go.Figure:
                            font={"color": OKABE_ITO[5], "size": 13})
     fig.update_xaxes(title="number of segments k", dtick=1)
     fig.update_yaxes(title="inertia (within-segment sum of squares)", rangemode="tozero")
-    return _layout(fig, "Elbow curve: how much tighter the segments get with each extra segment",
-                   "Inertia always falls as k grows; the elbow is where adding segments stops paying off.")
+    return _layout(fig, "Elbow curve: how much tighter segments get per extra segment",
+                   "Inertia always falls as k grows; the elbow is where more segments stop paying off.")
 
 
 K_SCORES = (
-    ("silhouette", "Silhouette (higher is better)"),
-    ("calinski_harabasz", "Calinski-Harabasz (higher is better)"),
-    ("davies_bouldin", "Davies-Bouldin (lower is better)"),
+    ("silhouette", "Silhouette<br>(higher is better)"),
+    ("calinski_harabasz", "Calinski-Harabasz<br>(higher is better)"),
+    ("davies_bouldin", "Davies-Bouldin<br>(lower is better)"),
 )
 
 
@@ -141,8 +141,8 @@ def k_scores_figure(k_selection: pd.DataFrame, k: int) -> go.Figure:
         fig.update_xaxes(title="k", dtick=1, row=1, col=col)
     fig.update_annotations(font={"size": 12})
     return _layout(fig, "Cross-checks: cluster quality indices for each k",
-                   "Three independent views of how well separated the segments are; the ring marks the chosen k.",
-                   height=400, margin={"l": 60, "r": 20, "t": 110, "b": 90})
+                   "Three views of how well separated the segments are; the ring marks the chosen k.",
+                   height=420, margin={"l": 60, "r": 20, "t": 124, "b": 90})
 
 
 def silhouette_figure(values: np.ndarray, labels: np.ndarray, names: Sequence[str], colors: Sequence[str],
@@ -171,12 +171,12 @@ def silhouette_figure(values: np.ndarray, labels: np.ndarray, names: Sequence[st
     mean = float(values.mean()) if len(values) else 0.0
     fig.add_vline(x=mean, line={"color": INK, "dash": "dash", "width": 1.5},
                   annotation_text=f"average {mean:.2f}", annotation_position="top")
-    fig.update_xaxes(title="silhouette value (-1: in the wrong segment, 0: on a border, 1: well inside)",
+    fig.update_xaxes(title="silhouette (-1: wrong segment, 0: on a border, 1: well inside)",
                      range=[min(-0.1, float(values.min()) - 0.02) if len(values) else -0.1, 1])
     fig.update_yaxes(tickvals=ticks, ticktext=ticktext, showgrid=False, zeroline=False, autorange="reversed")
     return _layout(fig, "Silhouette per segment at the chosen k",
-                   f"How clearly each customer belongs to its segment; {sample_note(len(values), total)}.",
-                   height=max(360, 90 * len(names)), showlegend=False, margin={"l": 200, "r": 20, "t": 80, "b": 50})
+                   f"How clearly each customer belongs; {sample_note(len(values), total)}.",
+                   height=max(360, 90 * len(names)), showlegend=False, margin={"l": 20, "r": 20, "t": 80, "b": 50})
 
 
 # ---------------------------------------------------------------------------- segments
@@ -188,31 +188,31 @@ def sizes_figure(profiles: pd.DataFrame, colors: Sequence[str]) -> go.Figure:
     seg_colors = [colors[int(s)] for s in profiles["segment"]]
     has_revenue = "revenue_share" in profiles
     fig = make_subplots(rows=1, cols=2 if has_revenue else 1, horizontal_spacing=0.06, shared_yaxes=True,
-                        subplot_titles=["Customers"] + (["Share of customers (hatched) and of revenue (solid)"]
-                                                        if has_revenue else []))
+                        subplot_titles=["Customers"] + (["Share of customers and of revenue"] if has_revenue else []))
     customers = profiles["customers"].astype(int).tolist()
     fig.add_trace(go.Bar(y=names, x=customers, orientation="h", marker={"color": seg_colors}, name="customers",
                          showlegend=False, text=[f"{c:,}" for c in customers], textposition="outside",
                          cliponaxis=False, hovertemplate="%{y}<br>%{x:,} customers<extra></extra>"), row=1, col=1)
     if has_revenue:
         fig.add_trace(go.Bar(y=names, x=profiles["customer_share"].astype(float).tolist(), orientation="h",
-                             name="share of customers",
+                             name="share of customers (hatched)",
                              marker={"color": "white", "line": {"color": seg_colors, "width": 1.5},
                                      "pattern": {"shape": "/", "fgcolor": seg_colors, "size": 6}},
-                             texttemplate="%{x:.0%} of customers", textposition="outside", cliponaxis=False,
+                             texttemplate="%{x:.0%}", textposition="outside", cliponaxis=False,
                              hovertemplate="%{y}<br>%{x:.1%} of customers<extra></extra>"), row=1, col=2)
         fig.add_trace(go.Bar(y=names, x=profiles["revenue_share"].astype(float).tolist(), orientation="h",
-                             name="share of revenue", marker={"color": seg_colors},
-                             texttemplate="<b>%{x:.0%} of revenue</b>", textposition="outside", cliponaxis=False,
+                             name="share of revenue (solid)", marker={"color": seg_colors},
+                             texttemplate="<b>%{x:.0%}</b>", textposition="outside", cliponaxis=False,
                              hovertemplate="%{y}<br>%{x:.1%} of revenue<extra></extra>"), row=1, col=2)
         top = max(profiles["customer_share"].max(), profiles["revenue_share"].max())
-        fig.update_xaxes(tickformat=".0%", range=[0, float(top) * 1.45], row=1, col=2)
-    fig.update_xaxes(range=[0, max(customers) * 1.25], row=1, col=1)
-    fig.update_layout(barmode="group", bargap=0.3, bargroupgap=0.08, showlegend=False)
+        fig.update_xaxes(tickformat=".0%", range=[0, float(top) * 1.3], row=1, col=2)
+    fig.update_xaxes(range=[0, max(customers) * 1.3], row=1, col=1)
+    # The legend (below) says which bar is which share, so no bar label has to.
+    fig.update_layout(barmode="group", bargap=0.3, bargroupgap=0.08, showlegend=has_revenue)
     fig.update_yaxes(autorange="reversed", showgrid=False)
     fig.update_annotations(font={"size": 13})
     return _layout(fig, "How big each segment is, and what it is worth", None,
-                   height=max(300, 80 * len(names) + 120), margin={"l": 200, "r": 30, "t": 80, "b": 40})
+                   height=max(320, 80 * len(names) + 160), margin={"l": 20, "r": 30, "t": 80, "b": 80})
 
 
 def principal_components(Z: np.ndarray, n: int = 2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -243,7 +243,6 @@ def segments_scatter_figure(Z: np.ndarray, X: np.ndarray, labels: np.ndarray, fe
     if n_features in (2, 3):
         coords, centre_coords = Z, centers
         titles = [scaled_title(f, scale) for f in features]
-        how = "the features K-means used, after the transform"
     else:
         mean, axes, share = principal_components(Z, min(2, n_features))
         coords, centre_coords = (Z - mean) @ axes.T, (centers - mean) @ axes.T
@@ -253,7 +252,6 @@ def segments_scatter_figure(Z: np.ndarray, X: np.ndarray, labels: np.ndarray, fe
             titles = [scaled_title(features[0], scale), "segment"]
         else:
             titles = [f"principal component {i + 1} ({share[i]:.0%} of the variance)" for i in range(2)]
-        how = "the first two principal components of the transformed features"
     fig = go.Figure()
     trace = go.Scatter3d if three_d else go.Scatter
     for s, name in enumerate(names):
@@ -279,7 +277,7 @@ def segments_scatter_figure(Z: np.ndarray, X: np.ndarray, labels: np.ndarray, fe
                 "line": {"color": CENTRE_COLOR, "width": 2}},
         hovertemplate="centre of %{text}<extra></extra>",
     ))
-    subtitle = f"{sample_note(len(labels), total)}, on {how}; hover for values in original units."
+    subtitle = f"{sample_note(len(labels), total).capitalize()}; hover a dot for its values."
     if three_d:
         fig.update_layout(scene={
             "xaxis": {"title": {"text": titles[0]}, "backgroundcolor": "#f7f8fa"},
@@ -330,7 +328,7 @@ def profile_heatmap_figure(z: pd.DataFrame, names: Sequence[str], clustering_fea
                            means: pd.DataFrame | None = None) -> go.Figure:
     """The standardized segment means as a heatmap: red above average, blue below."""
     features = list(z.columns)
-    x = [feature_title(f).replace(" ", "<br>", 1) + (" *" if f in clustering_features else "") for f in features]
+    x = [feature_title(f).replace(" ", "<br>") + (" *" if f in clustering_features else "") for f in features]
     y = [label(n) for n in names]
     values = z.to_numpy(dtype=float)
     limit = max(1.0, float(np.nanmax(np.abs(values)))) if values.size else 1.0
@@ -344,11 +342,10 @@ def profile_heatmap_figure(z: pd.DataFrame, names: Sequence[str], clustering_fea
                        + ("<br>segment mean %{customdata:,.4~g}" if custom is not None else "") + "<extra></extra>"),
     ))
     fig.update_yaxes(autorange="reversed", showgrid=False)
-    fig.update_xaxes(showgrid=False)
-    return _layout(fig, "Segment profiles: each segment's average against everyone's",
-                   "Mean of log(1 + value) per segment, in standard deviations from the average of all customers "
-                   "(* = used for clustering).",
-                   height=max(300, 66 * len(names) + 170), margin={"l": 200, "r": 20, "t": 80, "b": 60})
+    fig.update_xaxes(showgrid=False, tickangle=0, side="bottom")
+    return _layout(fig, "Segment profiles: each segment against the average",
+                   "In standard deviations from the average customer; * = used for clustering.",
+                   height=max(320, 66 * len(names) + 190), margin={"l": 20, "r": 20, "t": 80, "b": 40})
 
 
 def box_stats(values: np.ndarray, labels: np.ndarray, k: int, groups: SegmentGroups | None = None) -> pd.DataFrame:
@@ -400,8 +397,7 @@ def box_figure(stats: dict[str, pd.DataFrame], names: Sequence[str], colors: Seq
         fig.update_xaxes(showticklabels=False, row=r, col=c)
     fig.update_annotations(font={"size": 13})
     return _layout(fig, "Each feature by segment, in the shop's units",
-                   f"Boxes: middle half of the customers, line: median, dashed: mean, whiskers: 1.5 x IQR "
-                   f"(outliers not drawn); {sample_note(total, total)} (* = used for clustering).",
+                   f"{sample_note(total, total).capitalize()}; * = used for clustering.",
                    height=250 * rows + 170, margin={"l": 60, "r": 20, "t": 100, "b": 70})
 
 
@@ -450,12 +446,18 @@ def distributions_figure(before: dict[str, dict], after: dict[str, dict], scale:
     fig.update_layout(bargap=0)
     fig.update_annotations(font={"size": 12})
     fig.update_yaxes(title="customers", col=1)
-    cut = [f"{feature_title(f)}: {h['beyond']:,}" for f, h in before.items() if h["beyond"]]
-    subtitle = f"Top: original units. Bottom: as K-means sees them. {sample_note(total, total).capitalize()}."
-    if cut:
-        subtitle += " Top axes stop at the 99th percentile; beyond it: " + ", ".join(cut) + " customers."
+    cut = beyond_note(before)
+    subtitle = "Top: the shop's units" + (" (to the 99th percentile)" if cut else "") + ". Bottom: as K-means sees them."
     return _layout(fig, "Distribution of the features, before and after the transform", subtitle,
                    height=560, margin={"l": 70, "r": 20, "t": 110, "b": 40})
+
+
+def beyond_note(before: dict[str, dict]) -> str:
+    """What the histograms of the shop's units leave out: '' or 'Top axes stop at the 99th percentile; ...'."""
+    cut = [f"{feature_title(f)}: {h['beyond']:,}" for f, h in before.items() if h["beyond"]]
+    if not cut:
+        return ""
+    return "The top axes stop at the 99th percentile; customers beyond it: " + ", ".join(cut) + "."
 
 
 def best_sellers_figure(sellers: pd.DataFrame, color: str, by: str = "quantity", top: int = 10,

@@ -20,7 +20,7 @@ import json
 import math
 import os
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +94,7 @@ class ReportData:
     sample: np.ndarray            # row indices of the plotted sample
     detail: np.ndarray            # row indices of the silhouette / scatter-matrix sample (subset of sample)
     total: int
+    notes: dict[str, str] = field(default_factory=dict)  # sentences for the page, set by build_figures
 
 
 def report_data(result, plot_sample: int = PLOT_SAMPLE, detail_sample: int = DETAIL_SAMPLE) -> ReportData:
@@ -161,6 +162,7 @@ def build_figures(result, data: ReportData | None = None) -> OrderedDict:
     before = {f: stats[("before", f)] for f in d.features}
     after = {f: stats[("after", f)] for f in d.features}
     figs["distributions"] = F.distributions_figure(before, after, scale, d.total)
+    d.notes["distributions"] = F.beyond_note(before)
     sellers = result.best_sellers
     if sellers is not None and len(sellers):
         for s in range(k):
@@ -384,6 +386,7 @@ def render_report(result, figs: dict | None = None, data: ReportData | None = No
         "command": s.get("command", ""),
         "has": set(figs),
         "sample_note": F.sample_note(len(d.sample), d.total),
+        "notes": d.notes,
         "plotly_js": Markup(plotly_js),
         "bootstrap_js": Markup(BOOTSTRAP_JS),
         "figures_json": Markup(figures_json(figs)),
