@@ -21,6 +21,7 @@ import pytest
 
 from _report_data import ATTRIBUTE_PAYLOAD, CUSTOMER_PAYLOAD, PAYLOADS, SCRIPT_PAYLOAD, hostile_input, hostile_result
 from custseg.errors import CustsegError
+from custseg.report import figures as F
 from custseg.report import report as R
 
 
@@ -265,3 +266,33 @@ def test_report_without_sweep_or_products_says_so_and_still_draws_the_rest():
     assert "k was given on the command line, so no sweep over k was run" in text
     assert "no product column, so there are no best sellers" in text
     assert set(parsed.figures) == {"silhouette", "sizes", "scatter", "matrix", "profile", "boxes", "distributions"}
+
+
+def _shop_value(text: str) -> float:
+    """'€1,000' -> 1000.0, '25%' -> 0.25."""
+    cleaned = text.replace(",", "").replace("€", "").replace("$", "").strip()
+    return float(cleaned[:-1]) / 100 if cleaned.endswith("%") else float(cleaned)
+
+
+def test_transformed_axes_have_ticks_in_the_shop_units_placed_by_the_transform(result):
+    """Every tick of the 3D scatter, the scatter matrix and the transformed histograms reads as a
+    value in the shop's units and sits where log(1 + |value|) puts it (the clustering's transform)."""
+    assert result.summary["scale"] == "log"
+    figs = R.build_figures(result)
+    scene = figs["scatter"].layout.scene
+    axes = [scene.xaxis, scene.yaxis, scene.zaxis]
+    assert [a.title.text for a in axes] == [f"{F.feature_title(f)} (log scale)" for f in result.features]
+    matrix_axes = [a for name, a in figs["matrix"].layout.to_plotly_json().items()
+                   if name.startswith(("xaxis", "yaxis")) and a.get("visible", True) is not False]
+    after = [a for name, a in figs["distributions"].layout.to_plotly_json().items()
+             if name.startswith("xaxis") and "tickvals" in a]
+    assert len(after) == len(result.features)
+    checked = 0
+    for axis in [a.to_plotly_json() for a in axes] + matrix_axes + after:
+        assert axis.get("tickmode") == "array" and len(axis["tickvals"]) >= 2
+        for position, text in zip(axis["tickvals"], axis["ticktext"]):
+            value = _shop_value(text)
+            assert position == pytest.approx(np.sign(value) * np.log1p(abs(value)), abs=1e-9), text
+            checked += 1
+    assert checked > 20
+    assert "log(1 +" not in json.dumps(figs["scatter"].to_plotly_json()["layout"])

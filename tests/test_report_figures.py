@@ -290,3 +290,30 @@ def test_scatter_with_one_feature_spreads_the_points_by_segment():
     assert first.type == "scatter"
     assert np.all(np.abs(np.asarray(first.y) - 0) <= 0.3) and np.all(np.abs(np.asarray(second.y) - 1) <= 0.3)
     assert list(centres.y) == [0, 1]
+
+
+# ---------------------------------------------------------------------------- axes in the shop's units
+
+
+def test_nice_values_are_round_numbers_in_range_and_shares_for_rates():
+    assert F.nice_values(1, 14) == [1, 2, 5, 10]
+    assert F.nice_values(0, 1, "rate") == [0, 0.1, 0.25, 0.5, 0.75, 1]
+    assert F.nice_values(-0.01, 60) == [0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50]
+    assert F.nice_values(-30, 3) == [-20, -10, -5, -2, -1, 0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2]
+
+
+def test_axis_ticks_keep_at_most_seven_spread_along_the_axis():
+    values = F.nice_values(0, 100_000)
+    positions = np.log1p(values)
+    vals, text = F.axis_ticks(values, positions, [str(v) for v in values])
+    assert 2 <= len(vals) <= 7 and vals == sorted(vals)
+    assert np.all(np.diff(vals) >= (positions.max() - positions.min()) / 8 - 1e-12)
+    assert text[0] == "0.0"
+
+
+def test_tick_labels_in_the_shop_units():
+    assert F.tick_label(0.25, "rate") == "25%"
+    assert F.tick_label(1000, "money", "EUR") == "€1,000"
+    assert F.tick_label(1000, "money") == "1,000"
+    assert F.tick_label(1000, "money", "CHF") == "1,000 CHF"
+    assert F.tick_label(5, "products") == "5"

@@ -61,6 +61,76 @@ def scaled_title(name: str, scale: str) -> str:
     }.get(scale, title)
 
 
+def unit_of(name: str) -> str:
+    """products | rate | money | orders | days, or '' for a feature custseg does not know."""
+    from ..features import REGISTRY
+
+    feature = REGISTRY.get(name)
+    return feature.unit if feature else ""
+
+
+def hover_number(field: str, unit: str, currency: str | None = None) -> str:
+    """A plotly hover placeholder for a value in the shop's units, e.g. '€%{customdata[1]:,.2f}'."""
+    if unit == "rate":
+        return f"%{{{field}:.0%}}"
+    if unit == "money":
+        from ..currency import prefix_suffix
+
+        before, after = prefix_suffix(currency)
+        return f"{label(before)}%{{{field}:,.2f}}{label(after)}"
+    return f"%{{{field}:,.4~g}}"
+
+
+def shop_axis_title(name: str, scale: str) -> str:
+    """Axis title of a feature drawn where K-means saw it, with ticks in the shop's units."""
+    return f"{feature_title(name)} (log scale)" if scale.startswith("log") else feature_title(name)
+
+
+Ticks = dict  # feature -> (positions on the transformed axis, labels in the shop's units)
+
+
+def nice_values(lo: float, hi: float, unit: str = "") -> list[float]:
+    """Round values between lo and hi to label an axis with: 0, 1, 2, 5, 10, 20, 50, ... (and
+    their negatives); shares (unit "rate") as 0, 10%, 25%, 50%, 75%, 100%."""
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return []
+    if unit == "rate":
+        steps = [0.0, 0.1, 0.25, 0.5, 0.75, 1.0]
+    else:
+        steps = [0.0] + [m * 10.0 ** e for e in range(-2, 13) for m in (1, 2, 5)]
+    # (negatives from -1 down only: a refund of a few cents is not worth a tick)
+    values = sorted({v for s in steps for v in ((s, -s) if s >= 1 else (s,))})
+    return [v for v in values if lo - 1e-12 <= v <= hi + 1e-12]
+
+
+def axis_ticks(values: Sequence[float], positions: Sequence[float], labels: Sequence[str],
+               most: int = 7) -> tuple[list[float], list[str]]:
+    """At most `most` of the candidate ticks, spread evenly along the (transformed) axis."""
+    pos = np.asarray(positions, dtype=float)
+    if len(pos) == 0:
+        return [], []
+    span = float(pos.max() - pos.min()) or 1.0
+    gap = span / (most + 1)
+    kept: list[int] = []
+    for i in np.argsort(pos):
+        if not kept or pos[i] - pos[kept[-1]] >= gap:
+            kept.append(int(i))
+    return [float(pos[i]) for i in kept], [labels[i] for i in kept]
+
+
+def tick_label(value: float, unit: str = "", currency: str | None = None) -> str:
+    """A tick in the shop's units: '25%', '€1,000', '€0.50', '1,000', '0.5'."""
+    if unit == "rate":
+        return f"{value:.0%}"
+    if unit == "money":
+        from ..currency import money
+
+        return money(value, currency, whole=float(value).is_integer())
+    if float(value).is_integer():
+        return f"{value:,.0f}"
+    return f"{value:,.4g}"
+
+
 def sample_note(shown: int, total: int, what: str = "customers") -> str:
     """'all 812 customers' or 'a uniform sample of 5,000 of 2,400,000 customers'."""
     if shown >= total:
@@ -229,27 +299,35 @@ def principal_components(Z: np.ndarray, n: int = 2) -> tuple[np.ndarray, np.ndar
 
 def segments_scatter_figure(Z: np.ndarray, X: np.ndarray, labels: np.ndarray, features: Sequence[str],
                             centers: np.ndarray, names: Sequence[str], colors: Sequence[str], scale: str,
-                            total: int, customer_ids: Sequence | None = None) -> go.Figure:
+                            total: int, customer_ids: Sequence | None = None, ticks: Ticks | None = None,
+                            currency: str | None = None) -> go.Figure:
     """The customers in the space K-means worked in, coloured by segment, centres marked.
 
     Three features: a 3D scatter of the transformed features. Two: a 2D scatter of them.
-    Otherwise the first two principal components. Hover shows the original units.
+    Otherwise the first two principal components. Hover shows the original units; `ticks`
+    (from `axis_ticks`) label the transformed axes in the shop's units.
     """
     Z, X, labels, centers = np.asarray(Z, float), np.asarray(X, float), np.asarray(labels), np.asarray(centers, float)
     n_features = Z.shape[1]
-    hover = "<br>".join(f"{feature_title(f)}: %{{customdata[{j}]:,.4~g}}" for j, f in enumerate(features))
+    hover = "<br>".join(f"{feature_title(f)}: {hover_number(f'customdata[{j}]', unit_of(f), currency)}"
+                        for j, f in enumerate(features))
+    ticks = ticks or {}
     ids = [label(c) for c in customer_ids] if customer_ids is not None else None
     three_d = n_features == 3
     if n_features in (2, 3):
         coords, centre_coords = Z, centers
-        titles = [scaled_title(f, scale) for f in features]
+        titles = [shop_axis_title(f, scale) if f in ticks else scaled_title(f, scale) for f in features]
+        axis_ticks_ = [_tick_settings(ticks.get(f)) for f in features]
     else:
+        axis_ticks_ = [{}, {}]
         mean, axes, share = principal_components(Z, min(2, n_features))
         coords, centre_coords = (Z - mean) @ axes.T, (centers - mean) @ axes.T
         if coords.shape[1] == 1:  # one feature: spread the points by segment
             coords = np.column_stack([coords[:, 0], labels + np.random.default_rng(0).uniform(-0.3, 0.3, len(labels))])
             centre_coords = np.column_stack([centre_coords[:, 0], np.arange(len(centers))])
-            titles = [scaled_title(features[0], scale), "segment"]
+            titles = [shop_axis_title(features[0], scale) if features[0] in ticks else scaled_title(features[0], scale),
+                      "segment"]
+            axis_ticks_ = [_tick_settings(ticks.get(features[0])), {}]
         else:
             titles = [f"principal component {i + 1} ({share[i]:.0%} of the variance)" for i in range(2)]
     fig = go.Figure()
@@ -280,22 +358,35 @@ def segments_scatter_figure(Z: np.ndarray, X: np.ndarray, labels: np.ndarray, fe
     subtitle = f"{sample_note(len(labels), total).capitalize()}; hover a dot for its values."
     if three_d:
         fig.update_layout(scene={
-            "xaxis": {"title": {"text": titles[0]}, "backgroundcolor": "#f7f8fa"},
-            "yaxis": {"title": {"text": titles[1]}, "backgroundcolor": "#f7f8fa"},
-            "zaxis": {"title": {"text": titles[2]}, "backgroundcolor": "#f7f8fa"},
-            "camera": {"eye": {"x": 1.45, "y": -1.45, "z": 0.7}},
+            "xaxis": {"title": {"text": titles[0]}, "backgroundcolor": "#f7f8fa", **axis_ticks_[0]},
+            "yaxis": {"title": {"text": titles[1]}, "backgroundcolor": "#f7f8fa", **axis_ticks_[1]},
+            "zaxis": {"title": {"text": titles[2]}, "backgroundcolor": "#f7f8fa", **axis_ticks_[2]},
+            # a little further away and the scene above the legend: no axis title is cut off
+            "camera": {"eye": {"x": 1.6, "y": -1.6, "z": 0.75}, "center": {"x": 0, "y": 0, "z": -0.08}},
             "aspectmode": "cube",
+            "domain": {"x": [0, 1], "y": [0.1, 1]},
         })
         return _layout(fig, "The segments in feature space (drag to rotate)", subtitle, height=640,
                        margin={"l": 0, "r": 0, "t": 80, "b": 40})
-    fig.update_xaxes(title=titles[0])
-    fig.update_yaxes(title=titles[1])
+    fig.update_xaxes(title=titles[0], **axis_ticks_[0])
+    fig.update_yaxes(title=titles[1], **axis_ticks_[1])
     return _layout(fig, "The segments in feature space", subtitle, height=560)
 
 
+def _tick_settings(ticks: tuple | None) -> dict:
+    if not ticks or not len(ticks[0]):
+        return {}
+    return {"tickmode": "array", "tickvals": list(ticks[0]), "ticktext": list(ticks[1])}
+
+
 def scatter_matrix_figure(Z: np.ndarray, labels: np.ndarray, features: Sequence[str], names: Sequence[str],
-                          colors: Sequence[str], scale: str, total: int) -> go.Figure:
-    """Every pair of (transformed) features against each other, coloured by segment (SVG, no WebGL)."""
+                          colors: Sequence[str], scale: str, total: int, ticks: Ticks | None = None) -> go.Figure:
+    """Every pair of (transformed) features against each other, coloured by segment (SVG, no WebGL);
+    `ticks` label the axes in the shop's units."""
+    ticks = ticks or {}
+
+    def title(f: str) -> str:
+        return shop_axis_title(f, scale) if f in ticks else scaled_title(f, scale)
     Z, labels = np.asarray(Z, float), np.asarray(labels)
     n = len(features)
     pairs = [(i, j) for i in range(1, n) for j in range(i)]
@@ -311,16 +402,18 @@ def scatter_matrix_figure(Z: np.ndarray, labels: np.ndarray, features: Sequence[
                 showlegend=(i, j) == pairs[0], marker={"size": 4, "color": colors[s], "opacity": 0.55},
                 hovertemplate=f"{label(name)}<extra></extra>",
             ), row=i, col=j + 1)
+        fig.update_xaxes(**_tick_settings(ticks.get(features[j])), row=i, col=j + 1)
+        fig.update_yaxes(**_tick_settings(ticks.get(features[i])), row=i, col=j + 1)
         if i == n - 1:
-            fig.update_xaxes(title=scaled_title(features[j], scale), row=i, col=j + 1)
+            fig.update_xaxes(title=title(features[j]), row=i, col=j + 1)
         if j == 0:
-            fig.update_yaxes(title=scaled_title(features[i], scale), row=i, col=1)
+            fig.update_yaxes(title=title(features[i]), row=i, col=1)
     for i in range(1, n):  # hide the empty upper triangle
         for j in range(i, n - 1):
             fig.update_xaxes(visible=False, row=i, col=j + 1)
             fig.update_yaxes(visible=False, row=i, col=j + 1)
     return _layout(fig, "Pairs of features, coloured by segment",
-                   f"{sample_note(len(labels), total)}; axes after the transform K-means used.",
+                   f"{sample_note(len(labels), total).capitalize()}; axes as K-means saw them.",
                    height=max(440, 260 * size + 130), margin={"l": 80, "r": 20, "t": 90, "b": 100})
 
 
@@ -428,21 +521,31 @@ def histogram(values: np.ndarray, bins: int = 40, clip_quantile: float | None = 
     return {"edges": edges, "counts": counts, "beyond": int((values > edges[-1]).sum())}
 
 
-def distributions_figure(before: dict[str, dict], after: dict[str, dict], scale: str, total: int) -> go.Figure:
-    """Histograms of each clustering feature before (original units) and after the transform."""
+def distributions_figure(before: dict[str, dict], after: dict[str, dict], scale: str, total: int,
+                         ticks: Ticks | None = None, currency: str | None = None) -> go.Figure:
+    """Histograms of each clustering feature before (original units) and after the transform;
+    `ticks` label the transformed axes in the shop's units."""
     features = list(before)
     n = len(features)
-    titles = [feature_title(f) for f in features] + [scaled_title(f, scale) for f in features]
+    ticks = ticks or {}
+    titles = [feature_title(f) for f in features] + [shop_axis_title(f, scale) if f in ticks
+                                                     else scaled_title(f, scale) for f in features]
     fig = make_subplots(rows=2, cols=n, subplot_titles=titles, vertical_spacing=0.2, horizontal_spacing=0.06)
     for row, hists, color in ((1, before, OKABE_ITO[4]), (2, after, OKABE_ITO[0])):
         for j, f in enumerate(features):
             h = hists[f]
             edges = np.asarray(h["edges"], float)
+            where = (f"around {hover_number('x', unit_of(f), currency)}: " if row == 1
+                     else ("" if f in ticks else "around %{x:,.4~g}: "))
             fig.add_trace(go.Bar(x=(edges[:-1] + edges[1:]) / 2, y=np.asarray(h["counts"]), width=np.diff(edges),
                                  marker={"color": color, "line": {"width": 0.5, "color": "white"}}, showlegend=False,
                                  name="before" if row == 1 else "after",
-                                 hovertemplate="around %{x:,.4~g}: %{y:,} customers<extra></extra>"),
+                                 hovertemplate=where + "%{y:,} customers<extra></extra>"),
                           row=row, col=j + 1)
+            if row == 2:
+                fig.update_xaxes(**_tick_settings(ticks.get(f)), row=2, col=j + 1)
+            else:
+                fig.update_xaxes(**_money_axis(f, currency), row=1, col=j + 1)
     fig.update_layout(bargap=0)
     fig.update_annotations(font={"size": 12})
     fig.update_yaxes(title="customers", col=1)
@@ -450,6 +553,19 @@ def distributions_figure(before: dict[str, dict], after: dict[str, dict], scale:
     subtitle = "Top: the shop's units" + (" (to the 99th percentile)" if cut else "") + ". Bottom: as K-means sees them."
     return _layout(fig, "Distribution of the features, before and after the transform", subtitle,
                    height=560, margin={"l": 70, "r": 20, "t": 110, "b": 40})
+
+
+def _money_axis(feature: str, currency: str | None) -> dict:
+    """tickprefix/ticksuffix with the currency for a money feature's axis (shop's units)."""
+    unit = unit_of(feature)
+    if unit == "rate":
+        return {"tickformat": ".0%"}
+    if unit != "money" or not currency:
+        return {}
+    from ..currency import prefix_suffix
+
+    before, after = prefix_suffix(currency)
+    return {"tickprefix": label(before), "ticksuffix": label(after)}
 
 
 def beyond_note(before: dict[str, dict]) -> str:

@@ -145,14 +145,16 @@ def build_figures(result, data: ReportData | None = None) -> OrderedDict:
         figs["silhouette"] = F.silhouette_figure(sil, labels_detail, d.names, d.colors, d.total)
     figs["sizes"] = F.sizes_figure(result.profiles.sort_values("segment"), d.colors)
     ids = result.all_features.column("customer_id").take(d.sample).to_pylist()
+    currency = result.summary.get("currency")
+    ticks = shop_ticks(d, scaling, currency)
     figs["scatter"] = F.segments_scatter_figure(Z_sample, X_sample, labels_sample, d.features,
                                                 np.asarray(result.model.centers), d.names, d.colors, scale,
-                                                d.total, customer_ids=ids)
+                                                d.total, customer_ids=ids, ticks=ticks, currency=currency)
     if len(d.features) >= 2:
         pairs = len(d.features) * (len(d.features) - 1) // 2
         keep = max(300, MATRIX_POINTS // pairs)  # SVG points in all panels stay bounded
         figs["matrix"] = F.scatter_matrix_figure(Z_detail[:keep], labels_detail[:keep], d.features, d.names,
-                                                 d.colors, scale, d.total)
+                                                 d.colors, scale, d.total, ticks=ticks)
     ordered = d.features + [c for c in d.columns if c not in d.features]
     stats = column_stats(d, ordered, scaling)
     z = pd.concat([stats[("z", c)] for c in ordered], axis=1)
@@ -161,7 +163,7 @@ def build_figures(result, data: ReportData | None = None) -> OrderedDict:
     figs["boxes"] = F.box_figure({c: stats[("box", c)] for c in ordered}, d.names, d.colors, d.features, d.total)
     before = {f: stats[("before", f)] for f in d.features}
     after = {f: stats[("after", f)] for f in d.features}
-    figs["distributions"] = F.distributions_figure(before, after, scale, d.total)
+    figs["distributions"] = F.distributions_figure(before, after, scale, d.total, ticks=ticks, currency=currency)
     d.notes["distributions"] = F.beyond_note(before)
     sellers = result.best_sellers
     if sellers is not None and len(sellers):
@@ -170,6 +172,26 @@ def build_figures(result, data: ReportData | None = None) -> OrderedDict:
             if len(rows):
                 figs[f"best_sellers_{s}"] = F.best_sellers_figure(rows, d.colors[s], segment_name=d.names[s])
     return figs
+
+
+def shop_ticks(d: ReportData, scaling: Scaling, currency: str | None = None) -> dict:
+    """For each clustering feature, ticks for its transformed axis labelled in the shop's units:
+    round values (0, 1, 2, 5, 10, ... or shares) placed where the transform puts them. Empty
+    when K-means ran on the raw values (plotly's own ticks are the shop's units then)."""
+    if scaling.method == "none":
+        return {}
+    ticks = {}
+    for j, f in enumerate(d.features):
+        column = d.columns[f]
+        if not len(column):
+            continue
+        unit = F.unit_of(f)
+        values = F.nice_values(float(column.min()), float(column.max()), unit)
+        if len(values) < 2:
+            continue
+        positions = _transform_column(scaling, j, np.asarray(values, dtype=float))
+        ticks[f] = F.axis_ticks(values, positions, [F.tick_label(v, unit, currency) for v in values])
+    return ticks
 
 
 def column_stats(d: ReportData, columns: list[str], scaling: Scaling) -> dict[tuple[str, str], Any]:
