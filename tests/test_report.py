@@ -296,3 +296,49 @@ def test_transformed_axes_have_ticks_in_the_shop_units_placed_by_the_transform(r
             checked += 1
     assert checked > 20
     assert "log(1 +" not in json.dumps(figs["scatter"].to_plotly_json()["layout"])
+
+
+@pytest.fixture(scope="module")
+def euro_result():
+    import custseg
+
+    return custseg.segment(str(hostile_input()), k=3, n_init=2, currency="EUR")
+
+
+def test_every_money_figure_in_the_page_carries_the_currency(euro_result):
+    page = R.render_report(euro_result)
+    parsed = _parse(page)
+    text = " ".join(" ".join(parsed.text).split())
+    sentences = [s for s in re.split(r"(?<=\.)\s", text) if "spent" in s]
+    assert len(sentences) >= euro_result.k
+    for sentence in sentences:  # 'spent €17.30 on average (median €12.00)'
+        amounts = re.findall(r"spent (\S+)|median (\S+?)\)", sentence)
+        assert amounts and all(a.startswith("€") for pair in amounts for a in pair if a), sentence
+    # every money cell of the tables (cards and features): '€' and two decimals
+    money_rows = re.findall(r"<td>(?:<code>)?(total[ _]spending|avg[ _]order[ _]value)(?:</code>)?</td>(.*?)</tr>",
+                            page, flags=re.DOTALL)
+    assert len(money_rows) >= euro_result.k + 1
+    for _, cells in money_rows:
+        numbers = re.findall(r'<td class="n">([^<]*)</td>', cells)
+        assert numbers and all(re.fullmatch(r"-?€[\d,]+\.\d\d", n) for n in numbers), numbers
+    assert "Currency" in text and "EUR" in text
+    figs = R.build_figures(euro_result)
+    boxes = figs["boxes"].layout.to_plotly_json()
+    titles = [a["text"] for a in boxes["annotations"]]
+    money_axes = [boxes["yaxis" + ("" if i == 0 else str(i + 1))] for i, t in enumerate(titles)
+                  if t.startswith(("total spending", "avg order value"))]
+    assert money_axes and all(a.get("tickprefix") == "€" for a in money_axes)
+    heat = figs["profile"].data[0]
+    spending = [row[list(heat.x).index(next(x for x in heat.x if x.startswith("total<br>spending")))]
+                for row in heat.customdata]
+    assert all(re.fullmatch(r"-?€[\d,]+\.\d\d", v) for v in spending), spending
+    ticks = figs["scatter"].layout.scene.zaxis.ticktext
+    assert euro_result.features[2] == "total_spending" and all(t.startswith("€") for t in ticks)
+
+
+def test_without_a_currency_money_has_two_decimals_and_no_symbol(result):
+    assert result.summary["currency"] is None
+    text = " ".join(" ".join(_parse(R.render_report(result)).text).split())
+    spent = re.findall(r"spent (\S+) on average", text)
+    assert spent and all(re.fullmatch(r"[\d,]+\.\d\d", s) for s in spent)
+    assert "€" not in text

@@ -130,6 +130,9 @@ def run(
     figures: Optional[str] = typer.Option(
         None, "--figures", help="Also write each report figure as an image under figures/: png (needs Chrome or "
                                 "Chromium; set BROWSER_PATH if it is not found)."),
+    currency: Optional[str] = typer.Option(
+        None, "--currency", help="Currency of the amounts, as an ISO code (EUR) or a symbol (€), shown with every "
+                                 "money figure (default: a 'currency' column of the data, else none)."),
     engine: str = typer.Option("duckdb", help="Engine: duckdb (embedded) or spark."),
     memory_limit: Optional[str] = typer.Option(None, "--memory-limit",
                                                help="DuckDB memory limit, e.g. 4GB (default: a tenth of the RAM, at least 1GB)."),
@@ -161,7 +164,7 @@ def run(
         engine=EngineOptions(engine=engine, memory_limit=memory_limit, temp_dir=temp_dir, threads=threads,
                              spark_master=spark_master, spark_conf=_parse_pairs(spark_conf, "--spark-conf"),
                              spark_local_limit=spark_local_limit),
-        command=_command_line(), model=model,
+        command=_command_line(), model=model, currency=currency,
     )
     if fmt not in ("auto", "csv", "parquet"):
         raise CustsegError(f"--format {fmt!r} is unknown; use auto, csv or parquet.")

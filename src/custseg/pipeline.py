@@ -51,8 +51,12 @@ class RunOptions:
     engine: EngineOptions = field(default_factory=EngineOptions)
     command: str = ""
     model: Any = None  # a SegmentationModel or the path of a model.json: segment with it, no refit
+    currency: str | None = None  # ISO code (EUR) or symbol (€) for money; None: from the data, else none
 
     def validate(self) -> None:
+        from .currency import normalize_currency
+
+        self.currency = normalize_currency(self.currency)
         if self.scale not in SCALES:
             raise CustsegError(f"--scale {self.scale!r} is unknown; use one of: {', '.join(SCALES)}.")
         if self.model is not None and self.k is not None:
@@ -473,7 +477,7 @@ def profile(features: Features, clustering: Clustering, options: RunOptions, sta
         customers = clustering.assignments if spark_resident else ibis.memtable(with_segments)
         profiles = build_profiles(customers, feature_arrays, labels, k, features.names,
                                   segment_traits=table_traits(customers, features.names, all_names, k)
-                                  if spark_resident else None)
+                                  if spark_resident else None, currency=run_currency(options, features))
         if clustering.segment_names is not None:
             profiles["segment_name"] = list(clustering.segment_names)
         if clustering.model is not None:  # descriptions describe this data; strategies stay the model's
@@ -541,6 +545,13 @@ def run(data, options: RunOptions, progress: ProgressCallback | None = None) -> 
     return assemble(features, clustering, profiles, sellers, options, stages, started)
 
 
+def run_currency(options: RunOptions, features: Features) -> str | None:
+    """--currency, else the currency the data names, else None (amounts without a symbol)."""
+    from .currency import normalize_currency
+
+    return normalize_currency(options.currency) or getattr(features.source, "currency", None)
+
+
 def assemble(features: Features, clustering: Clustering, profiles: pd.DataFrame, sellers: pd.DataFrame,
              options: RunOptions, stages: Stages, started: float) -> SegmentationResult:
     """The result object: segments table, summary and model."""
@@ -581,6 +592,7 @@ def assemble(features: Features, clustering: Clustering, profiles: pd.DataFrame,
         "engine": options.engine.engine,
         "clustering_backend": clustering.backend,
         "date_range": dates,
+        "currency": run_currency(options, features),
         "seconds": {**stages.seconds, "total": round(time.perf_counter() - started, 3)},
         "versions": _versions(),
         "command": options.command or " ".join(sys.argv),

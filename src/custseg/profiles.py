@@ -271,8 +271,11 @@ def _range(lo: float, hi: float, unit: str, plural: str | None = None) -> str:
     return f"{_num(lo)} to {_num(hi)} {plural}"
 
 
-def describe(row: pd.Series, features: list[str]) -> str:
-    """One sentence in the shop's units, e.g. 'Ordered 1 to 13 products, spent 600 on average, returned nothing.'"""
+def describe(row: pd.Series, features: list[str], currency: str | None = None) -> str:
+    """One sentence in the shop's units, e.g. 'Ordered 1 to 13 products, spent €600.00 on average, returned
+    nothing.' (money with two decimals, and the currency when known)."""
+    from .currency import money
+
     parts = []
     for name in features:
         mean, median = row.get(f"{name}_mean"), row.get(f"{name}_median")
@@ -282,13 +285,13 @@ def describe(row: pd.Series, features: list[str]) -> str:
         if name == "products_ordered":
             parts.append(f"ordered {_range(lo, hi, 'product')}")
         elif name == "total_spending":
-            parts.append(f"spent {_num(mean)} on average (median {_num(median)})")
+            parts.append(f"spent {money(mean, currency)} on average (median {money(median, currency)})")
         elif name == "average_return_rate":
             parts.append("returned nothing" if hi == 0 else f"returned {mean:.0%} of their units on average")
         elif name == "order_count":
             parts.append(f"placed {_range(lo, hi, 'order')} (median {_num(median)})")
         elif name == "avg_order_value":
-            parts.append(f"spent {_num(mean)} per order on average")
+            parts.append(f"spent {money(mean, currency)} per order on average")
         elif name == "recency_days":
             parts.append(f"last ordered {_num(median)} days ago (median)")
         elif name == "tenure_days":
@@ -332,8 +335,8 @@ def table_traits(table: ir.Table, clustering_features: list[str], computed: list
 
 
 def build_profiles(table: ir.Table, features: dict[str, np.ndarray], labels: np.ndarray, k: int,
-                   clustering_features: list[str], segment_traits: list[SegmentTraits] | None = None
-                   ) -> pd.DataFrame:
+                   clustering_features: list[str], segment_traits: list[SegmentTraits] | None = None,
+                   currency: str | None = None) -> pd.DataFrame:
     """One row per segment: ids, name, shares, description, strategy and feature statistics."""
     names_all = list(features)
     # (segment_traits come with a Spark-resident table, whose labels here are a sample's)
@@ -361,7 +364,7 @@ def build_profiles(table: ir.Table, features: dict[str, np.ndarray], labels: np.
         out["revenue"] = stats["revenue"].astype(float)
         out["revenue_share"] = stats["revenue"] / total_revenue if total_revenue else 0.0
     described = list(dict.fromkeys(clustering_features + [f for f in ("total_spending",) if f in names_all]))
-    out["description"] = [describe(stats.iloc[i], described) for i in range(k)]
+    out["description"] = [describe(stats.iloc[i], described, currency) for i in range(k)]
     tiers = value_tiers(t)
     out["strategy"] = [strategy_for(t[i], tiers[i]) for i in range(k)]
     for name in names_all:

@@ -86,6 +86,7 @@ class Source:
     # The rejects tables of a typed CSV reading (typed_csv.py); empty when everything was read as text.
     typed_rejects: list[str] = field(default_factory=list)
     typed_dates: bool = False  # the order dates were parsed by the typed reading
+    currency: str | None = None  # named by a column of the data (Shopify: `currency`), when it names one
 
 
 # ---------------------------------------------------------------------------- files
@@ -863,5 +864,20 @@ def adapt(backend, raw: ir.Table, columns: list[str], spec: SourceSpec, files: l
     lines = raw.select(**values)
     return Source(
         lines=lines, schema=schema, files=files, columns=columns, provided=provided,
-        return_rate_level=level, date_format=date_format, notes=notes,
+        return_rate_level=level, date_format=date_format, notes=notes, currency=data_currency(raw, columns),
     )
+
+
+def data_currency(raw: ir.Table, columns: list[str]) -> str | None:
+    """The currency a column of the data names (e.g. Shopify's `currency`), read from its first
+    1,000 lines (no extra pass over the data); None without such a column or with several values."""
+    from .currency import COLUMN_NAMES, currency_of
+
+    name = next((c for c in raw.columns if str(c).strip().lower() in COLUMN_NAMES), None)
+    if name is None:
+        return None
+    try:
+        values = raw.select(name).limit(1000).to_pyarrow().column(0).to_pylist()
+    except Exception:  # an engine that cannot take a sample here: no currency, as without the column
+        return None
+    return currency_of(values)

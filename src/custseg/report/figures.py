@@ -418,21 +418,23 @@ def scatter_matrix_figure(Z: np.ndarray, labels: np.ndarray, features: Sequence[
 
 
 def profile_heatmap_figure(z: pd.DataFrame, names: Sequence[str], clustering_features: Sequence[str],
-                           means: pd.DataFrame | None = None) -> go.Figure:
+                           means: pd.DataFrame | None = None, currency: str | None = None) -> go.Figure:
     """The standardized segment means as a heatmap: red above average, blue below."""
     features = list(z.columns)
     x = [feature_title(f).replace(" ", "<br>") + (" *" if f in clustering_features else "") for f in features]
     y = [label(n) for n in names]
     values = z.to_numpy(dtype=float)
     limit = max(1.0, float(np.nanmax(np.abs(values)))) if values.size else 1.0
-    custom = means[features].to_numpy(dtype=float) if means is not None else None
+    # the segment means in the shop's units, written out (money with its currency, shares in %)
+    custom = ([[_shop_text(float(means[f].iloc[i]), unit_of(f), currency) for f in features]
+               for i in range(len(means))] if means is not None else None)
     fig = go.Figure(go.Heatmap(
         z=values, x=x, y=y, colorscale=DIVERGING, zmid=0, zmin=-limit, zmax=limit,
         texttemplate="%{z:+.2f}", textfont={"size": 13},
         customdata=custom, xgap=2, ygap=2,
         colorbar={"title": {"text": "std. dev.<br>from average"}, "thickness": 14},
         hovertemplate=("%{y}<br>%{x}: %{z:+.2f} standard deviations"
-                       + ("<br>segment mean %{customdata:,.4~g}" if custom is not None else "") + "<extra></extra>"),
+                       + ("<br>segment mean %{customdata}" if custom is not None else "") + "<extra></extra>"),
     ))
     fig.update_yaxes(autorange="reversed", showgrid=False)
     fig.update_xaxes(showgrid=False, tickangle=0, side="bottom")
@@ -465,7 +467,7 @@ def box_stats(values: np.ndarray, labels: np.ndarray, k: int, groups: SegmentGro
 
 
 def box_figure(stats: dict[str, pd.DataFrame], names: Sequence[str], colors: Sequence[str],
-               clustering_features: Sequence[str], total: int) -> go.Figure:
+               clustering_features: Sequence[str], total: int, currency: str | None = None) -> go.Figure:
     """Box plots of each feature by segment, in original units (from `box_stats`: every customer)."""
     features = list(stats)
     cols = min(3, max(1, len(features)))
@@ -488,10 +490,24 @@ def box_figure(stats: dict[str, pd.DataFrame], names: Sequence[str], colors: Seq
                 hovertemplate=None,
             ), row=r, col=c)
         fig.update_xaxes(showticklabels=False, row=r, col=c)
+        fig.update_yaxes(**_money_axis(feature, currency), row=r, col=c)
     fig.update_annotations(font={"size": 13})
     return _layout(fig, "Each feature by segment, in the shop's units",
                    f"{sample_note(total, total).capitalize()}; * = used for clustering.",
                    height=250 * rows + 170, margin={"l": 60, "r": 20, "t": 100, "b": 70})
+
+
+def _shop_text(value: float, unit: str, currency: str | None = None) -> str:
+    """A value as text in the shop's units (for hover labels that mix units)."""
+    if not np.isfinite(value):
+        return "–"
+    if unit == "money":
+        from ..currency import money
+
+        return label(money(value, currency))
+    if unit == "rate":
+        return f"{value:.1%}"
+    return f"{value:,.4g}"
 
 
 def _tint(hex_color: str, alpha: float = 0.35) -> str:
@@ -577,7 +593,7 @@ def beyond_note(before: dict[str, dict]) -> str:
 
 
 def best_sellers_figure(sellers: pd.DataFrame, color: str, by: str = "quantity", top: int = 10,
-                        segment_name: str | None = None) -> go.Figure:
+                        segment_name: str | None = None, currency: str | None = None) -> go.Figure:
     """One segment's best-selling products (rows of best_sellers for that segment)."""
     rows = sellers[sellers["by"] == by].sort_values("rank").head(top)
     names = [str(n) if isinstance(n, str) and n else str(p) for n, p in zip(rows["product_name"], rows["product"])]
@@ -587,8 +603,10 @@ def best_sellers_figure(sellers: pd.DataFrame, color: str, by: str = "quantity",
     values = rows[by].astype(float).tolist()
     fig = go.Figure(go.Bar(
         x=values, y=shown, orientation="h", marker={"color": color}, customdata=[label(n) for n in names],
-        text=[f"{v:,.0f}" for v in values], textposition="outside", cliponaxis=False, name=by,
-        hovertemplate="%{customdata}<br>" + ("%{x:,.0f} units" if by == "quantity" else "%{x:,.2f} revenue")
+        text=[f"{v:,.0f}" if by == "quantity" else _shop_text(v, "money", currency) for v in values],
+        textposition="outside", cliponaxis=False, name=by,
+        hovertemplate="%{customdata}<br>" + ("%{x:,.0f} units" if by == "quantity"
+                                             else hover_number("x", "money", currency) + " revenue")
                       + "<extra></extra>",
     ))
     fig.update_yaxes(autorange="reversed", showgrid=False, automargin=True)

@@ -159,8 +159,9 @@ def build_figures(result, data: ReportData | None = None) -> OrderedDict:
     stats = column_stats(d, ordered, scaling)
     z = pd.concat([stats[("z", c)] for c in ordered], axis=1)
     means = _segment_means(result.profiles, ordered)
-    figs["profile"] = F.profile_heatmap_figure(z, d.names, d.features, means)
-    figs["boxes"] = F.box_figure({c: stats[("box", c)] for c in ordered}, d.names, d.colors, d.features, d.total)
+    figs["profile"] = F.profile_heatmap_figure(z, d.names, d.features, means, currency=currency)
+    figs["boxes"] = F.box_figure({c: stats[("box", c)] for c in ordered}, d.names, d.colors, d.features, d.total,
+                                 currency=currency)
     before = {f: stats[("before", f)] for f in d.features}
     after = {f: stats[("after", f)] for f in d.features}
     figs["distributions"] = F.distributions_figure(before, after, scale, d.total, ticks=ticks, currency=currency)
@@ -170,7 +171,8 @@ def build_figures(result, data: ReportData | None = None) -> OrderedDict:
         for s in range(k):
             rows = sellers[sellers["segment"] == s]
             if len(rows):
-                figs[f"best_sellers_{s}"] = F.best_sellers_figure(rows, d.colors[s], segment_name=d.names[s])
+                figs[f"best_sellers_{s}"] = F.best_sellers_figure(rows, d.colors[s], segment_name=d.names[s],
+                                                                  currency=currency)
     return figs
 
 
@@ -247,7 +249,7 @@ def content_security_policy(scripts: list[str]) -> str:
               "base-uri 'none'; form-action 'none'")
 
 
-def _environment():
+def _environment(currency: str | None = None):
     from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
     env = Environment(loader=PackageLoader("custseg.report", "templates"),
@@ -255,7 +257,21 @@ def _environment():
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["num"] = _num
     env.filters["pct"] = _pct
+    env.filters["value"] = lambda x, unit="": _value(x, unit, currency)
     return env
+
+
+def _value(x, unit: str = "", currency: str | None = None) -> str:
+    """A feature's value in its unit: money with two decimals and the currency, shares as percentages."""
+    from ..currency import money
+
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "–"
+    if unit == "money":
+        return money(float(x), currency)
+    if unit == "rate":
+        return _pct(x, 0 if float(x) in (0.0, 1.0) or float(x) >= 0.1 else 1)
+    return _num(x)
 
 
 def _num(x, digits: int | None = None) -> str:
@@ -351,7 +367,8 @@ def _cards(result, data: ReportData) -> list[dict[str, Any]]:
                 top.append({"name": str(name), "quantity": float(r.quantity)})
         stats = []
         for f in data.features:
-            stats.append({"title": F.feature_title(f), "median": getattr(row, f"{f}_median", None),
+            stats.append({"title": F.feature_title(f), "unit": F.unit_of(f),
+                          "median": getattr(row, f"{f}_median", None),
                           "mean": getattr(row, f"{f}_mean", None), "min": getattr(row, f"{f}_min", None),
                           "max": getattr(row, f"{f}_max", None)})
         cards.append({
@@ -377,6 +394,7 @@ def _method_rows(result) -> list[tuple[str, str]]:
                   f"{s.get('silhouette_sample', 0):,}"),
         ("K-means", f"k-means++, {s.get('n_init')} starts, at most {s.get('max_iter')} iterations "
                     f"({s.get('clustering_backend', 'scikit-learn')})"),
+        ("Currency", str(s.get("currency") or "not given (amounts shown without a symbol; --currency EUR)")),
         ("Random seed", str(s.get("seed"))),
         ("Engine", str(s.get("engine"))),
         ("Within-segment sum of squares", f"{s.get('inertia', float('nan')):,.2f}"),
@@ -415,7 +433,7 @@ def render_report(result, figs: dict | None = None, data: ReportData | None = No
         "csp": content_security_policy([plotly_js, BOOTSTRAP_JS]),
         "custseg_version": s.get("custseg_version", ""),
     }
-    return _environment().get_template("report.html.j2").render(**context)
+    return _environment(s.get("currency")).get_template("report.html.j2").render(**context)
 
 
 def write_report(result, directory: Path, figures: str | None = None) -> list[str]:
