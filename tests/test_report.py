@@ -342,3 +342,10 @@ def test_without_a_currency_money_has_two_decimals_and_no_symbol(result):
     spent = re.findall(r"spent (\S+) on average", text)
     assert spent and all(re.fullmatch(r"[\d,]+\.\d\d", s) for s in spent)
     assert "€" not in text
+
+
+def test_the_profile_legend_says_what_a_high_value_means_for_each_feature(page):
+    text = " ".join("".join(_parse(page).text).split())
+    for feature, means in F.HIGH_MEANS.items():
+        assert f"{F.feature_title(feature)}: {means}" in text
+    assert "red cells" not in text

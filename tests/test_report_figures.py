@@ -317,3 +317,19 @@ def test_tick_labels_in_the_shop_units():
     assert F.tick_label(1000, "money") == "1,000"
     assert F.tick_label(1000, "money", "CHF") == "1,000 CHF"
     assert F.tick_label(5, "products") == "5"
+
+
+def test_profile_heatmap_colour_is_neutral_and_says_what_high_means_per_feature():
+    z = pd.DataFrame({"recency_days": [2.0, -1.0], "total_spending": [-2.0, 1.0]})
+    heat = F.profile_heatmap_figure(z, ["Lapsed", "Loyal"], ["recency_days"]).data[0]
+    scale = [c for _, c in heat.colorscale]
+    red = [c for c in scale if c.startswith("rgb(") and _is_red(c)]
+    assert not red  # no red for "above average": a lapsed segment's recency does not glow as alarm or success
+    assert list(heat.colorbar.ticktext) == ["below", "average", "above"]
+    assert heat.text[0][0] == "high: " + F.HIGH_MEANS["recency_days"] and "lapsing" in heat.text[0][0]
+    assert "%{text}" in heat.hovertemplate
+
+
+def _is_red(rgb: str) -> bool:
+    r, g, b = (int(v) for v in rgb[4:-1].split(","))
+    return r > 150 and g < 110 and b < 110

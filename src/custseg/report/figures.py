@@ -32,7 +32,19 @@ PALETTE = OKABE_ITO + TOL_MUTED
 CENTRE_COLOR = "#111111"
 INK, MUTED, GRID = "#1f2933", "#616e7c", "#e4e7eb"
 FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, sans-serif"
-DIVERGING = "RdBu_r"  # blue below average, red above; readable with red-green colour blindness
+# Brown below average, teal above: a neutral diverging scale (ColorBrewer BrBG, colour-blind safe)
+# that says "more" or "less", not "good" or "bad" (red would make a lapsed segment's recency glow).
+DIVERGING = "BrBG"
+# What a high value of each feature means for the shop (the heatmap's legend and hover).
+HIGH_MEANS = {
+    "products_ordered": "buys many different products",
+    "average_return_rate": "returns much of what they buy (bad)",
+    "total_spending": "spends more in total (good)",
+    "order_count": "orders often (good)",
+    "avg_order_value": "bigger baskets (good)",
+    "recency_days": "has not ordered for long: lapsing (bad)",
+    "tenure_days": "a customer for longer",
+}
 
 
 def segment_colors(k: int) -> list[str]:
@@ -419,7 +431,8 @@ def scatter_matrix_figure(Z: np.ndarray, labels: np.ndarray, features: Sequence[
 
 def profile_heatmap_figure(z: pd.DataFrame, names: Sequence[str], clustering_features: Sequence[str],
                            means: pd.DataFrame | None = None, currency: str | None = None) -> go.Figure:
-    """The standardized segment means as a heatmap: red above average, blue below."""
+    """The standardized segment means as a heatmap: teal above average, brown below (a neutral
+    scale: whether high is good depends on the feature, see HIGH_MEANS)."""
     features = list(z.columns)
     x = [feature_title(f).replace(" ", "<br>") + (" *" if f in clustering_features else "") for f in features]
     y = [label(n) for n in names]
@@ -432,9 +445,12 @@ def profile_heatmap_figure(z: pd.DataFrame, names: Sequence[str], clustering_fea
         z=values, x=x, y=y, colorscale=DIVERGING, zmid=0, zmin=-limit, zmax=limit,
         texttemplate="%{z:+.2f}", textfont={"size": 13},
         customdata=custom, xgap=2, ygap=2,
-        colorbar={"title": {"text": "std. dev.<br>from average"}, "thickness": 14},
+        text=[[f"high: {HIGH_MEANS[f]}" if f in HIGH_MEANS else "" for f in features] for _ in names],
+        colorbar={"title": {"text": "vs. the<br>average", "side": "top"}, "thickness": 14, "len": 0.9,
+                  "tickvals": [-limit, 0, limit], "ticktext": ["below", "average", "above"]},
         hovertemplate=("%{y}<br>%{x}: %{z:+.2f} standard deviations"
-                       + ("<br>segment mean %{customdata}" if custom is not None else "") + "<extra></extra>"),
+                       + ("<br>segment mean %{customdata}" if custom is not None else "") + "<br>%{text}"
+                       + "<extra></extra>"),
     ))
     fig.update_yaxes(autorange="reversed", showgrid=False)
     fig.update_xaxes(showgrid=False, tickangle=0, side="bottom")

@@ -427,6 +427,8 @@ def render_report(result, figs: dict | None = None, data: ReportData | None = No
         "has": set(figs),
         "sample_note": F.sample_note(len(d.sample), d.total),
         "notes": d.notes,
+        "high_means": [(F.feature_title(f), F.HIGH_MEANS[f])
+                       for f in d.features + [c for c in d.columns if c not in d.features] if f in F.HIGH_MEANS],
         "plotly_js": Markup(plotly_js),
         "bootstrap_js": Markup(BOOTSTRAP_JS),
         "figures_json": Markup(figures_json(figs)),
@@ -546,11 +548,11 @@ def summary_html(result) -> str:
 
 
 def _diverging(z: float, limit: float = 2.0) -> str:
-    """Background colour for a standardized mean: blue below average, red above (as the heatmap)."""
+    """Background colour for a standardized mean: brown below average, teal above (as the heatmap)."""
     if not math.isfinite(z):
         return "#ffffff"
     t = max(-1.0, min(1.0, z / limit))
-    target = (178, 24, 43) if t > 0 else (33, 102, 172)
+    target = (1, 102, 94) if t > 0 else (140, 81, 10)
     a = abs(t) * 0.85
     r, g, b = (round(255 + (c - 255) * a) for c in target)
     return f"#{r:02x}{g:02x}{b:02x}"
