@@ -349,3 +349,11 @@ def test_the_profile_legend_says_what_a_high_value_means_for_each_feature(page):
     for feature, means in F.HIGH_MEANS.items():
         assert f"{F.feature_title(feature)}: {means}" in text
     assert "red cells" not in text
+
+
+def test_no_internal_jargon_in_the_page_or_the_figure_titles(page, result):
+    text = " ".join(" ".join(_parse(page).text).split()).lower()
+    for jargon in ("case study", "the seed's", "seed 0", "taller"):
+        assert jargon not in text
+    titles = json.dumps([fig.layout.title.text for fig in R.build_figures(result).values()]).lower()
+    assert "drag" not in titles  # the titles are in the PNG exports too

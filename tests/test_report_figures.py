@@ -333,3 +333,22 @@ def test_profile_heatmap_colour_is_neutral_and_says_what_high_means_per_feature(
 def _is_red(rgb: str) -> bool:
     r, g, b = (int(v) for v in rgb[4:-1].split(","))
     return r > 150 and g < 110 and b < 110
+
+
+def test_a_feature_that_is_zero_for_everyone_is_said_so_not_drawn_on_a_minus_one_to_one_axis():
+    labels = np.array([0, 0, 1, 1, 1])
+    stats = {"average_return_rate": F.box_stats(np.zeros(5), labels, 2),
+             "total_spending": F.box_stats(np.array([1.0, 2, 3, 4, 5]), labels, 2)}
+    fig = F.box_figure(stats, ["A", "B"], ["#000000", "#111111"], ["total_spending"], 5, currency="EUR")
+    layout = fig.layout.to_plotly_json()
+    assert layout["yaxis"]["range"][0] >= -0.05 and layout["yaxis"]["range"][1] > 0  # not -1..1
+    notes = [a["text"] for a in layout["annotations"] if "every" in a["text"]]
+    assert notes == ["0.0% for every<br>customer"]
+    assert "range" not in layout["yaxis2"] and layout["yaxis2"]["tickprefix"] == "€"
+
+
+def test_static_exports_do_not_ask_to_drag():
+    Z = np.random.default_rng(0).normal(size=(30, 3))
+    fig = F.segments_scatter_figure(Z, Z, np.arange(30) % 2, ["a", "b", "c"], Z[:2], ["A", "B"], ["#000000", "#111111"],
+                                    "log", 30)
+    assert "drag" not in fig.layout.title.text.lower()

@@ -378,7 +378,8 @@ def segments_scatter_figure(Z: np.ndarray, X: np.ndarray, labels: np.ndarray, fe
             "aspectmode": "cube",
             "domain": {"x": [0, 1], "y": [0.1, 1]},
         })
-        return _layout(fig, "The segments in feature space (drag to rotate)", subtitle, height=640,
+        # (no "drag to rotate" here: the title is in the static PNG exports too; the page says it)
+        return _layout(fig, "The segments in feature space", subtitle, height=640,
                        margin={"l": 0, "r": 0, "t": 80, "b": 40})
     fig.update_xaxes(title=titles[0], **axis_ticks_[0])
     fig.update_yaxes(title=titles[1], **axis_ticks_[1])
@@ -507,10 +508,29 @@ def box_figure(stats: dict[str, pd.DataFrame], names: Sequence[str], colors: Seq
             ), row=r, col=c)
         fig.update_xaxes(showticklabels=False, row=r, col=c)
         fig.update_yaxes(**_money_axis(feature, currency), row=r, col=c)
+        same = _constant(st)
+        if same is not None:  # every customer has the same value: say so instead of an empty -1..1 axis
+            unit = unit_of(feature)
+            fig.update_yaxes(range=[same - 0.05, same + 1] if same == 0 else [same * 0.5, same * 1.5], row=r, col=c)
+            shown = _shop_text(same, unit, currency) if unit in ("rate", "money") else f"{same:,.4g}"
+            fig.add_annotation(text=f"{shown} for every<br>customer", showarrow=False, xref="x domain" if i == 0
+                               else f"x{i + 1} domain", yref="y domain" if i == 0 else f"y{i + 1} domain",
+                               x=0.5, y=0.55, font={"size": 12, "color": MUTED})
     fig.update_annotations(font={"size": 13})
     return _layout(fig, "Each feature by segment, in the shop's units",
                    f"{sample_note(total, total).capitalize()}; * = used for clustering.",
                    height=250 * rows + 170, margin={"l": 60, "r": 20, "t": 100, "b": 70})
+
+
+def _constant(stats: pd.DataFrame) -> float | None:
+    """The one value of a feature when every customer of every segment has it (else None)."""
+    rows = stats[stats["count"] > 0]
+    if not len(rows):
+        return None
+    values = rows[["lowerfence", "q1", "median", "q3", "upperfence", "mean"]].to_numpy(dtype=float)
+    if np.all(values == values[0, 0]):
+        return float(values[0, 0])
+    return None
 
 
 def _shop_text(value: float, unit: str, currency: str | None = None) -> str:

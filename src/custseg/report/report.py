@@ -345,7 +345,7 @@ def _feature_rows(result, columns: dict[str, np.ndarray]) -> list[dict[str, Any]
 
 
 SCALE_WORDS = {
-    "log": "log(1 + value) of each feature (as the case study): it tames the long tail of big spenders, so "
+    "log": "log(1 + value) of each feature: it tames the long tail of big spenders, so "
            "K-means is not driven by a handful of customers",
     "log-standard": "log(1 + value), then standardized to mean 0 and standard deviation 1",
     "standard": "standardized to mean 0 and standard deviation 1",
