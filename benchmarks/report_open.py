@@ -5,7 +5,8 @@
     .venv/bin/python benchmarks/report_open.py --screenshots benchmarks/results/shots   # also PNGs per width
 
 Each repeat opens the page in a fresh browser profile (no cache) from file:// and reports, from
-the page's own clock (performance.now(), 0 = navigation start): `dom` (DOMContentLoaded: the
+the page's own clock (performance.now(), 0 = navigation start): `fcp` (first contentful paint:
+the page shows something), `dom` (DOMContentLoaded: the
 HTML and every inline script parsed and run, plotly.js included), `first` (the first figure
 drawn), `all` (every figure drawn: an <svg class="main-svg"> in each [data-figure] element) and
 `load`. A probe injected through the DevTools protocol (which the page's CSP does not govern)
@@ -31,8 +32,19 @@ window.__custsegTimes = {};
 (function poll() {
   var nodes = document.querySelectorAll('[data-figure]');
   var drawn = 0;
-  for (var i = 0; i < nodes.length; i++) { if (nodes[i].querySelector('svg.main-svg')) { drawn++; } }
   var t = window.__custsegTimes;
+  t.figures = t.figures || {};
+  for (var i = 0; i < nodes.length; i++) {
+    if (nodes[i].querySelector('svg.main-svg')) {
+      drawn++;
+      var name = nodes[i].getAttribute('data-figure');
+      if (t.figures[name] === undefined) { t.figures[name] = performance.now(); }
+    }
+  }
+  if (t.fcp === undefined) {
+    var paint = performance.getEntriesByName('first-contentful-paint')[0];
+    if (paint) { t.fcp = paint.startTime; }
+  }
   if (drawn > 0 && t.first === undefined) { t.first = performance.now(); }
   if (nodes.length > 0 && drawn === nodes.length) { t.all = performance.now(); return; }
   setTimeout(poll, 5);
@@ -72,6 +84,9 @@ def open_once(page: Path, width: int, screenshot: Path | None = None) -> dict:
             lambda d: d.execute_script("var t = window.__custsegTimes; return t && t.all !== undefined "
                                        "&& t.load !== undefined"))
         times = drv.execute_script("return window.__custsegTimes")
+        if times.get("fcp") is None:  # (painted after the last poll)
+            times["fcp"] = drv.execute_script(
+                "var p = performance.getEntriesByName('first-contentful-paint')[0]; return p ? p.startTime : null")
         times["scroll_width"] = drv.execute_script("return document.documentElement.scrollWidth")
         times["inner_width"] = drv.execute_script("return window.innerWidth")
         if screenshot is not None:
@@ -92,6 +107,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--width", type=int, default=1400)
     parser.add_argument("--screenshots", type=Path, help="also save full-page PNGs at 800, 1400 and 1920 px here")
+    parser.add_argument("--figures", action="store_true", help="also print when each figure appeared (last open)")
     parser.add_argument("--json", action="store_true", help="append the result to benchmarks/results/report_open.jsonl")
     args = parser.parse_args()
     tmp = None
@@ -104,7 +120,7 @@ def main() -> None:
     try:
         runs = [open_once(page, args.width) for _ in range(args.repeat)]
         size = page.stat().st_size
-        keys = ("dom", "first", "all", "load")
+        keys = ("fcp", "dom", "first", "all", "load")
         median = {k: round(statistics.median(r[k] for r in runs)) for k in keys}
         print(f"{page}: {size / 1e6:.2f} MB; width {args.width} px; median of {len(runs)} opens (ms from "
               f"navigation start): " + ", ".join(f"{k} {median[k]:,}" for k in keys))
@@ -113,6 +129,10 @@ def main() -> None:
                 shot = open_once(page, width, args.screenshots / f"report-{width}.png")
                 print(f"{width} px: page {shot['scroll_width']} px wide in a {shot['inner_width']} px window; "
                       f"{args.screenshots / f'report-{width}.png'}")
+        if args.figures:
+            last = runs[-1]["figures"]
+            for name, at in sorted(last.items(), key=lambda kv: kv[1]):
+                print(f"  {name:<20} drawn at {at:,.0f} ms")
         if args.json:
             out = Path(__file__).resolve().parent / "results" / "report_open.jsonl"
             out.parent.mkdir(parents=True, exist_ok=True)

@@ -357,3 +357,15 @@ def test_no_internal_jargon_in_the_page_or_the_figure_titles(page, result):
         assert jargon not in text
     titles = json.dumps([fig.layout.title.text for fig in R.build_figures(result).values()]).lower()
     assert "drag" not in titles  # the titles are in the PNG exports too
+
+
+def test_plotly_js_is_in_the_page_once_and_the_csp_stays_hash_based(page):
+    from plotly.offline import get_plotlyjs
+
+    plotly_js = get_plotlyjs()
+    assert page.count(plotly_js[:400]) == 1 and page.count(plotly_js[-400:]) == 1
+    assert len(page) < len(plotly_js) + 2_000_000  # figures and text: well under the 4.8 MB of plotly.js
+    csp = next(m["content"] for m in _parse(page).metas if m.get("http-equiv", "").lower() == "content-security-policy")
+    script_src = next(d for d in csp.split(";") if d.strip().startswith("script-src")).split()[1:]
+    assert len(script_src) == 2 and all(s.startswith("'sha256-") for s in script_src)
+    assert "unsafe-inline" not in " ".join(script_src) and "unsafe-eval" not in " ".join(script_src)

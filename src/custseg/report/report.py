@@ -68,13 +68,33 @@ BOOTSTRAP_JS = """(function () {
     return {data: data, layout: layout};
   }
   var webgl = hasWebGL();
-  var nodes = document.querySelectorAll("[data-figure]");
-  for (var i = 0; i < nodes.length; i++) {
-    var spec = specs[nodes[i].getAttribute("data-figure")];
-    if (!spec) { continue; }
+  function draw(node) {
+    if (node.getAttribute("data-drawn")) { return; }
+    node.setAttribute("data-drawn", "1");
+    var spec = specs[node.getAttribute("data-figure")];
+    if (!spec) { return; }
     if (!webgl && spec.data.some(function (t) { return t.type === "scatter3d"; })) { spec = flatten(spec); }
-    Plotly.newPlot(nodes[i], spec.data, spec.layout, config);
+    Plotly.newPlot(node, spec.data, spec.layout, config);
   }
+  // One chart per task, those on screen first, the rest in page order: the page shows and scrolls
+  // while the charts below are still being drawn (drawing all at once kept it blank for seconds).
+  var nodes = Array.prototype.slice.call(document.querySelectorAll("[data-figure]"));
+  var near = window.innerHeight * 1.5;
+  var queue = nodes.filter(function (n) { return n.getBoundingClientRect().top < near; })
+    .concat(nodes.filter(function (n) { return n.getBoundingClientRect().top >= near; }));
+  function next() {
+    var node = queue.shift();
+    if (!node) { return; }
+    draw(node);
+    setTimeout(next, 0);
+  }
+  if ("IntersectionObserver" in window) {  // a chart scrolled to is drawn before the rest of the queue
+    var seen = new IntersectionObserver(function (entries) {
+      entries.forEach(function (e) { if (e.isIntersecting) { seen.unobserve(e.target); draw(e.target); } });
+    }, {rootMargin: "300px 0px"});
+    nodes.forEach(function (n) { seen.observe(n); });
+  }
+  next();
 })();
 """
 
