@@ -220,7 +220,8 @@ def k_scores_figure(k_selection: pd.DataFrame, k: int) -> go.Figure:
                                              "line": {"width": 3}},
                                      hovertemplate=f"chosen k = %{{x}}<br>{name} %{{y:,.3f}}<extra></extra>"),
                           row=1, col=col)
-        fig.update_xaxes(title="k", dtick=1, row=1, col=col)
+        # (a third of the width each: at most ~8 tick labels, so they stay level at 800 px)
+        fig.update_xaxes(title="k", tick0=0, dtick=max(1, -(-max(ks, default=1) // 8)), row=1, col=col)
     fig.update_annotations(font={"size": 12})
     return _layout(fig, "Cross-checks: cluster quality indices for each k",
                    "Three views of how well separated the segments are; the ring marks the chosen k.",
@@ -594,8 +595,9 @@ def distributions_figure(before: dict[str, dict], after: dict[str, dict], scale:
                                  name="before" if row == 1 else "after",
                                  hovertemplate=where + "%{y:,} customers<extra></extra>"),
                           row=row, col=j + 1)
-            if row == 2:
-                fig.update_xaxes(**_tick_settings(ticks.get(f)), row=2, col=j + 1)
+            if row == 2 and f in ticks:  # (fewer ticks side by side: they stay level at 800 px)
+                thinned = axis_ticks(ticks[f][0], ticks[f][0], ticks[f][1], most=5 if n >= 3 else 7)
+                fig.update_xaxes(**_tick_settings(thinned), row=2, col=j + 1)
             else:
                 fig.update_xaxes(**_money_axis(f, currency), row=1, col=j + 1)
     fig.update_layout(bargap=0)
@@ -617,7 +619,7 @@ def _money_axis(feature: str, currency: str | None) -> dict:
     from ..currency import prefix_suffix
 
     before, after = prefix_suffix(currency)
-    return {"tickprefix": label(before), "ticksuffix": label(after)}
+    return {"tickprefix": label(before), "ticksuffix": label(after), "tickformat": ",~g"}
 
 
 def beyond_note(before: dict[str, dict]) -> str:
