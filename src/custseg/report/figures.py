@@ -190,7 +190,7 @@ def elbow_figure(k_selection: pd.DataFrame, k: int) -> go.Figure:
         fig.add_annotation(x=k, y=chosen, text=f"chosen: k = {k}", showarrow=True, arrowhead=2, ax=40, ay=-40,
                            font={"color": OKABE_ITO[5], "size": 13})
     fig.update_xaxes(title="number of segments k", dtick=1)
-    fig.update_yaxes(title="inertia (within-segment sum of squares)", rangemode="tozero")
+    fig.update_yaxes(title="inertia (lower: tighter)", rangemode="tozero")  # (short: it runs up the plot)
     return _layout(fig, "Elbow curve: how much tighter segments get per extra segment",
                    "Inertia always falls as k grows; the elbow is where more segments stop paying off.")
 
