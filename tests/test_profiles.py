@@ -38,7 +38,9 @@ def test_description_in_the_shops_units():
                      "average_return_rate_median": 0.0, "average_return_rate_min": 0.0,
                      "average_return_rate_max": 0.0})
     text = describe(row, ["products_ordered", "total_spending", "average_return_rate"])
-    assert text == "Ordered 1 to 13 products, spent 600 on average (median 410) and returned nothing."
+    assert text == "Ordered 1 to 13 products, spent 600.40 on average (median 410.00) and returned nothing."
+    text = describe(row, ["total_spending"], currency="EUR")
+    assert text == "Spent €600.40 on average (median €410.00)."
 
 
 @pytest.fixture(scope="module")

@@ -147,6 +147,9 @@ def run(
     figures: Optional[str] = typer.Option(
         None, "--figures", help="Also write each report figure as an image under figures/: png (needs Chrome or "
                                 "Chromium; set BROWSER_PATH if it is not found)."),
+    currency: Optional[str] = typer.Option(
+        None, "--currency", help="Currency of the amounts, as an ISO code (EUR) or a symbol (€), shown with every "
+                                 "money figure (default: a 'currency' column of the data, else none)."),
     engine: Engine = "duckdb",
     memory_limit: MemoryLimit = None,
     temp_dir: TempDir = None,
@@ -175,7 +178,7 @@ def run(
         engine=defaults.EngineOptions(engine=engine, memory_limit=memory_limit, temp_dir=temp_dir, threads=threads,
                                       spark_master=spark_master, spark_conf=_parse_pairs(spark_conf, "--spark-conf"),
                                       spark_local_limit=spark_local_limit),
-        command=_command_line(), model=model,
+        command=_command_line(), model=model, currency=currency,
     )
     if fmt not in ("auto", "csv", "parquet"):
         raise CustsegError(f"--format {fmt!r} is unknown; use auto, csv or parquet.")

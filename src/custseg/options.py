@@ -49,6 +49,33 @@ def parse_memory_limit(text: str) -> str:
     return f"{number}{(unit or 'B').upper()}"
 
 
+# ---------------------------------------------------------------------------- currency
+
+# Currencies shown as their symbol; any other three-letter code is written after the amount
+# (sources/currency.py formats money with this table).
+CURRENCY_SYMBOLS = {
+    "EUR": "€", "USD": "$", "GBP": "£", "JPY": "¥", "CNY": "¥", "INR": "₹", "KRW": "₩", "RUB": "₽",
+    "TRY": "₺", "ILS": "₪", "NGN": "₦", "PHP": "₱", "VND": "₫", "UAH": "₴", "THB": "฿", "BRL": "R$",
+    "AUD": "A$", "CAD": "C$", "NZD": "NZ$", "HKD": "HK$", "SGD": "S$", "MXN": "MX$",
+}
+KNOWN_SYMBOLS = set(CURRENCY_SYMBOLS.values()) | {"kr", "zł", "Fr.", "R"}
+
+
+def normalize_currency(value: str | None, option: str = "--currency") -> str | None:
+    """--currency: an ISO 4217 code ('eur' -> 'EUR') or a symbol ('€'); '' / None -> None (not given);
+    anything else is refused."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    if not text:
+        return None
+    if len(text) == 3 and text.isascii() and text.isalpha():
+        return text.upper()
+    if text in KNOWN_SYMBOLS or (len(text) <= 3 and not any(ch.isalnum() for ch in text)):
+        return text
+    raise CustsegError(f"{option} {value!r} is not a currency; give an ISO code such as EUR or a symbol such as €.")
+
+
 # ---------------------------------------------------------------------------- checks
 
 
@@ -116,8 +143,10 @@ class RunOptions:
     engine: EngineOptions = field(default_factory=EngineOptions)
     command: str = ""
     model: Any = None  # a SegmentationModel or the path of a model.json: segment with it, no refit
+    currency: str | None = None  # ISO code (EUR) or symbol (€) for money; None: from the data, else none
 
     def validate(self) -> None:
+        self.currency = normalize_currency(self.currency)
         if self.scale not in SCALES:
             raise CustsegError(f"--scale {self.scale!r} is unknown; use one of: {', '.join(SCALES)}.")
         if self.model is not None and self.k is not None:

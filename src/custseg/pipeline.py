@@ -27,7 +27,7 @@ from .errors import CustsegError
 from .features import (available, check_features, customer_features, customer_products, natural_order,
                        parse_features)
 from .model import SegmentationModel, as_model, model_label
-from .options import EngineOptions, RunOptions
+from .options import EngineOptions, RunOptions, normalize_currency
 from .outputs.run import write_run
 from .profiles.sellers import best_sellers
 from .profiles.stats import build_profiles, table_traits
@@ -404,7 +404,7 @@ def profile(features: Features, clustering: Clustering, options: RunOptions, sta
         customers = clustering.assignments if spark_resident else ibis.memtable(with_segments)
         profiles = build_profiles(customers, feature_arrays, labels, k, features.names,
                                   segment_traits=table_traits(customers, features.names, all_names, k)
-                                  if spark_resident else None)
+                                  if spark_resident else None, currency=run_currency(options, features))
         if clustering.segment_names is not None:
             profiles["segment_name"] = list(clustering.segment_names)
         if clustering.model is not None:  # descriptions describe this data; strategies stay the model's
@@ -472,6 +472,11 @@ def run(data, options: RunOptions, progress: ProgressCallback | None = None,
     return assemble(features, clustering, profiles, sellers, options, stages, started)
 
 
+def run_currency(options: RunOptions, features: Features) -> str | None:
+    """--currency, else the currency the data names, else None (amounts without a symbol)."""
+    return normalize_currency(options.currency) or getattr(features.source, "currency", None)
+
+
 def assemble(features: Features, clustering: Clustering, profiles: pd.DataFrame, sellers: pd.DataFrame,
              options: RunOptions, stages: Stages, started: float) -> SegmentationResult:
     """The result object: segments table, summary and model."""
@@ -512,6 +517,7 @@ def assemble(features: Features, clustering: Clustering, profiles: pd.DataFrame,
         "engine": options.engine.engine,
         "clustering_backend": clustering.backend,
         "date_range": dates,
+        "currency": run_currency(options, features),
         "seconds": {**stages.seconds, "total": round(time.perf_counter() - started, 3)},
         "versions": _versions(),
         "command": options.command or " ".join(sys.argv),

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..sources.currency import money
+
 # feature -> (word when high, word when low) for names
 _WORDS = {
     "order_count": ("loyal", "one-time"),
@@ -174,8 +176,9 @@ def _range(lo: float, hi: float, unit: str, plural: str | None = None) -> str:
     return f"{number_text(lo)} to {number_text(hi)} {plural}"
 
 
-def describe(row: pd.Series, features: list[str]) -> str:
-    """One sentence in the shop's units, e.g. 'Ordered 1 to 13 products, spent 600 on average, returned nothing.'"""
+def describe(row: pd.Series, features: list[str], currency: str | None = None) -> str:
+    """One sentence in the shop's units, e.g. 'Ordered 1 to 13 products, spent €600.00 on average, returned
+    nothing.' (money with two decimals, and the currency when known)."""
     parts = []
     for name in features:
         mean, median = row.get(f"{name}_mean"), row.get(f"{name}_median")
@@ -185,13 +188,13 @@ def describe(row: pd.Series, features: list[str]) -> str:
         if name == "products_ordered":
             parts.append(f"ordered {_range(lo, hi, 'product')}")
         elif name == "total_spending":
-            parts.append(f"spent {number_text(mean)} on average (median {number_text(median)})")
+            parts.append(f"spent {money(mean, currency)} on average (median {money(median, currency)})")
         elif name == "average_return_rate":
             parts.append("returned nothing" if hi == 0 else f"returned {mean:.0%} of their units on average")
         elif name == "order_count":
             parts.append(f"placed {_range(lo, hi, 'order')} (median {number_text(median)})")
         elif name == "avg_order_value":
-            parts.append(f"spent {number_text(mean)} per order on average")
+            parts.append(f"spent {money(mean, currency)} per order on average")
         elif name == "recency_days":
             parts.append(f"last ordered {number_text(median)} days ago (median)")
         elif name == "tenure_days":

@@ -146,8 +146,8 @@ def table_traits(table: ir.Table, clustering_features: list[str], computed: list
 
 
 def build_profiles(table: ir.Table, features: dict[str, np.ndarray], labels: np.ndarray, k: int,
-                   clustering_features: list[str], segment_traits: list[SegmentTraits] | None = None
-                   ) -> pd.DataFrame:
+                   clustering_features: list[str], segment_traits: list[SegmentTraits] | None = None,
+                   currency: str | None = None) -> pd.DataFrame:
     """One row per segment: ids, name, shares, description, strategy and feature statistics."""
     names_all = list(features)
     # (segment_traits come with a Spark-resident table, whose labels here are a sample's)
@@ -175,7 +175,7 @@ def build_profiles(table: ir.Table, features: dict[str, np.ndarray], labels: np.
         out["revenue"] = stats["revenue"].astype(float)
         out["revenue_share"] = stats["revenue"] / total_revenue if total_revenue else 0.0
     described = list(dict.fromkeys(clustering_features + [f for f in ("total_spending",) if f in names_all]))
-    out["description"] = [describe(stats.iloc[i], described) for i in range(k)]
+    out["description"] = [describe(stats.iloc[i], described, currency) for i in range(k)]
     tiers = value_tiers(t)
     out["strategy"] = [strategy_for(t[i], tiers[i]) for i in range(k)]
     for name in names_all:

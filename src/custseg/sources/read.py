@@ -17,6 +17,7 @@ import ibis.expr.types as ir
 from ..engines.base import unique_names
 from ..errors import CustsegError, first_line
 from .csv_dialect import CsvDialect, sniff_csv, typed_for_files
+from .currency import data_currency
 from .files import expand_inputs, expand_url_inputs, file_kind, is_url
 from .schemas import SCHEMA_CHOICES, SCHEMAS, column_roles, detect_schema
 from .values import detect_date_format
@@ -51,6 +52,7 @@ class Source:
     typed_rejects: list[str] = field(default_factory=list)
     typed_dates: bool = False  # the order dates were parsed by the typed reading
     product_is_name: bool = False  # product_name is the product itself (the schema's entry says so)
+    currency: str | None = None  # named by a column of the data (Shopify: `currency`), when it names one
 
 
 def read_raw(engine, files: list[str], sheet: str | None, roles: dict[str, str] | None = None,
@@ -216,5 +218,5 @@ def adapt(engine, raw: ir.Table, columns: list[str], spec: SourceSpec, files: li
     return Source(
         lines=lines, schema=schema, files=files, columns=columns, provided=resolved.provided,
         return_rate_level=entry.return_rate_level, date_format=date_format, notes=list(resolved.notes),
-        product_is_name=entry.product_is_name,
+        product_is_name=entry.product_is_name, currency=data_currency(engine, raw),
     )
