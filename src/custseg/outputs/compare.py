@@ -191,9 +191,9 @@ def sankey_figure(comparison: Comparison):
     """A plotly Sankey: old segments (and new customers) on the left, new segments (and absent) on the
     right, in segment order; each flow in its old segment's colour (the report's palette, by segment
     id); hover gives each flow's share of its row; the title gives both runs' periods."""
-    import plotly.graph_objects as go
+    import plotly.graph_objects as go  # plotly: heavy
 
-    from .report.figures import segment_colors  # (plotly: heavy)
+    from .report.figures import segment_colors  # beside plotly, only for a comparison
 
     migration = comparison.migration
     left = list(migration["from"])
