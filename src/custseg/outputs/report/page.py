@@ -34,6 +34,8 @@ from ...errors import CustsegError
 from ...features import REGISTRY
 from ...options import SEED
 from ...profiles.describe import number_text
+from ...profiles.explain import RFM_COLUMNS
+from ...profiles.rfm import RFM_SEGMENTS
 from ...profiles.stats import LOCAL_STATS_UP_TO
 from . import figures as F
 
@@ -161,6 +163,9 @@ def build_figures(result, data: ReportData | None = None) -> OrderedDict:
     z = pd.concat([stats[("z", c)] for c in ordered], axis=1)
     means = _segment_means(result.profiles, ordered)
     figs["profile"] = F.profile_heatmap_figure(z, d.names, d.features, means)
+    rfm = rfm_shares(result.profiles)
+    if rfm is not None:
+        figs["rfm"] = F.rfm_heatmap_figure(rfm, d.names)
     figs["boxes"] = F.box_figure({c: stats[("box", c)] for c in ordered}, d.names, d.colors, d.features, d.total)
     before = {f: stats[("before", f)] for f in d.features}
     after = {f: stats[("after", f)] for f in d.features}
@@ -172,6 +177,14 @@ def build_figures(result, data: ReportData | None = None) -> OrderedDict:
             if len(rows):
                 figs[f"best_sellers_{s}"] = F.best_sellers_figure(rows, d.colors[s], segment_name=d.names[s])
     return figs
+
+
+def rfm_shares(profiles: pd.DataFrame) -> pd.DataFrame | None:
+    """The profiles' RFM composition (segments x RFM segments, in segment order), or None."""
+    if not all(c in profiles for c in RFM_COLUMNS):
+        return None
+    p = profiles.sort_values("segment")
+    return pd.DataFrame(p[list(RFM_COLUMNS)].to_numpy(dtype=float), columns=list(RFM_SEGMENTS))
 
 
 def column_stats(d: ReportData, columns: list[str], scaling: Scaling) -> dict[tuple[str, str], Any]:
@@ -336,6 +349,10 @@ def _cards(result, data: ReportData) -> list[dict[str, Any]]:
             "customer_share": float(row.customer_share),
             "revenue_share": float(row.revenue_share) if hasattr(row, "revenue_share") else None,
             "description": str(row.description), "strategy": str(row.strategy), "stats": stats, "top": top,
+            "evidence": str(getattr(row, "name_evidence", "") or ""),
+            "stability": float(row.stability) if hasattr(row, "stability") else None,
+            "unstable": bool(row.unstable) if hasattr(row, "unstable") else False,
+            "borderline": int(row.borderline_customers) if hasattr(row, "borderline_customers") else None,
             "figure": f"best_sellers_{s}",
         })
     return cards
@@ -379,6 +396,7 @@ def render_report(result, figs: dict | None = None, data: ReportData | None = No
         "scale": s.get("scale"),
         "scale_words": SCALE_WORDS.get(str(s.get("scale")), str(s.get("scale"))),
         "cards": _cards(result, d),
+        "stability": s.get("stability"),
         "method": _method_rows(result),
         "seconds": s.get("seconds", {}),
         "versions": s.get("versions", {}),
