@@ -27,7 +27,7 @@ from .errors import CustsegError
 from .features import (available, check_features, customer_features, customer_products, natural_order,
                        parse_features)
 from .model import SegmentationModel, as_model, model_label
-from .options import EngineOptions, RunOptions
+from .options import SEED, EngineOptions, RunOptions
 from .outputs.run import write_run
 from .profiles.sellers import best_sellers
 from .profiles.explain import Explanation, add_segment_columns, data_facts, explain, table_facts
@@ -607,11 +607,17 @@ def score(model: SegmentationModel | str | os.PathLike, data, *, schema: str = "
         raise CustsegError(f"{where}: no customer with orders after cleaning; there is nothing to score.")
     with stages.stage("scoring", f"assigning {features.table.num_rows:,} customers to the {model.k} segments"):
         labels = model.predict(features.matrix())
+        # the run's per-customer columns (RFM among the scored customers, margins to the model's centres)
+        columns = {n: features.table.column(n).to_numpy(zero_copy_only=False)
+                   for n in features.table.column_names if n != "customer_id"}
+        why = explain(columns, model.scaling.transform(features.matrix(), copy=False), model.centers, labels,
+                      model.k, SEED, stability=False)
     table = pa.table({
         "customer_id": features.table.column("customer_id"),
         **{name: features.table.column(name) for name in model.features},
         "segment": pa.array(labels, pa.int64()),
         "segment_name": pa.array(model.segment_names, pa.string()).take(pa.array(labels)),
+        **why.customers,
     })
     quality = dict(features.quality)
     quality["customers_kept"] = table.num_rows

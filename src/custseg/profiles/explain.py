@@ -141,20 +141,22 @@ class Explanation:
 
 
 def explain(columns: dict[str, np.ndarray], Z: np.ndarray | None, centres, labels, k: int, seed: int,
-            per_customer: bool = True) -> Explanation:
-    """RFM (when recency, orders and spending are known), stability (Z: the scaled matrix of the
-    customers whose `labels` are given) and, with `per_customer`, margins to the centres.
+            per_customer: bool = True, stability: bool = True) -> Explanation:
+    """RFM (when recency, orders and spending are known), with `stability` the bootstrap stability
+    (Z: the scaled matrix of the customers whose `labels` are given) and, with `per_customer`,
+    margins to the centres (and the per-customer RFM columns).
 
     `columns`: the customers' features (the rows of Z and labels)."""
     labels = np.asarray(labels, dtype=np.int64)
     out = Explanation()
     per_segment = pd.DataFrame(index=pd.RangeIndex(k, name="segment"))
     if Z is not None and len(Z):
-        started = time.perf_counter()
-        stability = bootstrap_stability(Z, labels, k, seed=seed).frame()
-        out.seconds["stability"] = round(time.perf_counter() - started, 3)
-        out.stability = stability
-        per_segment = per_segment.join(stability)
+        if stability:
+            started = time.perf_counter()
+            found = bootstrap_stability(Z, labels, k, seed=seed).frame()
+            out.seconds["stability"] = round(time.perf_counter() - started, 3)
+            out.stability = found
+            per_segment = per_segment.join(found)
         if per_customer:
             m = centre_margins(Z, centres, labels)
             out.customers.update({
