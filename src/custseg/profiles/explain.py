@@ -24,11 +24,11 @@ import pandas as pd
 import pyarrow as pa
 
 from ..clustering.margins import BORDERLINE_RATIO, borderline_counts, centre_margins
-from ..clustering.stability import UNSTABLE_BELOW, bootstrap_stability
 from .naming import DataFacts, check_name, facts_from_customers, name_segments, names_frame, words_in_name
 from .rfm import RFM_SEGMENTS, rfm_composition, rfm_scores, rfm_segment_codes
 
 RFM_NEEDS = ("recency_days", "order_count", "total_spending")
+UNSTABLE_BELOW = 0.6  # clustering/stability.py's threshold (Hennig), checked equal by the tests
 
 
 def rfm_column(segment: str) -> str:
@@ -152,6 +152,8 @@ def explain(columns: dict[str, np.ndarray], Z: np.ndarray | None, centres, label
     per_segment = pd.DataFrame(index=pd.RangeIndex(k, name="segment"))
     if Z is not None and len(Z):
         if stability:
+            from ..clustering.stability import bootstrap_stability  # scikit-learn: heavy (preloaded in a run)
+
             started = time.perf_counter()
             found = bootstrap_stability(Z, labels, k, seed=seed).frame()
             out.seconds["stability"] = round(time.perf_counter() - started, 3)
@@ -189,6 +191,10 @@ def explain(columns: dict[str, np.ndarray], Z: np.ndarray | None, centres, label
 CUSTOMER_COLUMNS = ("r_score", "f_score", "m_score", "rfm_segment", "distance", "runner_up", "runner_up_distance",
                     "borderline")
 BORDERLINE = BORDERLINE_RATIO
+# their Arrow types (for readers of segments.csv that rewrite it, e.g. outputs/rename.py)
+CUSTOMER_COLUMN_TYPES = {"r_score": pa.int64(), "f_score": pa.int64(), "m_score": pa.int64(),
+                         "rfm_segment": pa.string(), "distance": pa.float64(), "runner_up": pa.int64(),
+                         "runner_up_distance": pa.float64(), "borderline": pa.bool_()}
 
 
 def add_segment_columns(profiles: pd.DataFrame, explanation: Explanation | None) -> pd.DataFrame:
