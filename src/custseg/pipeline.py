@@ -411,6 +411,8 @@ def profile(features: Features, clustering: Clustering, options: RunOptions, sta
         profiles = build_profiles(customers, feature_arrays, labels, k, features.names, facts,
                                   in_engine=spark_resident)
         profiles = add_segment_columns(profiles, explanation)
+        if explanation is not None:
+            explanation.facts = facts
         if clustering.segment_names is not None:  # a reused model's names: its words are not this data's
             profiles["segment_name"] = list(clustering.segment_names)
             profiles["name_words"], profiles["name_evidence"] = "", ""
@@ -541,6 +543,7 @@ def assemble(features: Features, clustering: Clustering, profiles: pd.DataFrame,
         "date_range": dates,
         **({"stability": explanation.summary()} if explanation is not None and explanation.stability is not None
            else {}),
+        **({"naming_facts": explanation.facts_summary()} if explanation is not None else {}),
         "seconds": {**stages.seconds, "total": round(time.perf_counter() - started, 3)},
         "versions": _versions(),
         "command": options.command or " ".join(sys.argv),

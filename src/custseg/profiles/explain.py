@@ -14,6 +14,7 @@ clustering/margins.py); this module only joins them to a run's data:
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
 from dataclasses import dataclass, field
@@ -123,6 +124,13 @@ class Explanation:
     segments: pd.DataFrame | None = None  # index segment 0..k-1
     stability: pd.DataFrame | None = None  # segment, stability, stability_runs, unstable
     seconds: dict[str, float] = field(default_factory=dict)
+    facts: DataFacts | None = None  # what the names were checked against (set when profiling)
+
+    def facts_summary(self) -> dict[str, float]:
+        """summary.json's "naming_facts": the known facts the names rest on (docs/naming.md)."""
+        if self.facts is None:
+            return {}
+        return {k: v for k, v in dataclasses.asdict(self.facts).items() if v is not None}
 
     def summary(self) -> dict[str, Any]:
         """summary.json's "stability" entry (empty without stability)."""
