@@ -384,3 +384,45 @@ def test_segments_k_and_features_unchanged(runs, inputs, before_src, tmp_path, d
     for feature in new_summary["features"]:
         assert old_segments[feature].tolist() == new_segments[feature].tolist()
     assert math.isclose(old_summary["inertia"], new_summary["inertia"], rel_tol=1e-12)
+
+
+# ---------------------------------------------------------------------------- stability through a run
+
+
+def _orders(orders, recency, spending, start=0) -> pd.DataFrame:
+    """Generic order lines: customer i orders orders[i] times on consecutive days, the last one
+    recency[i] days before 2024-12-31, spending spending[i] in all."""
+    counts = np.asarray(orders, dtype=int)
+    customer = np.repeat(np.arange(len(counts)), counts)
+    step = np.arange(len(customer)) - np.repeat(np.cumsum(counts) - counts, counts)
+    days = np.repeat(np.asarray(recency, dtype=int), counts) + step
+    return pd.DataFrame({"customer_id": [f"C{start + c}" for c in customer],
+                         "order_date": (pd.Timestamp("2024-12-31") - pd.to_timedelta(days, unit="D")).strftime("%Y-%m-%d"),
+                         "amount": np.repeat(np.asarray(spending) / counts, counts).round(2)})
+
+
+def test_planted_segments_are_stable_and_noise_is_not(tmp_path):
+    rng = np.random.default_rng(1)
+    n = 600
+    planted = pd.concat([
+        _orders(np.ones(n), rng.integers(330, 360, n), rng.uniform(5, 8, n)),
+        _orders(rng.integers(8, 10, n), rng.integers(0, 20, n), rng.uniform(200, 260, n), start=n),
+        _orders(rng.integers(3, 4, n), rng.integers(150, 170, n), rng.uniform(40, 50, n), start=2 * n),
+    ])
+    m = 4000  # log-uniform noise in orders, recency and spending: no segments to find at k = 9
+    noise = _orders(np.exp(rng.uniform(0, np.log(30), m)).astype(int), np.exp(rng.uniform(0, np.log(365), m)),
+                    np.exp(rng.uniform(1, 8, m)))
+    for name, data, k in (("planted", planted, 3), ("noise", noise, 9)):
+        path = tmp_path / f"{name}.csv"
+        data.to_csv(path, index=False)
+        done = cli("run", path, "--k", k, "--out", tmp_path / name, "--no-report")
+        assert done.returncode == 0, done.stderr
+        profiles, _, summary = read(tmp_path / name)
+        if name == "planted":
+            assert profiles.stability.min() >= 0.85 and summary["stability"]["unstable_segments"] == []
+            assert "UNSTABLE" not in done.stdout
+        else:
+            unstable = profiles.segment[profiles.stability < 0.6].tolist()
+            assert unstable and summary["stability"]["unstable_segments"] == unstable
+            assert done.stdout.count("UNSTABLE") == len(unstable)
+            assert f"segment {', '.join(map(str, unstable))}." in done.stdout

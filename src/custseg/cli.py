@@ -90,7 +90,7 @@ def _print_result(result, directory: Path | None) -> None:
     unstable = s.get("stability", {}).get("unstable_segments", [])
     if unstable:
         out.print(f"Unstable (stability below {s['stability']['unstable_below']}: not found again when resampled): "
-                  f"segment {', '.join(map(str, unstable))}.", markup=False, highlight=False)
+                  f"segment {', '.join(map(str, unstable))}.", markup=False, highlight=False, soft_wrap=True)
     for r in result.profiles.itertuples():  # names may come from a model file: printed as text, never as markup
         out.print(f"[bold]{r.segment} {escape(r.segment_name)}[/bold]: {escape(r.description)} {escape(r.strategy)}",
                   markup=True, highlight=False)
