@@ -225,6 +225,7 @@ def test_mllib_segments_agree_with_scikit_learn(mllib_run, shopify_csv):
     assert result.summary["customers"] == duck.summary["customers"]
     segments = pd.read_parquet(out / "segments.parquet")  # a directory written by Spark
     assert len(segments) == duck.summary["customers"]
+    # (no per-customer margins or RFM: the customers stay in Spark; docs/formats.md)
     assert list(segments.columns) == ["customer_id", *duck.features, "segment", "segment_name"]
     merged = duck.segments.merge(segments, on="customer_id", suffixes=("_duck", "_spark"))
     assert len(merged) == len(segments)
@@ -251,6 +252,26 @@ def test_mllib_profiles_are_computed_over_every_customer(mllib_run):
     assert names.tolist() == result.profiles.segment_name.tolist()
     top = result.best_sellers
     assert set(top.segment) == set(range(result.k)) and set(top.by) == {"quantity", "revenue"}
+
+
+@pytest.mark.spark
+def test_mllib_names_come_from_the_per_segment_table(mllib_run, shopify_csv):
+    """Customers kept in Spark: the names and facts come from the engine's per-segment table and
+    aggregates, checked against their rules, and the facts equal the in-memory ones of DuckDB."""
+    from custseg.profiles.naming import DataFacts, check_name, words_in_name
+
+    result, out = mllib_run
+    summary = json.loads((out / "summary.json").read_text())
+    duck = custseg.segment(str(shopify_csv), k=result.k)
+    facts = summary["naming_facts"]
+    for key, value in duck.summary["naming_facts"].items():
+        assert facts[key] == pytest.approx(value, rel=1e-9), key
+    profiles = pd.read_csv(out / "profiles.csv")
+    for row in profiles.itertuples():
+        assert row.name_words and check_name(words_in_name(row.segment_name), profiles, DataFacts(**facts),
+                                             row.segment) == []
+    assert "stability" in profiles and profiles.stability.between(0, 1).all()
+    assert profiles.filter(like="rfm_").sum(axis=1).round(9).eq(1).all()
 
 
 @pytest.mark.spark

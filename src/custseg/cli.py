@@ -78,12 +78,19 @@ def _print_result(result, directory: Path | None) -> None:
     s = result.summary
     out.print(f"{s['customers']:,} customers in {s['k']} segments ({s['k_reason']}).")
     table = Table(show_lines=False)
-    for column in ("segment", "name", "customers", "share", "revenue"):
+    stable = "stability" in result.profiles
+    for column in ("segment", "name", "customers", "share", "revenue") + (("stability",) if stable else ()):
         table.add_column(column, overflow="fold")
     for r in result.profiles.itertuples():
         revenue = f"{r.revenue_share:.0%}" if hasattr(r, "revenue_share") else ""
-        table.add_row(str(r.segment), escape(r.segment_name), f"{r.customers:,}", f"{r.customer_share:.0%}", revenue)
+        stability = (f"{r.stability:.2f}" + (" UNSTABLE" if r.unstable else ""),) if stable else ()
+        table.add_row(str(r.segment), escape(r.segment_name), f"{r.customers:,}", f"{r.customer_share:.0%}", revenue,
+                      *stability)
     out.print(table)
+    unstable = s.get("stability", {}).get("unstable_segments", [])
+    if unstable:
+        out.print(f"Unstable (stability below {s['stability']['unstable_below']}: not found again when resampled): "
+                  f"segment {', '.join(map(str, unstable))}.", markup=False, highlight=False, soft_wrap=True)
     for r in result.profiles.itertuples():  # names may come from a model file: printed as text, never as markup
         out.print(f"[bold]{r.segment} {escape(r.segment_name)}[/bold]: {escape(r.description)} {escape(r.strategy)}",
                   markup=True, highlight=False)

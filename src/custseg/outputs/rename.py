@@ -38,6 +38,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from ..errors import CustsegError
+from ..profiles.explain import CUSTOMER_COLUMN_TYPES
 
 MAX_NAME = 200                                    # as model.py allows
 RESERVED_NAMES = ("(new customer)", "(absent)")   # compare's row and column labels
@@ -324,6 +325,7 @@ def _rewrite_csv(path: Path, names: list[str], features: list[str]) -> None:
     types = {c: pa.string() for c in header}
     types.update({f: pa.float64() for f in features if f in types})
     types["segment"] = pa.int64()
+    types.update({c: t for c, t in CUSTOMER_COLUMN_TYPES.items() if c in types})  # RFM and margins
     source = pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=1 << 24),
                             convert_options=pacsv.ConvertOptions(column_types=types, strings_can_be_null=True,
                                                                  quoted_strings_can_be_null=False))

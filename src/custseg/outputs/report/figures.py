@@ -458,6 +458,25 @@ def profile_heatmap_figure(z: pd.DataFrame, names: Sequence[str], clustering_fea
                    height=max(320, 66 * len(names) + 190), margin={"l": 20, "r": 20, "t": 80, "b": 40})
 
 
+def rfm_heatmap_figure(shares: pd.DataFrame, names: Sequence[str]) -> go.Figure:
+    """Each K-means segment's RFM composition (rows: segments; columns: the RFM segments; cells: the
+    share of the segment's customers, rows summing to 1)."""
+    columns = [str(c) for c in shares.columns]
+    values = shares.to_numpy(dtype=float)
+    fig = go.Figure(go.Heatmap(
+        z=values, x=[label(c) for c in columns], y=[label(n) for n in names], colorscale="Blues", zmin=0, zmax=1,
+        texttemplate="%{z:.0%}", textfont={"size": 12}, xgap=2, ygap=2,
+        colorbar={"title": {"text": "share of<br>the segment"}, "thickness": 14, "tickformat": ".0%"},
+        hovertemplate="%{y}<br>%{x}: %{z:.1%} of the segment's customers<extra></extra>",
+    ))
+    fig.update_yaxes(autorange="reversed", showgrid=False)
+    fig.update_xaxes(showgrid=False, tickangle=-30)
+    return _layout(fig, "RFM composition: the marketer's segments inside each K-means segment",
+                   "Share of each segment's customers per RFM segment (recency, frequency and spending quintile "
+                   "scores; rows sum to 100%).",
+                   height=max(300, 66 * len(names) + 200), margin={"l": 200, "r": 20, "t": 80, "b": 110})
+
+
 def box_stats(values: np.ndarray, labels: np.ndarray, k: int, groups: SegmentGroups | None = None) -> pd.DataFrame:
     """Per segment: quartiles, mean and Tukey whiskers (the furthest values within 1.5 IQR of the box),
     computed on every customer (partitions and masks, no full sort: linear in the customers)."""

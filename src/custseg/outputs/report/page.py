@@ -34,6 +34,8 @@ from ...errors import CustsegError
 from ...features import REGISTRY
 from ...options import SEED
 from ...profiles.describe import number_text
+from ...profiles.explain import RFM_COLUMNS
+from ...profiles.rfm import RFM_SEGMENTS
 from ...profiles.stats import LOCAL_STATS_UP_TO
 from ...sources.currency import money
 from . import figures as F
@@ -185,6 +187,9 @@ def build_figures(result, data: ReportData | None = None) -> OrderedDict:
     z = pd.concat([stats[("z", c)] for c in ordered], axis=1)
     means = _segment_means(result.profiles, ordered)
     figs["profile"] = F.profile_heatmap_figure(z, d.names, d.features, means, currency=currency)
+    rfm = rfm_shares(result.profiles)
+    if rfm is not None:
+        figs["rfm"] = F.rfm_heatmap_figure(rfm, d.names)
     figs["boxes"] = F.box_figure({c: stats[("box", c)] for c in ordered}, d.names, d.colors, d.features, d.total,
                                  currency=currency)
     before = {f: stats[("before", f)] for f in d.features}
@@ -219,6 +224,14 @@ def shop_ticks(d: ReportData, scaling: Scaling, currency: str | None = None) -> 
         positions = _transform_column(scaling, j, np.asarray(values, dtype=float))
         ticks[f] = F.axis_ticks(values, positions, [F.tick_label(v, unit, currency) for v in values])
     return ticks
+
+
+def rfm_shares(profiles: pd.DataFrame) -> pd.DataFrame | None:
+    """The profiles' RFM composition (segments x RFM segments, in segment order), or None."""
+    if not all(c in profiles for c in RFM_COLUMNS):
+        return None
+    p = profiles.sort_values("segment")
+    return pd.DataFrame(p[list(RFM_COLUMNS)].to_numpy(dtype=float), columns=list(RFM_SEGMENTS))
 
 
 def column_stats(d: ReportData, columns: list[str], scaling: Scaling) -> dict[tuple[str, str], Any]:
@@ -397,6 +410,10 @@ def _cards(result, data: ReportData) -> list[dict[str, Any]]:
             "customer_share": float(row.customer_share),
             "revenue_share": float(row.revenue_share) if hasattr(row, "revenue_share") else None,
             "description": str(row.description), "strategy": str(row.strategy), "stats": stats, "top": top,
+            "evidence": str(getattr(row, "name_evidence", "") or ""),
+            "stability": float(row.stability) if hasattr(row, "stability") else None,
+            "unstable": bool(row.unstable) if hasattr(row, "unstable") else False,
+            "borderline": int(row.borderline_customers) if hasattr(row, "borderline_customers") else None,
             "figure": f"best_sellers_{s}",
         })
     return cards
@@ -441,6 +458,7 @@ def render_report(result, figs: dict | None = None, data: ReportData | None = No
         "scale": s.get("scale"),
         "scale_words": SCALE_WORDS.get(str(s.get("scale")), str(s.get("scale"))),
         "cards": _cards(result, d),
+        "stability": s.get("stability"),
         "method": _method_rows(result),
         "seconds": s.get("seconds", {}),
         "versions": s.get("versions", {}),
