@@ -313,7 +313,7 @@ def test_every_money_figure_in_the_page_carries_the_currency(euro_result):
     sentences = [s for s in re.split(r"(?<=\.)\s", text) if "spent" in s]
     assert len(sentences) >= euro_result.k
     for sentence in sentences:  # 'spent €17.30 on average (median €12.00)'
-        amounts = re.findall(r"spent (\S+)|median (\S+?)\)", sentence)
+        amounts = re.findall(r"spent (\S+) (?:on average|per order)(?: on average)?(?: \(median (\S+?)\))?", sentence)
         assert amounts and all(a.startswith("€") for pair in amounts for a in pair if a), sentence
     # every money cell of the tables (cards and features): '€' and two decimals
     money_rows = re.findall(r"<td>(?:<code>)?(total[ _]spending|avg[ _]order[ _]value)(?:</code>)?</td>(.*?)</tr>",
