@@ -31,8 +31,8 @@ import ibis
 import numpy as np
 import pandas as pd
 
-from custseg import backtest as bt
-from custseg.lifecycle_models import conditional_expected_purchases, fit_purchases, p_alive
+from custseg.profiles import backtest as bt
+from custseg.profiles.lifecycle_models import conditional_expected_purchases, fit_purchases, p_alive
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT = ROOT.parent / "shared" / "data" / "online_retail_invoices.csv"

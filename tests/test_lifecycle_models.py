@@ -490,7 +490,7 @@ def test_pnbd_likelihood_and_p_alive_match_numerical_integration(params):
 def test_pnbd_hypergeometric_fallback_matches_scipy():
     from scipy.special import hyp2f1
 
-    from custseg.lifecycle_models import _log_hyp2f1_1_quadrature
+    from custseg.profiles.lifecycle_models import _log_hyp2f1_1_quadrature
 
     rng = np.random.default_rng(21)
     b = rng.uniform(0.1, 300, 300)
