@@ -27,8 +27,11 @@ from .errors import CustsegError
 from .features import (available, check_features, customer_features, customer_products, natural_order,
                        parse_features)
 from .model import SegmentationModel, as_model, model_label
-from .options import EngineOptions, RunOptions
+from .options import SEED, EngineOptions, RunOptions
 from .outputs.run import write_run
+from .profiles.holdout import evaluate as evaluate_holdout, split as split_holdout
+from .profiles.lifecycle import (Lifecycle, add_to_table, attach as attach_lifecycle, end_of, for_new_customers,
+                                 run_lifecycle)
 from .profiles.sellers import best_sellers
 from .profiles.stats import build_profiles, table_traits
 from .runtime import preload
@@ -167,6 +170,10 @@ def compute_features(engine: Engine, data, options: RunOptions, stages: Stages,
             raise CustsegError(f"{source.files[0] if source.files else 'the data'}: no order lines to read "
                                "(only a header?); export the order lines again.")
         refuse_if_nothing_used(source, quality)
+        holdout = None
+        if options.holdout is not None:  # the run sees only the lines before the holdout
+            cleaned, holdout = split_holdout(cleaned, quality.get("date_range"), options.holdout, source.provided)
+            quality["holdout"] = holdout.info()
         for line in dropped_summary:
             stages.warn(line)
         stages.note(f"{quality['rows_read']:,} lines read, {quality['rows_used']:,} used")
@@ -185,7 +192,7 @@ def compute_features(engine: Engine, data, options: RunOptions, stages: Stages,
             frame, customers = None, None
         stages.note(f"{customers or feats.num_rows:,} customers")
     return Features(source=source, cleaned=cleaned, quality=quality, table=feats, names=names,
-                    frame=frame, customers=customers, engine=engine, products=products)
+                    frame=frame, customers=customers, engine=engine, products=products, holdout=holdout)
 
 
 def keep_customer_products(engine: Engine, cleaned, provided: set[str]):
@@ -284,6 +291,7 @@ class Features:
     customers: int | None = None  # number of customers when `table` is a sample
     engine: Any = None        # the Engine that computed them
     products: Any = None      # features.customer_products, kept by the engine (None: not computed)
+    holdout: Any = None       # profiles.holdout.Holdout of a --holdout run (the lines above stop at its cutoff)
 
     def matrix(self) -> np.ndarray:
         # column_stack makes the one new array (float64 columns give float64; no second copy)
@@ -469,7 +477,39 @@ def run(data, options: RunOptions, progress: ProgressCallback | None = None,
                 clustering = cluster(X, options, stages)
         del X  # scaled in place by cluster(); not needed any more (it is large: customers x features)
         profiles, sellers = profile(features, clustering, options, stages)
-    return assemble(features, clustering, profiles, sellers, options, stages, started)
+    result = assemble(features, clustering, profiles, sellers, options, stages, started)
+    lifecycle(result, features, clustering, options, stages)
+    return result
+
+
+def lifecycle(result: SegmentationResult, features: Features, clustering: Clustering, options: RunOptions,
+              stages: Stages) -> None:
+    """P(alive), expected orders and value per customer and segment (profiles/lifecycle.py); with
+    --holdout, the backtest (profiles/holdout.py)."""
+    with stages.stage("lifecycle", "fitting the lifecycle models and scoring every customer"):
+        outcome = lifecycle_outcome(features, clustering, options)
+        backtest = None
+        if features.holdout is not None and outcome.model is not None:
+            names = np.asarray(result.profiles.segment_name, dtype=object)[clustering.labels]
+            backtest = evaluate_holdout(features.holdout, outcome.model, features.table.column("customer_id"), names)
+        elif features.holdout is not None:
+            raise CustsegError(f"--holdout {options.holdout}: {outcome.info.get('reason')}")
+        attach_lifecycle(result, outcome, clustering.labels, clustering.k, backtest)
+    seconds = result.summary["seconds"]
+    seconds["lifecycle"] = stages.seconds["lifecycle"]
+    seconds["total"] = round(seconds["total"] + seconds["lifecycle"], 3)
+
+
+def lifecycle_outcome(features: Features, clustering: Clustering, options: RunOptions):
+    if features.frame is not None:
+        return Lifecycle(None, options.horizon, info={"status": "absent", "reason": (
+            "the customer table stays in Spark (above --spark-local-limit): lifecycle scoring in Spark is not "
+            "wired yet")})
+    dates = features.quality.get("date_range")
+    cutoff = features.holdout.cutoff if features.holdout is not None else (end_of(dates[1]) if dates else None)
+    reused = clustering.model.lifecycle if clustering.model is not None else None
+    return run_lifecycle(features.cleaned.lines, features.source.provided, cutoff,
+                         features.table.column("customer_id"), options.horizon, options.seed, fitted=reused)
 
 
 def assemble(features: Features, clustering: Clustering, profiles: pd.DataFrame, sellers: pd.DataFrame,
@@ -551,6 +591,7 @@ class Predictions:
     table: pa.Table
     model: SegmentationModel
     data_quality: dict[str, Any]
+    lifecycle: dict[str, Any] | None = None  # how p_alive and CLV were scored, or why not
 
     @property
     def frame(self) -> pd.DataFrame:
@@ -584,9 +625,16 @@ def score(model: SegmentationModel | str | os.PathLike, data, *, schema: str = "
         "segment": pa.array(labels, pa.int64()),
         "segment_name": pa.array(model.segment_names, pa.string()).take(pa.array(labels)),
     })
+    with stages.stage("lifecycle", "scoring P(alive), expected orders and value"):
+        outcome = for_new_customers(model, features.cleaned.lines, features.source.provided,
+                                    features.quality.get("date_range"), table.column("customer_id"), SEED)
+        if outcome.scores:
+            table = add_to_table(table, outcome)
+        else:
+            stages.warn(outcome.info["reason"])
     quality = dict(features.quality)
     quality["customers_kept"] = table.num_rows
-    return Predictions(table=table, model=model, data_quality=quality)
+    return Predictions(table=table, model=model, data_quality=quality, lifecycle=outcome.info)
 
 
 def predict(model: SegmentationModel | str | os.PathLike, data, **options) -> pd.DataFrame:
