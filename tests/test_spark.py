@@ -124,6 +124,13 @@ def test_shopify_sample_same_customers_features_and_segments(spark, shopify_csv,
     assert on_spark.summary["clustering_backend"] == "scikit-learn"  # small enough to collect
     assert on_spark.profiles.segment_name.tolist() == duck.profiles.segment_name.tolist()
     pd.testing.assert_frame_equal(on_spark.best_sellers, duck.best_sellers, check_dtype=False)
+    # the lifecycle summary computed by Spark gives the same model and scores
+    assert on_spark.summary["lifecycle"]["status"] == "scored"
+    spark_fit, duck_fit = (r.summary["lifecycle"]["parameters"]["purchases"] for r in (on_spark, duck))
+    for name in ("r", "alpha", "s", "beta"):
+        assert spark_fit[name] == pytest.approx(duck_fit[name], rel=1e-6), name
+    for column in ("p_alive", "expected_orders_12m", "expected_value_12m"):
+        np.testing.assert_allclose(on_spark.segments[column], duck.segments[column], rtol=1e-6, err_msg=column)
 
 
 @pytest.mark.spark
@@ -226,6 +233,8 @@ def test_mllib_segments_agree_with_scikit_learn(mllib_run, shopify_csv):
     segments = pd.read_parquet(out / "segments.parquet")  # a directory written by Spark
     assert len(segments) == duck.summary["customers"]
     assert list(segments.columns) == ["customer_id", *duck.features, "segment", "segment_name"]
+    # lifecycle scoring is not wired for a customer table kept in Spark: absent, with the reason
+    assert result.summary["lifecycle"]["status"] == "absent" and "Spark" in result.summary["lifecycle"]["reason"]
     merged = duck.segments.merge(segments, on="customer_id", suffixes=("_duck", "_spark"))
     assert len(merged) == len(segments)
     for name in duck.features:
