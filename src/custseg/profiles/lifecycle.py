@@ -53,7 +53,10 @@ DEFAULT_MODEL = "pnbd"
 FIT_SAMPLE = 10_000
 #: P(alive) below which a customer counts as likely lost.
 LOST_BELOW = 0.5
-#: Columns of the per-segment table (besides ``segment``), with the horizon's suffix where marked.
+#: Money columns of the summary, rounded to MONEY_DECIMALS places (see :func:`fetch`).
+MONEY = ("mean_value", "spend", "holdout_spend")
+MONEY_DECIMALS = 6
+#: Canonical columns the lifecycle models need.
 NEEDED = ("order_date", "amount")
 
 
@@ -120,7 +123,13 @@ def fetch(expression) -> pd.DataFrame:
     if not pa.types.is_string(ids.type):
         table = table.set_column(table.schema.get_field_index("customer_id"), "customer_id", ids.cast(pa.string()))
     # a fixed row order: the engine's group-by order varies, the seeded fit sample must not
-    return table.to_pandas().sort_values("customer_id", kind="stable").reset_index(drop=True)
+    frame = table.to_pandas().sort_values("customer_id", kind="stable").reset_index(drop=True)
+    # money sums in floating point differ in their last bits with the engine's thread count; rounded
+    # to a millionth, the same data gives the same fit and the same bytes whatever the threads
+    for column in MONEY:
+        if column in frame:
+            frame[column] = frame[column].round(MONEY_DECIMALS)
+    return frame
 
 
 def align(summary: pd.DataFrame, customer_ids) -> tuple[pd.DataFrame, int]:
