@@ -37,6 +37,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from ..profiles.lifecycle import is_lifecycle_column
 from ..errors import CustsegError
 
 MAX_NAME = 200                                    # as model.py allows
@@ -323,6 +324,7 @@ def _rewrite_csv(path: Path, names: list[str], features: list[str]) -> None:
     _check_columns(path, header)
     types = {c: pa.string() for c in header}
     types.update({f: pa.float64() for f in features if f in types})
+    types.update({c: pa.float64() for c in header if is_lifecycle_column(c)})  # numbers, written unquoted
     types["segment"] = pa.int64()
     source = pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=1 << 24),
                             convert_options=pacsv.ConvertOptions(column_types=types, strings_can_be_null=True,
@@ -363,6 +365,7 @@ def _rebuild_workbook(tmp: Path, features: list[str]) -> None:
             header = next(csv.reader(fh), [])
         types = {c: pa.string() for c in header}
         types.update({f: pa.float64() for f in features if f in types})
+        types.update({c: pa.float64() for c in header if is_lifecycle_column(c)})
         types["segment"] = pa.int64()
         segments = pacsv.read_csv(tmp / "segments.csv", convert_options=pacsv.ConvertOptions(column_types=types))
 

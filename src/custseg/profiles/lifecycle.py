@@ -79,6 +79,14 @@ def horizon_label(text: str) -> str:
     return f"{number}{match.group(2).lower()}"
 
 
+_COLUMN = re.compile(r"^(p_alive|expected_(orders|value)_\d+(\.\d+)?[dwm])$")
+
+
+def is_lifecycle_column(name: str) -> bool:
+    """A per-customer lifecycle column (p_alive, expected_orders_12m, expected_value_90d ...): a number."""
+    return bool(_COLUMN.match(name))
+
+
 def column_names(horizon: str) -> tuple[str, str, str]:
     """p_alive, expected_orders_<h>, expected_value_<h>."""
     label = horizon_label(horizon)
