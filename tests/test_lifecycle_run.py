@@ -275,3 +275,24 @@ def test_holdout_report_has_the_tracking_figure(retail_holdout):
     html = (out / "report.html").read_text(encoding="utf-8")
     assert 'data-figure="tracking"' in html and '"tracking":' in html
     assert "Backtest: the last 90d held out" in html
+
+
+def test_a_horizon_in_days_scores_like_the_conditional_expectation():
+    from dataclasses import replace
+
+    from custseg.profiles.lifecycle_models import PurchaseModel, SpendModel, conditional_expected_purchases
+
+    x, t_x, T = np.array([0.0, 2, 5]), np.array([0.0, 30, 200]), np.array([40.0, 90, 365])
+    mean, vo = np.array([20.0, 35, 50]), np.array([0.0, 2, 5])
+    for purchases in (PurchaseModel("pnbd", 0.55, 10.6, 0.61, 11.7), PurchaseModel("mbgnbd", 0.5, 6.2, 0.9, 1.6)):
+        months = LifecycleModel(purchases, SpendModel(6.25, 3.74, 15.44), horizon_months=12)
+        days = replace(months, horizon_days=12 * 30.4375)
+        a, b = score_customers(months, x, t_x, T, mean, vo), score_customers(days, x, t_x, T, mean, vo)
+        for key in a:
+            np.testing.assert_allclose(b[key], a[key], rtol=1e-12)
+        short = score_customers(replace(months, horizon_days=45.0), x, t_x, T, mean, vo)
+        np.testing.assert_allclose(short["expected_orders"],
+                                   conditional_expected_purchases(purchases, 45.0, x, t_x, T), rtol=1e-9)
+        # 45 days: a whole month discounted once, the rest at 45 / 30.4375 months
+        assert (short["expected_value"] < a["expected_value"]).all()
+        assert LifecycleModel.from_dict(replace(months, horizon_days=45.0).to_dict()).horizon_days == 45.0
