@@ -37,8 +37,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from ..profiles.lifecycle import is_lifecycle_column
 from ..errors import CustsegError
+from ..profiles.lifecycle import is_lifecycle_column
 
 MAX_NAME = 200                                    # as model.py allows
 RESERVED_NAMES = ("(new customer)", "(absent)")   # compare's row and column labels

@@ -22,10 +22,9 @@ expected orders (nothing is known of them); their count is in summary.json.
 from __future__ import annotations
 
 import datetime as _dt
-import math
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -33,7 +32,7 @@ import pandas as pd
 import pyarrow as pa
 
 from custseg.errors import CustsegError
-from custseg.profiles.backtest import DEFAULT_HORIZON, lifecycle_summary, parse_duration
+from custseg.profiles.backtest import lifecycle_summary, parse_duration
 from custseg.profiles.lifecycle_models import (
     DAYS_PER_MONTH,
     LifecycleModel,
@@ -168,8 +167,6 @@ def fit(summary: pd.DataFrame, horizon: str, *, seed: int, model: str = DEFAULT_
 
 def with_horizon(model: LifecycleModel, horizon: str) -> LifecycleModel:
     """The same fitted model over another horizon."""
-    from dataclasses import replace  # (stdlib; only here)
-
     return replace(model, **model_horizon(horizon))
 
 
@@ -268,10 +265,6 @@ def add_to_table(table: pa.Table, lifecycle: Lifecycle) -> pa.Table:
     for name, values in lifecycle.scores.items():
         table = table.append_column(name, pa.array(values, pa.float64()))
     return table
-
-
-def finite(value: float) -> float:
-    return float(value) if math.isfinite(float(value)) else 0.0
 
 
 def attach(result, lifecycle: Lifecycle, labels: np.ndarray, k: int, backtest: dict[str, Any] | None = None) -> None:
