@@ -30,8 +30,8 @@ from .model import SegmentationModel, as_model, model_label
 from .options import SEED, EngineOptions, RunOptions
 from .outputs.run import write_run
 from .profiles.holdout import evaluate as evaluate_holdout, split as split_holdout
-from .profiles.lifecycle import (Lifecycle, add_to_table, attach as attach_lifecycle, end_of, for_new_customers,
-                                 run_lifecycle)
+from .profiles.lifecycle import (add_to_table, attach as attach_lifecycle, end_of, for_new_customers, run_lifecycle,
+                                 run_lifecycle_spark)
 from .profiles.sellers import best_sellers
 from .profiles.stats import build_profiles, table_traits
 from .runtime import preload
@@ -487,7 +487,20 @@ def lifecycle(result: SegmentationResult, features: Features, clustering: Cluste
     """P(alive), expected orders and value per customer and segment (profiles/lifecycle.py); with
     --holdout, the backtest (profiles/holdout.py)."""
     with stages.stage("lifecycle", "fitting the lifecycle models and scoring every customer"):
-        outcome = lifecycle_outcome(features, clustering, options)
+        dates = features.quality.get("date_range")
+        cutoff = features.holdout.cutoff if features.holdout is not None else (end_of(dates[1]) if dates else None)
+        reused = clustering.model.lifecycle if clustering.model is not None else None
+        if features.frame is not None and features.holdout is not None:
+            raise CustsegError(f"--holdout {options.holdout} needs the customer table in memory: raise "
+                               "--spark-local-limit above the number of customers (or use --engine duckdb).")
+        if features.frame is not None:  # customers kept in Spark: scored there, joined to the segments there
+            outcome, result.segments_frame = run_lifecycle_spark(
+                features.engine, features.cleaned.lines, features.source.provided, cutoff, result.segments_frame,
+                clustering.k, options.horizon, options.seed, fitted=reused)
+        else:
+            outcome = run_lifecycle(features.cleaned.lines, features.source.provided, cutoff,
+                                    features.table.column("customer_id"), options.horizon, options.seed,
+                                    fitted=reused)
         backtest = None
         if features.holdout is not None and outcome.model is not None:
             names = np.asarray(result.profiles.segment_name, dtype=object)[clustering.labels]
@@ -498,18 +511,6 @@ def lifecycle(result: SegmentationResult, features: Features, clustering: Cluste
     seconds = result.summary["seconds"]
     seconds["lifecycle"] = stages.seconds["lifecycle"]
     seconds["total"] = round(seconds["total"] + seconds["lifecycle"], 3)
-
-
-def lifecycle_outcome(features: Features, clustering: Clustering, options: RunOptions):
-    if features.frame is not None:
-        return Lifecycle(None, options.horizon, info={"status": "absent", "reason": (
-            "the customer table stays in Spark (above --spark-local-limit): lifecycle scoring in Spark is not "
-            "wired yet")})
-    dates = features.quality.get("date_range")
-    cutoff = features.holdout.cutoff if features.holdout is not None else (end_of(dates[1]) if dates else None)
-    reused = clustering.model.lifecycle if clustering.model is not None else None
-    return run_lifecycle(features.cleaned.lines, features.source.provided, cutoff,
-                         features.table.column("customer_id"), options.horizon, options.seed, fitted=reused)
 
 
 def assemble(features: Features, clustering: Clustering, profiles: pd.DataFrame, sellers: pd.DataFrame,

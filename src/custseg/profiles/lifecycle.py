@@ -22,6 +22,7 @@ expected orders (nothing is known of them); their count is in summary.json.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import re
 import time
 from dataclasses import dataclass, field, replace
@@ -68,6 +69,7 @@ class Lifecycle:
     scores: dict[str, np.ndarray] = field(default_factory=dict)  # column name -> one value per customer
     spend: np.ndarray | None = None  # each customer's total spend (for the revenue at stake)
     info: dict[str, Any] = field(default_factory=dict)  # summary.json's "lifecycle"
+    segment_sums: pd.DataFrame | None = None  # the per-segment table when scored in Spark
 
 
 def horizon_label(text: str) -> str:
@@ -228,25 +230,34 @@ def segment_table(lifecycle: Lifecycle, labels: np.ndarray, k: int) -> pd.DataFr
     p_name, orders_name, value_name = column_names(lifecycle.horizon)
     labels = np.asarray(labels, dtype=np.int64)
     alive = lifecycle.scores[p_name]
-    value = lifecycle.scores[value_name]
     lost = alive < LOST_BELOW
     spend = lifecycle.spend if lifecycle.spend is not None else np.zeros(len(labels))
-    counts = np.bincount(labels, minlength=k).astype(np.float64)
-    value_sum = np.bincount(labels, weights=value, minlength=k)
+    sums = {
+        "customers": np.bincount(labels, minlength=k).astype(np.float64),
+        "orders": np.bincount(labels, weights=lifecycle.scores[orders_name], minlength=k),
+        "value": np.bincount(labels, weights=lifecycle.scores[value_name], minlength=k),
+        "alive": np.bincount(labels, weights=alive, minlength=k),
+        "lost": np.bincount(labels, weights=lost.astype(np.float64), minlength=k),
+        "stake": np.bincount(labels, weights=np.where(lost, spend, 0.0), minlength=k),
+    }
+    return table_from_sums(sums, k, lifecycle.horizon)
+
+
+def table_from_sums(sums: dict[str, np.ndarray], k: int, horizon: str) -> pd.DataFrame:
+    """The per-segment table from per-segment sums (customers, orders, value, alive, lost, stake)."""
+    _, orders_name, value_name = column_names(horizon)
+    counts, value_sum, lost_count = sums["customers"], sums["value"], sums["lost"]
     total = float(value_sum.sum())
-    lost_count = np.bincount(labels, weights=lost.astype(np.float64), minlength=k)
-    table = pd.DataFrame({
+    return pd.DataFrame({
         "segment": np.arange(k, dtype=np.int64),
-        orders_name: np.bincount(labels, weights=lifecycle.scores[orders_name], minlength=k),
+        orders_name: sums["orders"],
         value_name: value_sum,
         f"{value_name}_share": value_sum / total if total > 0 else np.zeros(k),
-        "mean_p_alive": np.divide(np.bincount(labels, weights=alive, minlength=k), counts,
-                                  out=np.zeros(k), where=counts > 0),
+        "mean_p_alive": np.divide(sums["alive"], counts, out=np.zeros(k), where=counts > 0),
         "likely_lost": lost_count.astype(np.int64),
         "likely_lost_share": np.divide(lost_count, counts, out=np.zeros(k), where=counts > 0),
-        "revenue_at_stake": np.bincount(labels, weights=np.where(lost, spend, 0.0), minlength=k),
+        "revenue_at_stake": sums["stake"],
     })
-    return table
 
 
 def add_to_profiles(profiles: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
@@ -267,10 +278,84 @@ def add_to_table(table: pa.Table, lifecycle: Lifecycle) -> pa.Table:
     return table
 
 
+# ---------------------------------------------------------------------------- Spark: customers kept in Spark
+
+SPEND = "custseg_lifecycle_spend"
+
+
+def score_batch(batch: pa.RecordBatch, model: LifecycleModel, horizon: str) -> pa.RecordBatch:
+    """mapInArrow's function: one Arrow batch of the summary -> customer_id, the scores and the spend."""
+    frame = batch.to_pandas()
+    for column in MONEY:
+        if column in frame:
+            frame[column] = frame[column].astype(np.float64).round(MONEY_DECIMALS)
+    aligned = frame.fillna(0.0)
+    scores = score(model, aligned, horizon)
+    return pa.RecordBatch.from_pydict({
+        "customer_id": pa.array(frame["customer_id"].astype(str).to_numpy(dtype=object), pa.string()),
+        **{name: pa.array(values, pa.float64()) for name, values in scores.items()},
+        SPEND: pa.array(aligned["spend"].to_numpy(np.float64), pa.float64()),
+    })
+
+
+def run_lifecycle_spark(engine, lines, provided: set[str], cutoff, customers_frame, k: int, horizon: str, seed: int,
+                        fitted: LifecycleModel | None = None):
+    """(Lifecycle, the customers frame with the score columns): the summary computed by Spark, the
+    fit on a collected seeded sample of about FIT_SAMPLE customers, scoring in Spark (mapInArrow
+    over :func:`score_customers`), the per-segment sums by Spark. Nothing per customer is collected."""
+    missing = missing_columns(provided)
+    if missing or cutoff is None:
+        reason = (f"the data has no {' or '.join(missing)} column: the lifecycle models need order dates and amounts"
+                  if missing else "no order line has a date")
+        return Lifecycle(None, horizon, info={"status": "absent", "reason": reason}), customers_frame
+    started = time.perf_counter()
+    summary = summary_expression(lines, cutoff)
+    summary = summary.mutate(customer_id=summary.customer_id.cast("string"))
+    if fitted is None:
+        n = int(summary.count().execute())
+        fraction = min(1.0, 1.2 * FIT_SAMPLE / max(n, 1))
+        sample = fetch(summary.sample(fraction, seed=seed) if fraction < 1 else summary)
+        try:
+            fitted = fit(sample, horizon, seed=seed)
+        except CustsegError as exc:
+            return (Lifecycle(None, horizon, info={"status": "absent", "reason": f"the lifecycle model was not fitted: {exc}"}),
+                    customers_frame)
+    else:
+        fitted = with_horizon(fitted, horizon)
+    fitted_at = time.perf_counter()
+    names = list(column_names(horizon))
+    scores = engine.score_batches(summary, functools.partial(score_batch, model=fitted, horizon=horizon),
+                                  [*names, SPEND])
+    joined = engine.with_columns_of(customers_frame, scores)
+    table = engine.table(joined, "custseg_lifecycle")
+    p_name, orders_name, value_name = names
+    alive = table[p_name].fill_null(1.0)
+    lost = alive < LOST_BELOW
+    per_segment = table.group_by("segment").aggregate(
+        customers=table.count(), orders=table[orders_name].fill_null(0.0).sum(),
+        value=table[value_name].fill_null(0.0).sum(), alive=alive.sum(),
+        lost=lost.cast("float64").sum(), stake=(lost.ifelse(table[SPEND].fill_null(0.0), 0.0)).sum(),
+    ).to_pandas()
+    sums = {key: np.zeros(k) for key in ("customers", "orders", "value", "alive", "lost", "stake")}
+    for row in per_segment.itertuples(index=False):
+        for key in sums:
+            sums[key][int(row.segment)] = float(getattr(row, key) or 0.0)
+    filled = joined.fillna({p_name: 1.0, orders_name: 0.0, value_name: 0.0}).drop(SPEND)
+    info = {"status": "scored", **model_info(fitted, horizon), "fit_sample": FIT_SAMPLE, "scored_in": "spark",
+            "seconds": {"fit": round(fitted_at - started, 3), "score": round(time.perf_counter() - fitted_at, 3)}}
+    outcome = Lifecycle(fitted, horizon, info=info)
+    outcome.segment_sums = table_from_sums(sums, k, horizon)
+    return outcome, filled
+
+
 def attach(result, lifecycle: Lifecycle, labels: np.ndarray, k: int, backtest: dict[str, Any] | None = None) -> None:
     """Put a run's lifecycle outcome into its result: segments columns, profiles columns, model, summary."""
     info = dict(lifecycle.info)
-    if lifecycle.model is not None and lifecycle.scores:
+    if lifecycle.model is not None and lifecycle.segment_sums is not None:  # scored in Spark
+        result.profiles = add_to_profiles(result.profiles, lifecycle.segment_sums)
+        info["columns"] = list(column_names(lifecycle.horizon))
+        info["likely_lost_below"] = LOST_BELOW
+    elif lifecycle.model is not None and lifecycle.scores:
         result.segments_table = add_to_table(result.segments_table, lifecycle)
         result.profiles = add_to_profiles(result.profiles, segment_table(lifecycle, labels, k))
         info["columns"] = list(lifecycle.scores)
