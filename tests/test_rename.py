@@ -88,11 +88,11 @@ def test_renamed_model_predicts_with_the_new_name(run, tmp_path):
     scored = _rows(tmp_path / "scored.csv")
     name = scored[0].index("segment_name")
     rows = _rows(run / "segments.csv")
-    column = rows[0].index("segment_name")  # (RFM and margin columns follow it)
+    at = rows[0].index("segment_name")  # (RFM, margin and lifecycle columns follow it)
     segments = {r[0]: r for r in rows[1:]}
     assert {r[name] for r in scored[1:]} <= set(load_model(run).segment_names)
-    assert all(r[name] == segments[r[0]][column] for r in scored[1:])
-    assert "Firsts" in {r[column] for r in segments.values()}
+    assert all(r[name] == segments[r[0]][at] for r in scored[1:])
+    assert "Firsts" in {r[at] for r in segments.values()}
 
 
 def test_parquet_run(runs, tmp_path):

@@ -171,6 +171,12 @@ def run(
     model: Optional[Path] = typer.Option(
         None, "--model", help="Segment with this model.json (or run directory) instead of fitting a new one: "
                               "same features, segments, names and strategies; no k sweep."),
+    horizon: str = typer.Option(defaults.HORIZON, "--horizon",
+                                help="Lifecycle horizon of expected_orders_* and expected_value_* (CLV): days, "
+                                     "weeks or months, e.g. 12m, 26w, 90d."),
+    holdout: Optional[str] = typer.Option(
+        None, "--holdout", help="Backtest: fit segments and models on the lines before the last DURATION "
+                                "(e.g. 90d, 12w, 3m), predict each customer's orders and spend in it and compare."),
 ) -> None:
     """Segment customers from order lines and write segments, profiles, model and report."""
     from .outputs.run import check_target  # (the CLI imports the flow on use: `custseg --help` stays fast)
@@ -185,7 +191,7 @@ def run(
         engine=defaults.EngineOptions(engine=engine, memory_limit=memory_limit, temp_dir=temp_dir, threads=threads,
                                       spark_master=spark_master, spark_conf=_parse_pairs(spark_conf, "--spark-conf"),
                                       spark_local_limit=spark_local_limit),
-        command=_command_line(), model=model, currency=currency,
+        command=_command_line(), model=model, currency=currency, horizon=horizon, holdout=holdout,
     )
     if fmt not in ("auto", "csv", "parquet"):
         raise CustsegError(f"--format {fmt!r} is unknown; use auto, csv or parquet.")

@@ -21,6 +21,18 @@ MAX_ITER = 500
 SWEEP_SAMPLE = 100_000
 SILHOUETTE_SAMPLE = 10_000
 TOP_PRODUCTS = 10
+# The lifecycle models' horizon (expected_orders_12m ...) and the backtest's holdout: durations in
+# days, weeks or months (a month is 365.25 / 12 days), as profiles/backtest.parse_duration reads them.
+HORIZON = "12m"
+_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([dwm])\s*$", re.I)
+
+
+def check_duration(text: Any, option: str) -> None:
+    """A duration such as 90d, 12w or 3m (positive), or one CustsegError naming the option."""
+    match = _DURATION_RE.match(text) if isinstance(text, str) else None
+    if match is None or float(match.group(1)) <= 0:
+        raise CustsegError(f"{option} {text!r} is not a duration: write a positive number of days, weeks or "
+                           "months, e.g. 90d, 12w or 3m.")
 
 # ---------------------------------------------------------------------------- sizes
 
@@ -144,6 +156,8 @@ class RunOptions:
     command: str = ""
     model: Any = None  # a SegmentationModel or the path of a model.json: segment with it, no refit
     currency: str | None = None  # ISO code (EUR) or symbol (€) for money; None: from the data, else none
+    horizon: str = HORIZON  # lifecycle: expected orders and value over this duration
+    holdout: str | None = None  # backtest: fit on the lines before the last such duration, compare
 
     def validate(self) -> None:
         self.currency = normalize_currency(self.currency)
@@ -157,6 +171,12 @@ class RunOptions:
         if self.model is not None and self.scale != "log":
             raise CustsegError("--scale cannot be combined with --model: the model fixes the scaling; drop --scale.")
         check_k(self.k)
+        check_duration(self.horizon, "--horizon")
+        if self.holdout is not None:
+            check_duration(self.holdout, "--holdout")
+            if self.model is not None:
+                raise CustsegError("--holdout cannot be combined with --model: the backtest fits its own segments "
+                                   "before the holdout; drop --model.")
         if self.k_max < 2:
             raise CustsegError(f"--k-max must be at least 2, not {self.k_max}.")
         if self.n_init < 1:

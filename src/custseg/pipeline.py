@@ -29,6 +29,9 @@ from .features import (available, check_features, customer_features, customer_pr
 from .model import SegmentationModel, as_model, model_label
 from .options import SEED, EngineOptions, RunOptions, normalize_currency
 from .outputs.run import write_run
+from .profiles.holdout import evaluate as evaluate_holdout, split as split_holdout
+from .profiles.lifecycle import (add_to_table, attach as attach_lifecycle, end_of, for_new_customers, run_lifecycle,
+                                 run_lifecycle_spark)
 from .profiles.sellers import best_sellers
 from .profiles.explain import Explanation, add_segment_columns, data_facts, explain, table_facts
 from .profiles.stats import build_profiles
@@ -168,6 +171,10 @@ def compute_features(engine: Engine, data, options: RunOptions, stages: Stages,
             raise CustsegError(f"{source.files[0] if source.files else 'the data'}: no order lines to read "
                                "(only a header?); export the order lines again.")
         refuse_if_nothing_used(source, quality)
+        holdout = None
+        if options.holdout is not None:  # the run sees only the lines before the holdout
+            cleaned, holdout = split_holdout(cleaned, quality.get("date_range"), options.holdout, source.provided)
+            quality["holdout"] = holdout.info()
         for line in dropped_summary:
             stages.warn(line)
         stages.note(f"{quality['rows_read']:,} lines read, {quality['rows_used']:,} used")
@@ -186,7 +193,7 @@ def compute_features(engine: Engine, data, options: RunOptions, stages: Stages,
             frame, customers = None, None
         stages.note(f"{customers or feats.num_rows:,} customers")
     return Features(source=source, cleaned=cleaned, quality=quality, table=feats, names=names,
-                    frame=frame, customers=customers, engine=engine, products=products)
+                    frame=frame, customers=customers, engine=engine, products=products, holdout=holdout)
 
 
 def keep_customer_products(engine: Engine, cleaned, provided: set[str]):
@@ -285,6 +292,7 @@ class Features:
     customers: int | None = None  # number of customers when `table` is a sample
     engine: Any = None        # the Engine that computed them
     products: Any = None      # features.customer_products, kept by the engine (None: not computed)
+    holdout: Any = None       # profiles.holdout.Holdout of a --holdout run (the lines above stop at its cutoff)
 
     def matrix(self) -> np.ndarray:
         # column_stack makes the one new array (float64 columns give float64; no second copy)
@@ -479,7 +487,9 @@ def run(data, options: RunOptions, progress: ProgressCallback | None = None,
         del X  # scaled in place by cluster(); not needed any more (it is large: customers x features)
         explanation = explain_segments(features, clustering, options, stages)
         profiles, sellers = profile(features, clustering, options, stages, explanation)
-    return assemble(features, clustering, profiles, sellers, options, stages, started, explanation)
+    result = assemble(features, clustering, profiles, sellers, options, stages, started, explanation)
+    lifecycle(result, features, clustering, options, stages)
+    return result
 
 
 def explain_segments(features: Features, clustering: Clustering, options: RunOptions, stages: Stages
@@ -502,6 +512,39 @@ def explain_segments(features: Features, clustering: Clustering, options: RunOpt
 def run_currency(options: RunOptions, features: Features) -> str | None:
     """--currency, else the currency the data names, else None (amounts without a symbol)."""
     return normalize_currency(options.currency) or getattr(features.source, "currency", None)
+
+
+
+
+def lifecycle(result: SegmentationResult, features: Features, clustering: Clustering, options: RunOptions,
+              stages: Stages) -> None:
+    """P(alive), expected orders and value per customer and segment (profiles/lifecycle.py); with
+    --holdout, the backtest (profiles/holdout.py)."""
+    with stages.stage("lifecycle", "fitting the lifecycle models and scoring every customer"):
+        dates = features.quality.get("date_range")
+        cutoff = features.holdout.cutoff if features.holdout is not None else (end_of(dates[1]) if dates else None)
+        reused = clustering.model.lifecycle if clustering.model is not None else None
+        if features.frame is not None and features.holdout is not None:
+            raise CustsegError(f"--holdout {options.holdout} needs the customer table in memory: raise "
+                               "--spark-local-limit above the number of customers (or use --engine duckdb).")
+        if features.frame is not None:  # customers kept in Spark: scored there, joined to the segments there
+            outcome, result.segments_frame = run_lifecycle_spark(
+                features.engine, features.cleaned.lines, features.source.provided, cutoff, result.segments_frame,
+                clustering.k, options.horizon, options.seed, fitted=reused)
+        else:
+            outcome = run_lifecycle(features.cleaned.lines, features.source.provided, cutoff,
+                                    features.table.column("customer_id"), options.horizon, options.seed,
+                                    fitted=reused)
+        backtest = None
+        if features.holdout is not None and outcome.model is not None:
+            names = np.asarray(result.profiles.segment_name, dtype=object)[clustering.labels]
+            backtest = evaluate_holdout(features.holdout, outcome.model, features.table.column("customer_id"), names)
+        elif features.holdout is not None:
+            raise CustsegError(f"--holdout {options.holdout}: {outcome.info.get('reason')}")
+        attach_lifecycle(result, outcome, clustering.labels, clustering.k, backtest)
+    seconds = result.summary["seconds"]
+    seconds["lifecycle"] = stages.seconds["lifecycle"]
+    seconds["total"] = round(seconds["total"] + seconds["lifecycle"], 3)
 
 
 def assemble(features: Features, clustering: Clustering, profiles: pd.DataFrame, sellers: pd.DataFrame,
@@ -589,6 +632,7 @@ class Predictions:
     table: pa.Table
     model: SegmentationModel
     data_quality: dict[str, Any]
+    lifecycle: dict[str, Any] | None = None  # how p_alive and CLV were scored, or why not
 
     @property
     def frame(self) -> pd.DataFrame:
@@ -628,9 +672,16 @@ def score(model: SegmentationModel | str | os.PathLike, data, *, schema: str = "
         "segment_name": pa.array(model.segment_names, pa.string()).take(pa.array(labels)),
         **why.customers,
     })
+    with stages.stage("lifecycle", "scoring P(alive), expected orders and value"):
+        outcome = for_new_customers(model, features.cleaned.lines, features.source.provided,
+                                    features.quality.get("date_range"), table.column("customer_id"), SEED)
+        if outcome.scores:
+            table = add_to_table(table, outcome)
+        else:
+            stages.warn(outcome.info["reason"])
     quality = dict(features.quality)
     quality["customers_kept"] = table.num_rows
-    return Predictions(table=table, model=model, data_quality=quality)
+    return Predictions(table=table, model=model, data_quality=quality, lifecycle=outcome.info)
 
 
 def predict(model: SegmentationModel | str | os.PathLike, data, **options) -> pd.DataFrame:

@@ -673,3 +673,25 @@ def best_sellers_figure(sellers: pd.DataFrame, color: str, by: str = "quantity",
 
 def _shorten(text: str, limit: int = 40) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def tracking_figure(tracking: dict, holdout_label: str) -> go.Figure:
+    """The papers' tracking plot: cumulative repeat orders, actual vs the model's expectation, week by week.
+
+    Days are counted from the holdout's first day (day 0): left of it the model is checked
+    in-sample, right of it it forecasts."""
+    days = [float(d) for d in tracking["week_end_day"]]
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=days, y=tracking["actual"], mode="lines", name="actual",
+                             line={"color": OKABE_ITO[0], "width": 2},
+                             hovertemplate="day %{x:.0f}<br>actual %{y:,.0f}<extra></extra>"))
+    fig.add_trace(go.Scatter(x=days, y=tracking["predicted"], mode="lines", name="predicted",
+                             line={"color": OKABE_ITO[5], "width": 2, "dash": "dash"},
+                             hovertemplate="day %{x:.0f}<br>predicted %{y:,.0f}<extra></extra>"))
+    fig.add_vline(x=float(tracking.get("holdout_starts_at_day", 0.0)), line={"color": "#888", "dash": "dot"})
+    fig.add_annotation(x=0, yref="paper", y=1.0, text=f"holdout starts ({holdout_label})", showarrow=False,
+                       xanchor="left", font={"size": 12, "color": "#555"})
+    fig.update_xaxes(title="days from the start of the holdout (weeks end every 7 days)")
+    fig.update_yaxes(title="cumulative repeat orders", rangemode="tozero")
+    return _layout(fig, "Tracking: cumulative repeat orders, predicted vs actual",
+                   "Before day 0 the model is checked against the data it was fitted on; after it, it forecasts.")

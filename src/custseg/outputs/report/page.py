@@ -196,6 +196,9 @@ def build_figures(result, data: ReportData | None = None) -> OrderedDict:
     after = {f: stats[("after", f)] for f in d.features}
     figs["distributions"] = F.distributions_figure(before, after, scale, d.total, ticks=ticks, currency=currency)
     d.notes["distributions"] = F.beyond_note(before)
+    backtest = result.summary.get("backtest")
+    if backtest and backtest.get("tracking"):
+        figs["tracking"] = F.tracking_figure(backtest["tracking"], str(backtest.get("holdout", "")))
     sellers = result.best_sellers
     if sellers is not None and len(sellers):
         for s in range(k):
@@ -473,8 +476,25 @@ def render_report(result, figs: dict | None = None, data: ReportData | None = No
         "figures_json": Markup(figures_json(figs)),
         "csp": content_security_policy([plotly_js, BOOTSTRAP_JS]),
         "custseg_version": s.get("custseg_version", ""),
+        "lifecycle": lifecycle_context(result),
     }
     return environment(s.get("currency")).get_template("report.html.j2").render(**context)
+
+
+def lifecycle_context(result) -> dict[str, Any]:
+    """The report's "worth ahead" section: per segment (profiles' lifecycle columns) and the backtest."""
+    info = result.summary.get("lifecycle") or {}
+    if info.get("status") != "scored":
+        return {"scored": False, "reason": info.get("reason", "")}
+    p = result.profiles
+    horizon = info.get("horizon", "")
+    value, orders = f"expected_value_{horizon}", f"expected_orders_{horizon}"
+    rows = [{"name": r["segment_name"], "orders": r[orders], "value": r[value], "share": r[f"{value}_share"],
+             "alive": r["mean_p_alive"], "lost": r["likely_lost"], "lost_share": r["likely_lost_share"],
+             "stake": r["revenue_at_stake"]} for _, r in p.iterrows()]
+    backtest = result.summary.get("backtest")
+    return {"scored": True, "horizon": horizon, "model": info.get("model"), "rows": rows,
+            "discount": info.get("monthly_discount"), "backtest": backtest}
 
 
 def write_report(result, directory: Path, figures: str | None = None) -> list[str]:
