@@ -251,7 +251,7 @@ def silhouette_figure(values: np.ndarray, labels: np.ndarray, names: Sequence[st
     mean = float(values.mean()) if len(values) else 0.0
     fig.add_vline(x=mean, line={"color": INK, "dash": "dash", "width": 1.5},
                   annotation_text=f"average {mean:.2f}", annotation_position="top")
-    fig.update_xaxes(title="silhouette (-1: wrong segment, 0: on a border, 1: well inside)",
+    fig.update_xaxes(title="silhouette (1: well inside, 0: on a border)",
                      range=[min(-0.1, float(values.min()) - 0.02) if len(values) else -0.1, 1])
     fig.update_yaxes(tickvals=ticks, ticktext=ticktext, showgrid=False, zeroline=False, autorange="reversed")
     return _layout(fig, "Silhouette per segment at the chosen k",
@@ -471,9 +471,8 @@ def rfm_heatmap_figure(shares: pd.DataFrame, names: Sequence[str]) -> go.Figure:
     ))
     fig.update_yaxes(autorange="reversed", showgrid=False)
     fig.update_xaxes(showgrid=False, tickangle=-30)
-    return _layout(fig, "RFM composition: the marketer's segments inside each K-means segment",
-                   "Share of each segment's customers per RFM segment (recency, frequency and spending quintile "
-                   "scores; rows sum to 100%).",
+    return _layout(fig, "RFM segments inside each segment",
+                   "Share of the segment's customers (rows sum to 100%).",
                    height=max(300, 66 * len(names) + 200), margin={"l": 200, "r": 20, "t": 80, "b": 110})
 
 
