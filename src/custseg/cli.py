@@ -94,7 +94,18 @@ def _print_result(result, directory: Path | None) -> None:
 
 # Options that several commands share, declared once.
 Inputs = Annotated[list[str], typer.Argument(
-    metavar="INPUT...", help="Order lines: CSV, Parquet or .xlsx files, globs or directories.")]
+    metavar="INPUT...", help="Order lines: CSV, Parquet or .xlsx files, globs or directories; or a database URL "
+                             "(postgresql://user@host/db, mysql://..., sqlite:///file.db, duckdb:///file.duckdb) "
+                             "with --table or --query.")]
+TableOpt = Annotated[Optional[str], typer.Option(
+    "--table", help="Database input: the table of order lines, table or schema.table.")]
+QueryOpt = Annotated[Optional[str], typer.Option(
+    "--query", help="Database input: one SELECT giving the order lines (used as given, as a subquery).")]
+WriteTable = Annotated[Optional[str], typer.Option(
+    "--write-table", help="Database input: also write the segments into this table (schema.table) of the "
+                          "database; it appears complete or not at all.")]
+IfExists = Annotated[str, typer.Option(
+    "--if-exists", help="When the --write-table exists: fail (the default) or replace.")]
 Force = Annotated[bool, typer.Option("--force", help="Replace an existing, non-empty output directory.")]
 Schema = Annotated[str, typer.Option(help="Input schema: auto, shopify, online-retail or generic.")]
 MAP_HELP = ("Map a canonical column to a source column, e.g. --map customer_id=Client (repeat it). Canonical: "
@@ -161,21 +172,27 @@ def run(
     model: Optional[Path] = typer.Option(
         None, "--model", help="Segment with this model.json (or run directory) instead of fitting a new one: "
                               "same features, segments, names and strategies; no k sweep."),
+    table: TableOpt = None,
+    query: QueryOpt = None,
+    write_table: WriteTable = None,
+    if_exists: IfExists = defaults.IF_EXISTS[0],
 ) -> None:
     """Segment customers from order lines and write segments, profiles, model and report."""
     from .outputs.run import check_target  # (the CLI imports the flow on use: `custseg --help` stays fast)
     from .pipeline import run as run_pipeline
 
     _State.quiet = not _show_progress(quiet)
-    check_target(out_dir, force, inputs=[*inputs, model])
+    database = _database_of(inputs)
+    check_target(out_dir, force, inputs=[model] if database else [*inputs, model])
     options = defaults.RunOptions(
         schema=schema, mapping=_parse_pairs(map_, "--map"), sheet=sheet, date_format=date_format,
         features=features, scale=scale, k=k, k_max=k_max, seed=seed, n_init=n_init, sweep_sample=sweep_sample,
         silhouette_sample=silhouette_sample, top_products=top_products,
         engine=defaults.EngineOptions(engine=engine, memory_limit=memory_limit, temp_dir=temp_dir, threads=threads,
                                       spark_master=spark_master, spark_conf=_parse_pairs(spark_conf, "--spark-conf"),
-                                      spark_local_limit=spark_local_limit),
-        command=_command_line(), model=model,
+                                      spark_local_limit=spark_local_limit, database=database),
+        command=_command_line(), model=model, table=table, query=query, write_table=write_table,
+        if_exists=if_exists,
     )
     if fmt not in ("auto", "csv", "parquet"):
         raise CustsegError(f"--format {fmt!r} is unknown; use auto, csv or parquet.")
@@ -298,6 +315,13 @@ def compare(
     out.print(f"{t['customers']:,} customers in either period: {t['stayed']:,} kept their segment, "
               f"{t['moved']:,} moved, {t['new']:,} new, {t['absent']:,} absent from the new period.")
     out.print(f"Outputs in {directory}/ (migration.csv, movers.csv, compare.html)")
+
+
+def _database_of(inputs: list[str]) -> str | None:
+    """The database URL among the inputs (then the only input), else None."""
+    from .engines import database_url_of  # (no driver is imported by this)
+
+    return database_url_of(inputs)
 
 
 def _command_line() -> str:

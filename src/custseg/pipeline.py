@@ -5,6 +5,7 @@ nearest of its centres, no refit: scoring a run's own input reproduces its segme
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import platform
 import sys
@@ -33,7 +34,7 @@ from .profiles.sellers import best_sellers
 from .profiles.stats import build_profiles, table_traits
 from .runtime import preload
 from .sources.csv_dialect import typed_reading_failed
-from .sources.read import SourceSpec, is_table_like, read_source, read_source_table
+from .sources.read import SourceSpec, is_table_like, read_source, read_source_database, read_source_table
 
 
 ProgressCallback = Callable[[str, str], None]
@@ -184,6 +185,8 @@ def compute_features(engine: Engine, data, options: RunOptions, stages: Stages,
             feats = fetch_customers(engine, table)
             frame, customers = None, None
         stages.note(f"{customers or feats.num_rows:,} customers")
+        if engine.transfer_note():
+            stages.note(engine.transfer_note())
     return Features(source=source, cleaned=cleaned, quality=quality, table=feats, names=names,
                     frame=frame, customers=customers, engine=engine, products=products)
 
@@ -233,6 +236,8 @@ def contiguous(table: pa.Table) -> pa.Table:
 
 
 def read_dataframe_or_files(engine: Engine, data, spec: SourceSpec):
+    if engine.reads_database and not is_table_like(data):  # --table / --query, opened by engine.prepare
+        return read_source_database(engine, spec)
     if is_table_like(data):
         return read_source_table(engine, data, spec)
     # CSV files read by an engine that caches lines (cleaning.worth_caching): a typed reading can fall back.
@@ -438,16 +443,19 @@ def run(data, options: RunOptions, progress: ProgressCallback | None = None,
         watch: Callable[[Callable[[], float | None]], None] | None = None) -> SegmentationResult:
     """The whole flow with explicit options; `watch` (a progress display's) is given the engine's
     query progress function, when the engine has one."""
+    options = with_database(options, data)
     options.validate()
     stages = Stages(progress)
     started = time.perf_counter()
     preload.start()  # scikit-learn, plotly ... imported while the engine reads
     engine = connect(options.engine)
+    engine.prepare(data, options.table, options.query, options.write_table, options.if_exists)
     query_progress = engine.query_progress() if watch is not None else None
     if query_progress is not None:
         watch(query_progress)
     model = as_model(options.model) if options.model is not None else None
-    features = compute_features(engine, data, options, stages, model=model, model_name=model_label(options.model))
+    with engine.translating():
+        features = compute_features(engine, data, options, stages, model=model, model_name=model_label(options.model))
     # While Python holds the customer table and the matrix, DuckDB's share shrinks by their size
     # (it evicts its cached tables to disk): the two together stay near the limit. It is lowered
     # before the matrix is built.
@@ -468,8 +476,24 @@ def run(data, options: RunOptions, progress: ProgressCallback | None = None,
             else:
                 clustering = cluster(X, options, stages)
         del X  # scaled in place by cluster(); not needed any more (it is large: customers x features)
-        profiles, sellers = profile(features, clustering, options, stages)
-    return assemble(features, clustering, profiles, sellers, options, stages, started)
+        with engine.translating():
+            profiles, sellers = profile(features, clustering, options, stages)
+    result = assemble(features, clustering, profiles, sellers, options, stages, started)
+    if options.write_table is not None:
+        with stages.stage("write-table", f"writing the segments into {options.write_table}"):
+            result.summary["write_table"] = engine.write_segments(
+                result.segments_table, options.write_table, options.if_exists)
+    return result
+
+
+def with_database(options: RunOptions, data) -> RunOptions:
+    """The options with the engine of a database input (a URL or an Ibis table expression) set."""
+    if options.engine.database is not None:
+        return options
+    database = engine_of(data).get("database")
+    if database is None:
+        return options
+    return dataclasses.replace(options, engine=dataclasses.replace(options.engine, database=database))
 
 
 def assemble(features: Features, clustering: Clustering, profiles: pd.DataFrame, sellers: pd.DataFrame,
@@ -509,12 +533,12 @@ def assemble(features: Features, clustering: Clustering, profiles: pd.DataFrame,
         "schema": source.schema,
         "date_format": source.date_format,
         "inputs": source.files,
-        "engine": options.engine.engine,
+        "engine": features.engine.name if options.engine.database is not None else options.engine.engine,
         "clustering_backend": clustering.backend,
         "date_range": dates,
         "seconds": {**stages.seconds, "total": round(time.perf_counter() - started, 3)},
         "versions": _versions(),
-        "command": options.command or " ".join(sys.argv),
+        "command": features.engine.mask(options.command or " ".join(sys.argv)),
     }
     quality["customers_kept"] = n_customers
     model = clustering.model or SegmentationModel(
