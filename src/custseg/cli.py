@@ -254,7 +254,8 @@ def predict(
     model: Annotated[Path, typer.Argument(
         metavar="MODEL", help="model.json written by 'custseg run' (or its run directory).")],
     inputs: Inputs,
-    out_file: Path = typer.Option(..., "--out", "-o", help="File to write: .csv or .parquet."),
+    out_file: Optional[Path] = typer.Option(
+        None, "--out", "-o", help="File to write: .csv or .parquet (needed unless --write-table is given)."),
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing --out file.")] = False,
     schema: Schema = "auto",
     map_: Annotated[Optional[list[str]], typer.Option(
@@ -266,31 +267,46 @@ def predict(
     temp_dir: TempDir = None,
     threads: Threads = None,
     quiet: Quiet = False,
+    table: TableOpt = None,
+    query: QueryOpt = None,
+    write_table: WriteTable = None,
+    if_exists: IfExists = defaults.IF_EXISTS[0],
 ) -> None:
     """Score customers with a saved model: customer_id, the model's features, segment, segment_name.
 
     The order lines are read and cleaned as in 'custseg run'; each customer goes to the nearest
     of the model's segments (no refit). Scoring a run's own input reproduces its segments.csv.
+    From a database, the scoring runs in the database: with --write-table (and no --out) no
+    customer row leaves it.
     """
     from .outputs.scoring import write_predictions  # (the flow is imported on use)
     from .pipeline import score  # (the flow is imported on use)
     from .outputs.targets import check_clear_of_inputs  # (imported on use)
 
     _State.quiet = quiet
-    check_clear_of_inputs(out_file, [*inputs, model])
-    if out_file.exists() and not force:
-        raise CustsegError(f"{out_file}: exists; use --force to overwrite it or choose another --out.")
+    database = _database_of(inputs)
+    if out_file is None and write_table is None:
+        raise CustsegError("give --out FILE (or, for a database input, --write-table) for the scores.")
+    if out_file is not None:
+        check_clear_of_inputs(out_file, [model] if database else [*inputs, model])
+        if out_file.exists() and not force:
+            raise CustsegError(f"{out_file}: exists; use --force to overwrite it or choose another --out.")
     predictions = score(
         model, inputs, schema=schema, mapping=_parse_pairs(map_, "--map"), sheet=sheet, date_format=date_format,
-        engine=defaults.EngineOptions(engine=engine, memory_limit=memory_limit, temp_dir=temp_dir, threads=threads),
-        progress=_progress,
+        engine=defaults.EngineOptions(engine=engine, memory_limit=memory_limit, temp_dir=temp_dir, threads=threads,
+                                      database=database),
+        progress=_progress, table=table, query=query, write_table=write_table, if_exists=if_exists,
+        fetch=out_file is not None,
     )
-    path = write_predictions(predictions, out_file, force=force)
+    path = write_predictions(predictions, out_file, force=force) if out_file is not None else None
     counts = predictions.counts()
-    out.print(f"{predictions.table.num_rows:,} customers scored with {model} into {len(counts)} segments:")
+    out.print(f"{predictions.customers:,} customers scored with {model} into {len(counts)} segments:")
     for segment_id, (name, count) in enumerate(counts.items()):
         out.print(f"  {segment_id} {name}: {count:,}", markup=False, highlight=False)
-    out.print(f"Wrote {path}")
+    if predictions.written_table is not None:
+        out.print(f"Wrote table {predictions.written_table}", markup=False, highlight=False)
+    if path is not None:
+        out.print(f"Wrote {path}")
 
 
 @app.command()

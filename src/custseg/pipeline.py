@@ -132,10 +132,11 @@ def _input_as_spec(data, options: RunOptions) -> SourceSpec:
 @translate_read_errors
 def compute_features(engine: Engine, data, options: RunOptions, stages: Stages,
                      feature_names: list[str] | None = None, model: SegmentationModel | None = None,
-                     model_name: str = "the model") -> "Features":
+                     model_name: str = "the model", lazy_only: bool = False) -> "Features":
     """Read, clean and compute every available feature per customer (materialized as Arrow).
 
-    With a model, its features are computed and the data must provide the columns they need."""
+    With a model, its features are computed and the data must provide the columns they need.
+    With `lazy_only`, the customer table stays an expression of the engine (Features.lazy)."""
     spec = _input_as_spec(data, options)
     with stages.stage("read", "reading and checking the columns"):
         source = read_dataframe_or_files(engine, data, spec)
@@ -171,6 +172,9 @@ def compute_features(engine: Engine, data, options: RunOptions, stages: Stages,
         for line in dropped_summary:
             stages.warn(line)
         stages.note(f"{quality['rows_read']:,} lines read, {quality['rows_used']:,} used")
+    if lazy_only:  # the caller computes with the customer table where it is (scoring in a database)
+        return Features(source=source, cleaned=cleaned, quality=quality, table=None, names=names, engine=engine,
+                        lazy=customer_features(cleaned.lines, names, source.return_rate_level))
     with stages.stage("features", f"computing {', '.join(names)} per customer"):
         if engine.may_keep_customers:
             from .clustering.spark import materialize_customers  # PySpark is optional (custseg[spark])
@@ -289,6 +293,7 @@ class Features:
     customers: int | None = None  # number of customers when `table` is a sample
     engine: Any = None        # the Engine that computed them
     products: Any = None      # features.customer_products, kept by the engine (None: not computed)
+    lazy: Any = None          # the customer table as the engine's expression (compute_features(lazy_only=True))
 
     def matrix(self) -> np.ndarray:
         # column_stack makes the one new array (float64 columns give float64; no second copy)
@@ -572,30 +577,49 @@ def _where(source) -> str:
 class Predictions:
     """Scored customers: customer_id, the model's features, segment, segment_name."""
 
-    table: pa.Table
+    table: pa.Table | None  # None: scored in the database and not fetched (written with write_table)
     model: SegmentationModel
     data_quality: dict[str, Any]
+    segment_counts: list[int] | None = None  # customers per segment, when counted by the database
+    written_table: str | None = None         # the database table the scores were written into
 
     @property
     def frame(self) -> pd.DataFrame:
         return self.table.to_pandas()
 
+    @property
+    def customers(self) -> int:
+        return int(sum(self.segment_counts)) if self.segment_counts is not None else self.table.num_rows
+
     def counts(self) -> dict[str, int]:
         """Customers per segment name, in segment order (empty segments included)."""
-        counts = np.bincount(self.table.column("segment").to_numpy(), minlength=self.model.k)
+        counts = self.segment_counts if self.segment_counts is not None else \
+            np.bincount(self.table.column("segment").to_numpy(), minlength=self.model.k)
         return {name: int(c) for name, c in zip(self.model.segment_names, counts)}
 
 
 def score(model: SegmentationModel | str | os.PathLike, data, *, schema: str = "auto",
           mapping: dict[str, str] | None = None, sheet: str | None = None, date_format: str = "auto",
-          engine: EngineOptions | None = None, progress: ProgressCallback | None = None) -> Predictions:
-    """Read order lines (paths, globs or a DataFrame), compute the model's features and assign segments."""
+          engine: EngineOptions | None = None, progress: ProgressCallback | None = None,
+          table: str | None = None, query: str | None = None, write_table: str | None = None,
+          if_exists: str = "fail", fetch: bool = True) -> Predictions:
+    """Read order lines (paths, globs or a DataFrame), compute the model's features and assign segments.
+
+    From a database (a URL with `table` or `query`, or an Ibis table expression), the features, the
+    scaling and the nearest centre are one query that runs in the database (clustering/in_database.py):
+    with `write_table` its result is written there; only with `fetch` do the scored customers come back."""
     label = model_label(model)
     model = as_model(model)
-    options = RunOptions(schema=schema, mapping=dict(mapping or {}), sheet=sheet, date_format=date_format,
-                         engine=engine or EngineOptions())
+    options = with_database(RunOptions(schema=schema, mapping=dict(mapping or {}), sheet=sheet,
+                                       date_format=date_format, engine=engine or EngineOptions(), table=table,
+                                       query=query, write_table=write_table, if_exists=if_exists), data)
+    options.validate()
     stages = Stages(progress)
     engine = connect(options.engine)
+    engine.prepare(data, options.table, options.query, options.write_table, options.if_exists)
+    if engine.reads_database:
+        with engine.translating():
+            return score_in_database(engine, model, label, data, options, stages, fetch)
     features = compute_features(engine, data, options, stages, model=model, model_name=label)
     if features.table.num_rows == 0:
         where = features.source.files[0] if features.source.files else "the data"
@@ -611,6 +635,41 @@ def score(model: SegmentationModel | str | os.PathLike, data, *, schema: str = "
     quality = dict(features.quality)
     quality["customers_kept"] = table.num_rows
     return Predictions(table=table, model=model, data_quality=quality)
+
+
+def score_in_database(engine: Engine, model: SegmentationModel, label: str, data, options: RunOptions,
+                      stages: Stages, fetch: bool) -> Predictions:
+    """score() where the order lines are: a database computes the features and the segments."""
+    from .clustering.in_database import named, nearest_centre  # (only for database inputs)
+
+    features = compute_features(engine, data, options, stages, model=model, model_name=label, lazy_only=True)
+    customers = features.lazy
+    segment = nearest_centre(customers, model.features, model.scaling, model.centers)
+    scored = customers.mutate(segment=segment)
+    scored = scored.mutate(segment_name=named(scored.segment, model.segment_names)).select(
+        "customer_id", *model.features, "segment", "segment_name")
+    written = None
+    if options.write_table is not None:
+        with stages.stage("write-table", f"scoring in the database into {options.write_table}"):
+            written = engine.write_segments(scored, options.write_table, options.if_exists)
+    with stages.stage("scoring", f"counting the customers of the {model.k} segments"):
+        counted = engine.execute(scored.group_by("segment").aggregate(customers=scored.count()))
+        per_segment = dict(zip(map(int, counted["segment"]), map(int, counted["customers"])))
+        segment_counts = [per_segment.get(index, 0) for index in range(model.k)]
+    if sum(segment_counts) == 0:
+        raise CustsegError(f"{_where(features.source)}: no customer with orders after cleaning; there is "
+                           "nothing to score.")
+    table = None
+    if fetch:
+        table = engine.fetch_customers(scored, natural_order)
+        table = table.set_column(table.schema.get_field_index("segment"), "segment",
+                                 table.column("segment").cast(pa.int64()))
+    if engine.transfer_note():
+        stages.note(engine.transfer_note())
+    quality = dict(features.quality)
+    quality["customers_kept"] = sum(segment_counts)
+    return Predictions(table=table, model=model, data_quality=quality, segment_counts=segment_counts,
+                       written_table=written)
 
 
 def predict(model: SegmentationModel | str | os.PathLike, data, **options) -> pd.DataFrame:
