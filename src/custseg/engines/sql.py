@@ -619,12 +619,12 @@ def _check_create_privilege(db: Database, schema: str) -> None:
     except Exception as exc:
         raise translate_error(exc, db.url, "checking the privileges on schema", schema) from None
     if row is None:
-        raise CustsegError(scrub(f"{db.url.masked}: no schema {schema!r} for --write-table; create it first "
+        raise CustsegError(scrub(f"{db.url.masked}: no such schema {schema!r} for --write-table; create it first "
                                  "or name an existing schema.", db.url.url))
     if not row[0]:
-        raise CustsegError(scrub(f"{db.url.masked}: the database user may not create tables in schema {schema!r} "
-                                 "(no CREATE privilege); ask for it (GRANT CREATE ON SCHEMA ...) or write to "
-                                 "another schema.", db.url.url))
+        raise CustsegError(scrub(f"{db.url.masked}: the database user lacks the privilege to create tables in schema "
+                                 f"{schema!r} (CREATE); ask for it (GRANT CREATE ON SCHEMA ...) or use another "
+                                 "user or schema.", db.url.url))
 
 
 # ---------------------------------------------------------------------------- the engine
