@@ -115,10 +115,10 @@ def worth_caching(engine, source: Source) -> bool:
     """Cache the parsed lines: always from a database (engines/sql.py) and from text (CSV) files
     read by DuckDB, whose parsing costs most; from Parquet when the cache fits in half the memory limit (beyond that,
     reading the typed columns again is cheaper than spilling the cache)."""
+    if engine.caches_lines and engine.reads_database:  # parsed once into a temporary table of the database's own
+        return True
     if not engine.caches_lines or not source.files:
         return False
-    if engine.reads_database:  # parsed once into a temporary table of the database's own
-        return True
     kinds = {file_kind(f) for f in source.files}
     if kinds == {"csv"}:
         return True

@@ -416,10 +416,14 @@ def to_arrow(db: Database, expr: ir.Expr, doing: str = "reading the order lines"
 
 # What every supported cast reads as a number: decimal notation, an optional sign and exponent,
 # surrounding whitespace. The digit and exponent bounds keep the value between 1e-139 and 1e139,
-# so PostgreSQL's cast never fails with "out of range"; 'inf', 'nan', '1_000', '0x1F', '1,5' and
-# '(3)' are not numbers here (DuckDB's TRY_CAST reads the first three).
+# so PostgreSQL's cast never fails with "out of range"; 'inf', 'nan', '0x1F', '1,5' and '(3)' are
+# not numbers here (DuckDB's TRY_CAST reads the first two: the cleaning rules drop them either way).
 NUMBER_PATTERN = r"^\s*[-+]?([0-9]{1,40}(\.[0-9]{0,40})?|\.[0-9]{1,40})([eE][-+]?[0-9]{1,2})?\s*$"
 INTEGER_PATTERN = r"^\s*[-+]?[0-9]{1,18}\s*$"
+# DuckDB's TRY_CAST (what a CSV file's text goes through) also reads single underscores between
+# digits ('1_000' is 1000): so does the guard, by checking the text without them.
+_DIGITS = r"[0-9]+(_[0-9]+)*"
+UNDERSCORED_PATTERN = rf"^\s*[-+]?({_DIGITS}(\.({_DIGITS})?)?|\.{_DIGITS})([eE][-+]?{_DIGITS})?\s*$"
 DATE_PATTERN = r"^\s*[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}\s*$"
 
 
@@ -437,7 +441,10 @@ def guarded_cast(value: ir.Value, to: str) -> ir.Value:
         return value.cast(to)
     text = value.strip()
     if to == "float64":
-        return ibis.cases((value.re_search(NUMBER_PATTERN), text.cast("float64")), else_=ibis.null("float64"))
+        plain = text.replace("_", "")
+        number = ibis.ifelse(value.contains("_"), value.re_search(UNDERSCORED_PATTERN) & plain.re_search(NUMBER_PATTERN),
+                             value.re_search(NUMBER_PATTERN))
+        return ibis.cases((number, plain.cast("float64")), else_=ibis.null("float64"))
     if to == "int64":
         return ibis.cases((value.re_search(INTEGER_PATTERN), text.cast("int64")), else_=ibis.null("int64"))
     year = text.re_extract(r"^([0-9]{4})-", 1).cast("int64")
@@ -639,6 +646,8 @@ def connect_sql(options) -> "SqlEngine":
     if isinstance(database, str):
         return SqlEngine(connect(database))
     name = getattr(database, "name", "ibis")
+    if name == "sqlite":
+        database.compiler = sqlite_compiler()  # (isnan for the cleaning rules; nothing else changes)
     url = DatabaseUrl(url=f"{name}://", scheme=name, backend=name, dialect=name)
     return SqlEngine(Database(url=url, backend=database))
 
