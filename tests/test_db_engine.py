@@ -25,7 +25,6 @@ from custseg.errors import CustsegError
 from custseg.model import SegmentationModel
 from custseg.pipeline import score
 from helpers import cli
-from pg import pg_schema, pg_url  # noqa: F401  (fixtures)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from db_load import load  # noqa: E402
@@ -344,6 +343,11 @@ def test_cli_bad_database_inputs(lines, pg_url, pg_schema, tmp_path):
         assert tables_of(pg_url) == before
         with psycopg.connect(pg_url) as con:
             assert con.execute(f'SELECT count(*) FROM "{pg_schema}".orders').fetchone()[0] == 4000
+        # The same read-only user may segment (its temporary tables need no privilege beyond the default).
+        done = cli("run", reader, "--table", table, "-o", tmp_path / "reader", "--no-report")
+        assert done.returncode == 0, done.stderr
+        assert role_password not in done.stdout + done.stderr + (tmp_path / "reader" / "summary.json").read_text()
+        assert tables_of(pg_url) == before
     finally:
         with psycopg.connect(pg_url, autocommit=True) as con:
             con.execute(f'REVOKE ALL ON ALL TABLES IN SCHEMA "{pg_schema}" FROM {role}')

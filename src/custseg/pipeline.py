@@ -22,6 +22,7 @@ import pyarrow as pa
 from . import __version__
 from .cleaning.dropped import describe_drops, refuse_if_nothing_used
 from .cleaning.rules import cache_lines, clean, data_quality, discard_cache, worth_caching
+from .clustering.in_database import named, nearest_centre
 from .clustering.scaling import assign
 from .engines import Engine, connect, engine_of, translate_read_errors
 from .errors import CustsegError
@@ -640,8 +641,6 @@ def score(model: SegmentationModel | str | os.PathLike, data, *, schema: str = "
 def score_in_database(engine: Engine, model: SegmentationModel, label: str, data, options: RunOptions,
                       stages: Stages, fetch: bool) -> Predictions:
     """score() where the order lines are: a database computes the features and the segments."""
-    from .clustering.in_database import named, nearest_centre  # (only for database inputs)
-
     features = compute_features(engine, data, options, stages, model=model, model_name=label, lazy_only=True)
     customers = features.lazy
     segment = nearest_centre(customers, model.features, model.scaling, model.centers)

@@ -8,6 +8,7 @@ from ..errors import CustsegError
 from ..options import EngineOptions
 from .base import Engine
 from .duckdb import connect_duckdb, translate_read_errors
+from .sql import connect_sql, is_database_url, mask_url
 
 __all__ = ["Engine", "connect", "database_url_of", "engine_of", "translate_read_errors"]
 
@@ -15,8 +16,6 @@ __all__ = ["Engine", "connect", "database_url_of", "engine_of", "translate_read_
 def connect(options: EngineOptions) -> Engine:
     """The engine the options name, connected."""
     if options.database is not None:
-        from .sql import connect_sql  # database drivers load only for a database input
-
         return connect_sql(options)
     if options.engine == "spark":
         from .spark import connect_spark  # PySpark is optional (custseg[spark])
@@ -45,14 +44,10 @@ def engine_of(data) -> dict:
 
 def database_url_of(data) -> str | None:
     """The database URL `data` names (a URL, or a list of just that URL), else None."""
-    from .sql import is_database_url  # (no driver is imported by this)
-
     items = list(data) if isinstance(data, (list, tuple)) else [data]
     urls = [str(item) for item in items if is_database_url(item)]
     if not urls:
         return None
     if len(items) != 1:
-        from .sql import mask_url  # (as above)
-
         raise CustsegError(f"{mask_url(urls[0])}: a database is read on its own; give it as the only input.")
     return urls[0]

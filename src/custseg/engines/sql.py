@@ -36,6 +36,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 import ibis
 import ibis.expr.types as ir
+import pyarrow as pa
 import sqlglot as sg
 import sqlglot.expressions as sge
 
@@ -488,8 +489,6 @@ def write_table(db: Database, name: str, table, if_exists: str = "fail",
     table or the complete new one. Nothing is left behind when a step fails. A `name` that is one
     of the tables the lines were read from is refused.
     """
-    import pyarrow as pa  # heavy, and only needed here
-
     schema, target = check_write_target(db, name, if_exists, source)
     if not isinstance(table, (pa.Table, ir.Table)):
         table = pa.table(table)
@@ -513,8 +512,6 @@ def write_table(db: Database, name: str, table, if_exists: str = "fail",
 def plain_columns(table):
     """An Arrow table with dictionary columns (segment_name) decoded to their values: every database
     stores them as plain text."""
-    import pyarrow as pa  # (only for results)
-
     for index, column in enumerate(table.schema):
         if pa.types.is_dictionary(column.type):
             table = table.set_column(index, column.name, table.column(index).cast(column.type.value_type))
@@ -739,8 +736,6 @@ class SqlEngine(Engine):
     def fetch_customers(self, customers: ir.Table, ordered) -> "pa.Table":
         """The customer table from the database, put in `ordered`'s order here (by DuckDB in memory,
         the same expression as for files): a server's collation would order text ids its own way."""
-        import pyarrow as pa  # (only for results)
-
         table = to_arrow(self.db, customers, "computing the customer features")
         self.received_rows += table.num_rows
         self.received_bytes += table.nbytes
