@@ -416,10 +416,13 @@ def to_arrow(db: Database, expr: ir.Expr, doing: str = "reading the order lines"
 # ---------------------------------------------------------------------------- guarded casts
 
 # What every supported cast reads as a number: decimal notation, an optional sign and exponent,
-# surrounding whitespace. The digit and exponent bounds keep the value between 1e-139 and 1e139,
-# so PostgreSQL's cast never fails with "out of range"; 'inf', 'nan', '0x1F', '1,5' and '(3)' are
-# not numbers here (DuckDB's TRY_CAST reads the first two: the cleaning rules drop them either way).
-NUMBER_PATTERN = r"^\s*[-+]?([0-9]{1,40}(\.[0-9]{0,40})?|\.[0-9]{1,40})([eE][-+]?[0-9]{1,2})?\s*$"
+# surrounding whitespace. A two-digit exponent and at most MAX_NUMBER_LENGTH characters keep the
+# value between 1e-180 and 1e180, so PostgreSQL's cast never fails with "out of range" (a length
+# test, not bounded repetitions in the pattern: PostgreSQL matches the unbounded pattern 5 times
+# faster); 'inf', 'nan', '0x1F', '1,5' and '(3)' are not numbers here (DuckDB's TRY_CAST reads the
+# first two: the cleaning rules drop them either way).
+NUMBER_PATTERN = r"^\s*[-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]{1,2})?\s*$"
+MAX_NUMBER_LENGTH = 80
 INTEGER_PATTERN = r"^\s*[-+]?[0-9]{1,18}\s*$"
 # DuckDB's TRY_CAST (what a CSV file's text goes through) also reads single underscores between
 # digits ('1_000' is 1000): so does the guard, by checking the text without them.
@@ -445,7 +448,10 @@ def guarded_cast(value: ir.Value, to: str) -> ir.Value:
         plain = text.replace("_", "")
         number = ibis.ifelse(value.contains("_"), value.re_search(UNDERSCORED_PATTERN) & plain.re_search(NUMBER_PATTERN),
                              value.re_search(NUMBER_PATTERN))
-        return ibis.cases((number, plain.cast("float64")), else_=ibis.null("float64"))
+        # (nested: the length is tested before anything is cast, on every database)
+        return ibis.cases((plain.length() <= MAX_NUMBER_LENGTH,
+                           ibis.cases((number, plain.cast("float64")), else_=ibis.null("float64"))),
+                          else_=ibis.null("float64"))
     if to == "int64":
         return ibis.cases((value.re_search(INTEGER_PATTERN), text.cast("int64")), else_=ibis.null("int64"))
     year = text.re_extract(r"^([0-9]{4})-", 1).cast("int64")
