@@ -454,13 +454,9 @@ def guarded_cast(value: ir.Value, to: str) -> ir.Value:
                           else_=ibis.null("float64"))
     if to == "int64":
         return ibis.cases((value.re_search(INTEGER_PATTERN), text.cast("int64")), else_=ibis.null("int64"))
-    # 'YYYY-MM-DD' (10 characters: what the date parsers build) is cut by position, anything else
-    # that matches the pattern ('2024-1-5') by regex: each part is used several times below, and
-    # PostgreSQL evaluates a regex per use (five times slower on a million dates).
-    fixed = text.length() == 10
-    year = ibis.ifelse(fixed, text.substr(0, 4), text.re_extract(r"^([0-9]{4})-", 1)).cast("int64")
-    month = ibis.ifelse(fixed, text.substr(5, 2), text.re_extract(r"^[0-9]{4}-([0-9]{1,2})-", 1)).cast("int64")
-    day = ibis.ifelse(fixed, text.substr(8, 2), text.re_extract(r"-([0-9]{1,2})$", 1)).cast("int64")
+    year = text.re_extract(r"^([0-9]{4})-", 1).cast("int64")
+    month = text.re_extract(r"^[0-9]{4}-([0-9]{1,2})-", 1).cast("int64")
+    day = text.re_extract(r"-([0-9]{1,2})$", 1).cast("int64")
     leap = ((year % 4 == 0) & (year % 100 != 0)) | (year % 400 == 0)
     days_in_month = ibis.cases((month == 2, ibis.ifelse(leap, 29, 28)), (month.isin([4, 6, 9, 11]), 30), else_=31)
     valid = (year >= 1) & (month >= 1) & (month <= 12) & (day >= 1) & (day <= days_in_month)
