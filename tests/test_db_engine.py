@@ -360,6 +360,15 @@ def test_database_options_without_a_database_are_refused(lines, tmp_path):
     assert done.returncode == 2 and "needs a database input" in done.stderr
     done = cli("run", "sqlite:///x.db", lines["clean"], "-o", tmp_path / "o")
     assert done.returncode == 2 and "only input" in done.stderr
+    path = tmp_path / "shop.db"
+    sqlite3.connect(path).close()
+    load(str(lines["clean"]), f"sqlite:///{path}", "orders", text=True)
+    done = cli("run", f"sqlite:///{path}", "-o", tmp_path / "o")
+    assert done.returncode == 2 and "needs --table [schema.]table or --query" in done.stderr
+    done = cli("run", f"sqlite:///{path}", "--table", "orders", "--engine", "spark", "-o", tmp_path / "o")
+    assert done.returncode == 2 and "drop --engine" in done.stderr
+    done = cli("run", f"sqlite:///{path}", "--table", "orders", "--if-exists", "append", "-o", tmp_path / "o")
+    assert done.returncode == 2 and "--if-exists 'append'" in done.stderr
     done = cli("run", f"sqlite:///{tmp_path}/missing.db", "--table", "orders", "-o", tmp_path / "o")
     assert done.returncode == 2 and "no such database file" in done.stderr
     assert not (tmp_path / "missing.db").exists() and not (tmp_path / "o").exists()
