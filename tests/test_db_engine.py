@@ -372,3 +372,39 @@ def test_database_options_without_a_database_are_refused(lines, tmp_path):
     done = cli("run", f"sqlite:///{tmp_path}/missing.db", "--table", "orders", "-o", tmp_path / "o")
     assert done.returncode == 2 and "no such database file" in done.stderr
     assert not (tmp_path / "missing.db").exists() and not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_dates_from_parts_equal_python(backend, request, tmp_path):
+    """engines/sql.date_from_parts (the text-date parser's quick path): a date where Python's
+    datetime.date accepts the parts, NULL elsewhere (never an error, never another day)."""
+    import datetime as dt
+
+    import ibis
+
+    from custseg.engines.sql import date_from_parts
+
+    parts = [("2019", "02", "29"), ("2020", "02", "29"), ("1900", "02", "29"), ("2000", "2", "29"),
+             ("2024", "04", "31"), ("2024", "4", "30"), ("2024", "13", "01"), ("2024", "00", "10"),
+             ("0000", "01", "01"), ("2024", "1", "5"), ("2024", "12", "31"), ("2024", "1x", "5"),
+             ("20", "1", "5"), ("2024", "", "5"), (None, "1", "1"), ("2024", "٠1", "05"), ("2024", "12", "32")]
+    table = pa.table({"i": list(range(len(parts))), "y": [p[0] for p in parts], "m": [p[1] for p in parts],
+                      "d": [p[2] for p in parts]})
+    if backend == "postgres":
+        con = custseg.engines.sql.connect(request.getfixturevalue("pg_url")).backend
+        schema = request.getfixturevalue("pg_schema")
+    else:
+        con, schema = ibis.sqlite.connect(str(tmp_path / "d.db")), None
+    con.create_table("parts", table, database=schema)
+    t = con.table("parts", database=schema)
+    got = con.to_pyarrow(t.select("i", day=date_from_parts(t.y, t.m, t.d)).order_by("i")).column("day").to_pylist()
+
+    def python(y, m, d):
+        try:
+            assert y is not None and len(y) == 4 and all(p.isascii() and p.isdigit() and len(p) <= 2 for p in (m, d))
+            return dt.date(int(y), int(m), int(d))
+        except (AssertionError, ValueError):
+            return None
+
+    got = [v if v is None or isinstance(v, dt.date) else dt.date.fromisoformat(str(v)[:10]) for v in got]
+    assert got == [python(*p) for p in parts]

@@ -64,6 +64,10 @@ class Engine:
     def execute(self, expr: ir.Expr):
         return self.ibis.execute(expr)
 
+    # A date from its year, month and day (digit texts), quicker than try_cast of 'Y-M-D' on this
+    # engine; None: the text is cast (sources/values.py as_date).
+    date_from_parts: Callable[[ir.StringValue, ir.StringValue, ir.StringValue], ir.DateValue] | None = None
+
     def try_cast(self, value: ir.Value, to: str) -> ir.Value:
         """`value` cast to `to`, NULL where it cannot be (never an error, never 0): how this engine
         parses text (sources/values.py calls it through values.casts_of)."""
