@@ -113,6 +113,7 @@ def one_line(exc: CustsegError) -> str:
     ("postgres://ann:p%40ss%3Aword@h/shop?sslmode=require", "postgres://ann:***@h/shop?sslmode=require"),
     ("mysql://root:pw@127.0.0.1/shop", "mysql://root:***@127.0.0.1/shop"),
     ("postgresql://ann@h/shop", "postgresql://ann@h/shop"),
+    ("postgresql://ann@h/shop?sslmode=require&password=s%40cret", "postgresql://ann@h/shop?sslmode=require&password=***"),
     ("sqlite:////tmp/shop.db", "sqlite:////tmp/shop.db"),
 ])
 def test_mask_url_hides_only_the_password(url, masked):

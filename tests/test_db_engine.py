@@ -291,6 +291,15 @@ def test_cli_run_and_predict_from_postgres_show_no_password(lines, pg_url, pg_sc
     assert password not in scored.stdout + scored.stderr
     assert f"Wrote table {pg_schema}.scores" in scored.stdout
     assert {f"{pg_schema}.orders", f"{pg_schema}.segments", f"{pg_schema}.scores"} <= tables_of(pg_url)
+    # The password as a query parameter (?password=...) is masked the same way.
+    in_query = pg_url.replace(f":{password}@", "@") + ("&" if "?" in pg_url else "?") + f"password={password}"
+    out = tmp_path / "run2"
+    done = cli("run", in_query, "--table", f"{pg_schema}.orders", "-o", out, "--no-report",
+               env={"CUSTSEG_PROGRESS": "1"})
+    assert done.returncode == 0, done.stderr
+    for text in (done.stdout, done.stderr, *(p.read_text(errors="replace") for p in out.rglob("*") if p.is_file())):
+        assert password not in text
+    assert "password=***" in json.loads((out / "summary.json").read_text())["inputs"][0]
 
 
 def test_cli_bad_database_inputs(lines, pg_url, pg_schema, tmp_path):

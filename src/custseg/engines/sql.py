@@ -75,6 +75,10 @@ def mask_url(url: str) -> str:
         parts = urlsplit(url)
     except ValueError:
         return re.sub(r"(://[^:/@]*:)[^@]*@", rf"\1{MASK}@", url)
+    query = re.sub(r"(^|&)((?:password|pass|pwd)=)[^&]*", rf"\1\2{MASK}", parts.query, flags=re.I)
+    if query != parts.query:  # ?password=... (PostgreSQL's drivers read it there too)
+        url = url.replace("?" + parts.query, "?" + query, 1)
+        parts = parts._replace(query=query)
     if parts.password is None:
         return url
     host = parts.netloc.rsplit("@", 1)[1]
@@ -88,7 +92,11 @@ def _secrets_of(url: str) -> list[str]:
         raw = urlsplit(url).netloc.rsplit("@", 1)[0].split(":", 1)[1] if "@" in urlsplit(url).netloc else ""
     except (ValueError, IndexError):
         raw = ""
-    return sorted({s for s in (raw, unquote(raw)) if s}, key=len, reverse=True)
+    try:
+        in_query = [v for k, v in parse_qsl(urlsplit(url).query) if k.lower() in ("password", "pass", "pwd")]
+    except ValueError:
+        in_query = []
+    return sorted({s for s in (raw, unquote(raw), *in_query) if s}, key=len, reverse=True)
 
 
 def scrub(text: str, url: str) -> str:
@@ -191,10 +199,12 @@ def _connect(parsed: DatabaseUrl):
         parts = urlsplit(parsed.url)
         options = dict(parse_qsl(parts.query))
         options.setdefault("connect_timeout", str(CONNECT_TIMEOUT_SECONDS))
-        database = unquote(parts.path.lstrip("/")) or None
+        database = unquote(parts.path.lstrip("/")) or options.pop("dbname", None) or None
+        password = unquote(parts.password) if parts.password is not None else options.pop("password", None)
+        user = unquote(parts.username or "") or options.pop("user", None) or None
+        options.pop("password", None)
         return ibis.postgres.connect(
-            host=parts.hostname or None, port=parts.port or 5432, user=unquote(parts.username or "") or None,
-            password=unquote(parts.password) if parts.password is not None else None, database=database,
+            host=parts.hostname or None, port=parts.port or 5432, user=user, password=password, database=database,
             **options,
         )
     if parsed.backend == "mysql":
