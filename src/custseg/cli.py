@@ -101,7 +101,18 @@ def _print_result(result, directory: Path | None) -> None:
 
 # Options that several commands share, declared once.
 Inputs = Annotated[list[str], typer.Argument(
-    metavar="INPUT...", help="Order lines: CSV, Parquet or .xlsx files, globs or directories.")]
+    metavar="INPUT...", help="Order lines: CSV, Parquet or .xlsx files, globs or directories; or a database URL "
+                             "(postgresql://user@host/db, mysql://..., sqlite:///file.db, duckdb:///file.duckdb) "
+                             "with --table or --query.")]
+TableOpt = Annotated[Optional[str], typer.Option(
+    "--table", help="Database input: the table of order lines, table or schema.table.")]
+QueryOpt = Annotated[Optional[str], typer.Option(
+    "--query", help="Database input: one SELECT giving the order lines (used as given, as a subquery).")]
+WriteTable = Annotated[Optional[str], typer.Option(
+    "--write-table", help="Database input: also write the segments into this table (schema.table) of the "
+                          "database; it appears complete or not at all.")]
+IfExists = Annotated[str, typer.Option(
+    "--if-exists", help="When the --write-table exists: fail (the default) or replace.")]
 Force = Annotated[bool, typer.Option("--force", help="Replace an existing, non-empty output directory.")]
 Schema = Annotated[str, typer.Option(help="Input schema: auto, shopify, online-retail or generic.")]
 MAP_HELP = ("Map a canonical column to a source column, e.g. --map customer_id=Client (repeat it). Canonical: "
@@ -177,21 +188,27 @@ def run(
     holdout: Optional[str] = typer.Option(
         None, "--holdout", help="Backtest: fit segments and models on the lines before the last DURATION "
                                 "(e.g. 90d, 12w, 3m), predict each customer's orders and spend in it and compare."),
+    table: TableOpt = None,
+    query: QueryOpt = None,
+    write_table: WriteTable = None,
+    if_exists: IfExists = defaults.IF_EXISTS[0],
 ) -> None:
     """Segment customers from order lines and write segments, profiles, model and report."""
     from .outputs.run import check_target  # (the CLI imports the flow on use: `custseg --help` stays fast)
     from .pipeline import run as run_pipeline  # (the flow is imported on use)
 
     _State.quiet = not _show_progress(quiet)
-    check_target(out_dir, force, inputs=[*inputs, model])
+    database = _database_of(inputs)
+    check_target(out_dir, force, inputs=[model] if database else [*inputs, model])
     options = defaults.RunOptions(
         schema=schema, mapping=_parse_pairs(map_, "--map"), sheet=sheet, date_format=date_format,
         features=features, scale=scale, k=k, k_max=k_max, seed=seed, n_init=n_init, sweep_sample=sweep_sample,
         silhouette_sample=silhouette_sample, top_products=top_products,
         engine=defaults.EngineOptions(engine=engine, memory_limit=memory_limit, temp_dir=temp_dir, threads=threads,
                                       spark_master=spark_master, spark_conf=_parse_pairs(spark_conf, "--spark-conf"),
-                                      spark_local_limit=spark_local_limit),
+                                      spark_local_limit=spark_local_limit, database=database),
         command=_command_line(), model=model, currency=currency, horizon=horizon, holdout=holdout,
+        table=table, query=query, write_table=write_table, if_exists=if_exists,
     )
     if fmt not in ("auto", "csv", "parquet"):
         raise CustsegError(f"--format {fmt!r} is unknown; use auto, csv or parquet.")
@@ -253,7 +270,8 @@ def predict(
     model: Annotated[Path, typer.Argument(
         metavar="MODEL", help="model.json written by 'custseg run' (or its run directory).")],
     inputs: Inputs,
-    out_file: Path = typer.Option(..., "--out", "-o", help="File to write: .csv or .parquet."),
+    out_file: Optional[Path] = typer.Option(
+        None, "--out", "-o", help="File to write: .csv or .parquet (needed unless --write-table is given)."),
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing --out file.")] = False,
     schema: Schema = "auto",
     map_: Annotated[Optional[list[str]], typer.Option(
@@ -265,31 +283,46 @@ def predict(
     temp_dir: TempDir = None,
     threads: Threads = None,
     quiet: Quiet = False,
+    table: TableOpt = None,
+    query: QueryOpt = None,
+    write_table: WriteTable = None,
+    if_exists: IfExists = defaults.IF_EXISTS[0],
 ) -> None:
     """Score customers with a saved model: customer_id, the model's features, segment, segment_name.
 
     The order lines are read and cleaned as in 'custseg run'; each customer goes to the nearest
     of the model's segments (no refit). Scoring a run's own input reproduces its segments.csv.
+    From a database, the scoring runs in the database: with --write-table (and no --out) no
+    customer row leaves it.
     """
     from .outputs.scoring import write_predictions  # (the flow is imported on use)
     from .pipeline import score  # (the flow is imported on use)
     from .outputs.targets import check_clear_of_inputs  # (imported on use)
 
     _State.quiet = quiet
-    check_clear_of_inputs(out_file, [*inputs, model])
-    if out_file.exists() and not force:
-        raise CustsegError(f"{out_file}: exists; use --force to overwrite it or choose another --out.")
+    database = _database_of(inputs)
+    if out_file is None and write_table is None:
+        raise CustsegError("give --out FILE (or, for a database input, --write-table) for the scores.")
+    if out_file is not None:
+        check_clear_of_inputs(out_file, [model] if database else [*inputs, model])
+        if out_file.exists() and not force:
+            raise CustsegError(f"{out_file}: exists; use --force to overwrite it or choose another --out.")
     predictions = score(
         model, inputs, schema=schema, mapping=_parse_pairs(map_, "--map"), sheet=sheet, date_format=date_format,
-        engine=defaults.EngineOptions(engine=engine, memory_limit=memory_limit, temp_dir=temp_dir, threads=threads),
-        progress=_progress,
+        engine=defaults.EngineOptions(engine=engine, memory_limit=memory_limit, temp_dir=temp_dir, threads=threads,
+                                      database=database),
+        progress=_progress, table=table, query=query, write_table=write_table, if_exists=if_exists,
+        fetch=out_file is not None,
     )
-    path = write_predictions(predictions, out_file, force=force)
+    path = write_predictions(predictions, out_file, force=force) if out_file is not None else None
     counts = predictions.counts()
-    out.print(f"{predictions.table.num_rows:,} customers scored with {model} into {len(counts)} segments:")
+    out.print(f"{predictions.customers:,} customers scored with {model} into {len(counts)} segments:")
     for segment_id, (name, count) in enumerate(counts.items()):
         out.print(f"  {segment_id} {name}: {count:,}", markup=False, highlight=False)
-    out.print(f"Wrote {path}")
+    if predictions.written_table is not None:
+        out.print(f"Wrote table {predictions.written_table}", markup=False, highlight=False)
+    if path is not None:
+        out.print(f"Wrote {path}")
 
 
 @app.command()
@@ -314,6 +347,13 @@ def compare(
     out.print(f"{t['customers']:,} customers in either period: {t['stayed']:,} kept their segment, "
               f"{t['moved']:,} moved, {t['new']:,} new, {t['absent']:,} absent from the new period.")
     out.print(f"Outputs in {directory}/ (migration.csv, movers.csv, compare.html)")
+
+
+def _database_of(inputs: list[str]) -> str | None:
+    """The database URL among the inputs (then the only input), else None."""
+    from .engines import database_url_of  # (no driver is imported by this)
+
+    return database_url_of(inputs)
 
 
 def _command_line() -> str:

@@ -33,6 +33,7 @@ def check_duration(text: Any, option: str) -> None:
     if match is None or float(match.group(1)) <= 0:
         raise CustsegError(f"{option} {text!r} is not a duration: write a positive number of days, weeks or "
                            "months, e.g. 90d, 12w or 3m.")
+IF_EXISTS = ("fail", "replace")  # --write-table onto an existing table: refuse (the default) or replace it
 
 # ---------------------------------------------------------------------------- sizes
 
@@ -120,8 +121,14 @@ class EngineOptions:
     spark_conf: dict[str, str] = field(default_factory=dict)
     spark_session: Any = None
     spark_local_limit: int = SPARK_LOCAL_LIMIT
+    # The order lines are in a database: its URL (engines/sql.py), or the Ibis backend of a table
+    # expression the user built. The database then runs the lazy part of the flow.
+    database: Any = None
 
     def __post_init__(self) -> None:
+        if self.database is not None and self.engine != "duckdb":
+            raise CustsegError(f"--engine {self.engine} cannot read a database URL: the database itself computes "
+                               "the customer features; drop --engine.")
         if self.engine not in ENGINES:
             raise CustsegError(f"--engine {self.engine!r} is unknown; use one of: {', '.join(ENGINES)}.")
         if self.spark_local_limit < 0:
@@ -131,7 +138,24 @@ class EngineOptions:
 
 
 ENGINE_KEYS = ("engine", "memory_limit", "temp_dir", "threads", "spark_master", "spark_conf", "spark_session",
-               "spark_local_limit")
+               "spark_local_limit", "database")
+
+
+def check_database_options(database: Any, table: str | None, query: str | None, write_table: str | None,
+                           if_exists: str) -> None:
+    """--table / --query / --write-table / --if-exists: only with a database, and one of --table, --query."""
+    if if_exists not in IF_EXISTS:
+        raise CustsegError(f"--if-exists {if_exists!r}: use fail or replace.")
+    if database is None:
+        for flag, value in (("--table", table), ("--query", query), ("--write-table", write_table)):
+            if value is not None:
+                raise CustsegError(f"{flag} needs a database input (postgresql://..., sqlite:///file.db, "
+                                   "duckdb:///file.duckdb ...); for files, drop it.")
+        return
+    if isinstance(database, str) and (table is None) == (query is None):
+        raise CustsegError("a database input needs --table [schema.]table or --query \"SELECT ...\" (one of them).")
+    if not isinstance(database, str) and (table is not None or query is not None):
+        raise CustsegError("an Ibis table expression is read as it is; drop --table and --query.")
 
 
 @dataclass
@@ -158,9 +182,15 @@ class RunOptions:
     currency: str | None = None  # ISO code (EUR) or symbol (€) for money; None: from the data, else none
     horizon: str = HORIZON  # lifecycle: expected orders and value over this duration
     holdout: str | None = None  # backtest: fit on the lines before the last such duration, compare
+    # A database input (engine.database): what to read, and where to write the segments back.
+    table: str | None = None
+    query: str | None = None
+    write_table: str | None = None
+    if_exists: str = "fail"
 
     def validate(self) -> None:
         self.currency = normalize_currency(self.currency)
+        check_database_options(self.engine.database, self.table, self.query, self.write_table, self.if_exists)
         if self.scale not in SCALES:
             raise CustsegError(f"--scale {self.scale!r} is unknown; use one of: {', '.join(SCALES)}.")
         if self.model is not None and self.k is not None:

@@ -5,6 +5,7 @@ nearest of its centres, no refit: scoring a run's own input reproduces its segme
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import platform
 import sys
@@ -21,6 +22,7 @@ import pyarrow as pa
 from . import __version__
 from .cleaning.dropped import describe_drops, refuse_if_nothing_used
 from .cleaning.rules import cache_lines, clean, data_quality, discard_cache, worth_caching
+from .clustering.in_database import named, nearest_centre
 from .clustering.scaling import assign
 from .engines import Engine, connect, engine_of, translate_read_errors
 from .errors import CustsegError
@@ -37,7 +39,7 @@ from .profiles.explain import Explanation, add_segment_columns, data_facts, expl
 from .profiles.stats import build_profiles
 from .runtime import preload
 from .sources.csv_dialect import typed_reading_failed
-from .sources.read import SourceSpec, is_table_like, read_source, read_source_table
+from .sources.read import SourceSpec, is_table_like, read_source, read_source_database, read_source_table
 
 
 ProgressCallback = Callable[[str, str], None]
@@ -135,10 +137,11 @@ def _input_as_spec(data, options: RunOptions) -> SourceSpec:
 @translate_read_errors
 def compute_features(engine: Engine, data, options: RunOptions, stages: Stages,
                      feature_names: list[str] | None = None, model: SegmentationModel | None = None,
-                     model_name: str = "the model") -> "Features":
+                     model_name: str = "the model", lazy_only: bool = False) -> "Features":
     """Read, clean and compute every available feature per customer (materialized as Arrow).
 
-    With a model, its features are computed and the data must provide the columns they need."""
+    With a model, its features are computed and the data must provide the columns they need.
+    With `lazy_only`, the customer table stays an expression of the engine (Features.lazy)."""
     spec = _input_as_spec(data, options)
     with stages.stage("read", "reading and checking the columns"):
         source = read_dataframe_or_files(engine, data, spec)
@@ -178,6 +181,9 @@ def compute_features(engine: Engine, data, options: RunOptions, stages: Stages,
         for line in dropped_summary:
             stages.warn(line)
         stages.note(f"{quality['rows_read']:,} lines read, {quality['rows_used']:,} used")
+    if lazy_only:  # the caller computes with the customer table where it is (scoring in a database)
+        return Features(source=source, cleaned=cleaned, quality=quality, table=None, names=names, engine=engine,
+                        lazy=customer_features(cleaned.lines, names, source.return_rate_level))
     with stages.stage("features", f"computing {', '.join(names)} per customer"):
         if engine.may_keep_customers:
             from .clustering.spark import materialize_customers  # PySpark is optional (custseg[spark])
@@ -192,6 +198,8 @@ def compute_features(engine: Engine, data, options: RunOptions, stages: Stages,
             feats = fetch_customers(engine, table)
             frame, customers = None, None
         stages.note(f"{customers or feats.num_rows:,} customers")
+        if engine.transfer_note():
+            stages.note(engine.transfer_note())
     return Features(source=source, cleaned=cleaned, quality=quality, table=feats, names=names,
                     frame=frame, customers=customers, engine=engine, products=products, holdout=holdout)
 
@@ -241,6 +249,8 @@ def contiguous(table: pa.Table) -> pa.Table:
 
 
 def read_dataframe_or_files(engine: Engine, data, spec: SourceSpec):
+    if engine.reads_database and not is_table_like(data):  # --table / --query, opened by engine.prepare
+        return read_source_database(engine, spec)
     if is_table_like(data):
         return read_source_table(engine, data, spec)
     # CSV files read by an engine that caches lines (cleaning.worth_caching): a typed reading can fall back.
@@ -293,6 +303,7 @@ class Features:
     engine: Any = None        # the Engine that computed them
     products: Any = None      # features.customer_products, kept by the engine (None: not computed)
     holdout: Any = None       # profiles.holdout.Holdout of a --holdout run (the lines above stop at its cutoff)
+    lazy: Any = None          # the customer table as the engine's expression (compute_features(lazy_only=True))
 
     def matrix(self) -> np.ndarray:
         # column_stack makes the one new array (float64 columns give float64; no second copy)
@@ -455,16 +466,19 @@ def run(data, options: RunOptions, progress: ProgressCallback | None = None,
         watch: Callable[[Callable[[], float | None]], None] | None = None) -> SegmentationResult:
     """The whole flow with explicit options; `watch` (a progress display's) is given the engine's
     query progress function, when the engine has one."""
+    options = with_database(options, data)
     options.validate()
     stages = Stages(progress)
     started = time.perf_counter()
     preload.start()  # scikit-learn, plotly ... imported while the engine reads
     engine = connect(options.engine)
+    engine.prepare(data, options.table, options.query, options.write_table, options.if_exists)
     query_progress = engine.query_progress() if watch is not None else None
     if query_progress is not None:
         watch(query_progress)
     model = as_model(options.model) if options.model is not None else None
-    features = compute_features(engine, data, options, stages, model=model, model_name=model_label(options.model))
+    with engine.translating():
+        features = compute_features(engine, data, options, stages, model=model, model_name=model_label(options.model))
     # While Python holds the customer table and the matrix, DuckDB's share shrinks by their size
     # (it evicts its cached tables to disk): the two together stay near the limit. It is lowered
     # before the matrix is built.
@@ -486,9 +500,14 @@ def run(data, options: RunOptions, progress: ProgressCallback | None = None,
                 clustering = cluster(X, options, stages)
         del X  # scaled in place by cluster(); not needed any more (it is large: customers x features)
         explanation = explain_segments(features, clustering, options, stages)
-        profiles, sellers = profile(features, clustering, options, stages, explanation)
+        with engine.translating():
+            profiles, sellers = profile(features, clustering, options, stages, explanation)
     result = assemble(features, clustering, profiles, sellers, options, stages, started, explanation)
     lifecycle(result, features, clustering, options, stages)
+    if options.write_table is not None:
+        with stages.stage("write-table", f"writing the segments into {options.write_table}"):
+            result.summary["write_table"] = engine.write_segments(
+                result.segments_table, options.write_table, options.if_exists)
     return result
 
 
@@ -547,6 +566,18 @@ def lifecycle(result: SegmentationResult, features: Features, clustering: Cluste
     seconds["total"] = round(seconds["total"] + seconds["lifecycle"], 3)
 
 
+
+
+def with_database(options: RunOptions, data) -> RunOptions:
+    """The options with the engine of a database input (a URL or an Ibis table expression) set."""
+    if options.engine.database is not None:
+        return options
+    database = engine_of(data).get("database")
+    if database is None:
+        return options
+    return dataclasses.replace(options, engine=dataclasses.replace(options.engine, database=database))
+
+
 def assemble(features: Features, clustering: Clustering, profiles: pd.DataFrame, sellers: pd.DataFrame,
              options: RunOptions, stages: Stages, started: float,
              explanation: Explanation | None = None) -> SegmentationResult:
@@ -586,7 +617,7 @@ def assemble(features: Features, clustering: Clustering, profiles: pd.DataFrame,
         "schema": source.schema,
         "date_format": source.date_format,
         "inputs": source.files,
-        "engine": options.engine.engine,
+        "engine": features.engine.name if options.engine.database is not None else options.engine.engine,
         "clustering_backend": clustering.backend,
         "date_range": dates,
         "currency": run_currency(options, features),
@@ -595,7 +626,7 @@ def assemble(features: Features, clustering: Clustering, profiles: pd.DataFrame,
         **({"naming_facts": explanation.facts_summary()} if explanation is not None else {}),
         "seconds": {**stages.seconds, "total": round(time.perf_counter() - started, 3)},
         "versions": _versions(),
-        "command": options.command or " ".join(sys.argv),
+        "command": features.engine.mask(options.command or " ".join(sys.argv)),
     }
     quality["customers_kept"] = n_customers
     model = clustering.model or SegmentationModel(
@@ -629,31 +660,50 @@ def _where(source) -> str:
 class Predictions:
     """Scored customers: customer_id, the model's features, segment, segment_name."""
 
-    table: pa.Table
+    table: pa.Table | None  # None: scored in the database and not fetched (written with write_table)
     model: SegmentationModel
     data_quality: dict[str, Any]
     lifecycle: dict[str, Any] | None = None  # how p_alive and CLV were scored, or why not
+    segment_counts: list[int] | None = None  # customers per segment, when counted by the database
+    written_table: str | None = None         # the database table the scores were written into
 
     @property
     def frame(self) -> pd.DataFrame:
         return self.table.to_pandas()
 
+    @property
+    def customers(self) -> int:
+        return int(sum(self.segment_counts)) if self.segment_counts is not None else self.table.num_rows
+
     def counts(self) -> dict[str, int]:
         """Customers per segment name, in segment order (empty segments included)."""
-        counts = np.bincount(self.table.column("segment").to_numpy(), minlength=self.model.k)
+        counts = self.segment_counts if self.segment_counts is not None else \
+            np.bincount(self.table.column("segment").to_numpy(), minlength=self.model.k)
         return {name: int(c) for name, c in zip(self.model.segment_names, counts)}
 
 
 def score(model: SegmentationModel | str | os.PathLike, data, *, schema: str = "auto",
           mapping: dict[str, str] | None = None, sheet: str | None = None, date_format: str = "auto",
-          engine: EngineOptions | None = None, progress: ProgressCallback | None = None) -> Predictions:
-    """Read order lines (paths, globs or a DataFrame), compute the model's features and assign segments."""
+          engine: EngineOptions | None = None, progress: ProgressCallback | None = None,
+          table: str | None = None, query: str | None = None, write_table: str | None = None,
+          if_exists: str = "fail", fetch: bool = True) -> Predictions:
+    """Read order lines (paths, globs or a DataFrame), compute the model's features and assign segments.
+
+    From a database (a URL with `table` or `query`, or an Ibis table expression), the features, the
+    scaling and the nearest centre are one query that runs in the database (clustering/in_database.py):
+    with `write_table` its result is written there; only with `fetch` do the scored customers come back."""
     label = model_label(model)
     model = as_model(model)
-    options = RunOptions(schema=schema, mapping=dict(mapping or {}), sheet=sheet, date_format=date_format,
-                         engine=engine or EngineOptions())
+    options = with_database(RunOptions(schema=schema, mapping=dict(mapping or {}), sheet=sheet,
+                                       date_format=date_format, engine=engine or EngineOptions(), table=table,
+                                       query=query, write_table=write_table, if_exists=if_exists), data)
+    options.validate()
     stages = Stages(progress)
     engine = connect(options.engine)
+    engine.prepare(data, options.table, options.query, options.write_table, options.if_exists)
+    if engine.reads_database:
+        with engine.translating():
+            return score_in_database(engine, model, label, data, options, stages, fetch)
     features = compute_features(engine, data, options, stages, model=model, model_name=label)
     if features.table.num_rows == 0:
         where = features.source.files[0] if features.source.files else "the data"
@@ -682,6 +732,39 @@ def score(model: SegmentationModel | str | os.PathLike, data, *, schema: str = "
     quality = dict(features.quality)
     quality["customers_kept"] = table.num_rows
     return Predictions(table=table, model=model, data_quality=quality, lifecycle=outcome.info)
+
+
+def score_in_database(engine: Engine, model: SegmentationModel, label: str, data, options: RunOptions,
+                      stages: Stages, fetch: bool) -> Predictions:
+    """score() where the order lines are: a database computes the features and the segments."""
+    features = compute_features(engine, data, options, stages, model=model, model_name=label, lazy_only=True)
+    customers = features.lazy
+    segment = nearest_centre(customers, model.features, model.scaling, model.centers)
+    scored = customers.mutate(segment=segment)
+    scored = scored.mutate(segment_name=named(scored.segment, model.segment_names)).select(
+        "customer_id", *model.features, "segment", "segment_name")
+    written = None
+    if options.write_table is not None:
+        with stages.stage("write-table", f"scoring in the database into {options.write_table}"):
+            written = engine.write_segments(scored, options.write_table, options.if_exists)
+    with stages.stage("scoring", f"counting the customers of the {model.k} segments"):
+        counted = engine.execute(scored.group_by("segment").aggregate(customers=scored.count()))
+        per_segment = dict(zip(map(int, counted["segment"]), map(int, counted["customers"])))
+        segment_counts = [per_segment.get(index, 0) for index in range(model.k)]
+    if sum(segment_counts) == 0:
+        raise CustsegError(f"{_where(features.source)}: no customer with orders after cleaning; there is "
+                           "nothing to score.")
+    table = None
+    if fetch:
+        table = engine.fetch_customers(scored, natural_order)
+        table = table.set_column(table.schema.get_field_index("segment"), "segment",
+                                 table.column("segment").cast(pa.int64()))
+    if engine.transfer_note():
+        stages.note(engine.transfer_note())
+    quality = dict(features.quality)
+    quality["customers_kept"] = sum(segment_counts)
+    return Predictions(table=table, model=model, data_quality=quality, segment_counts=segment_counts,
+                       written_table=written)
 
 
 def predict(model: SegmentationModel | str | os.PathLike, data, **options) -> pd.DataFrame:

@@ -112,9 +112,11 @@ CACHED_BYTES_PER_LINE = 100  # a parsed line in DuckDB's temp table (measured: ~
 
 
 def worth_caching(engine, source: Source) -> bool:
-    """Cache the parsed lines read by DuckDB: always from text (CSV) files, whose parsing
-    costs most; from Parquet when the cache fits in half the memory limit (beyond that,
+    """Cache the parsed lines: always from a database (engines/sql.py) and from text (CSV) files
+    read by DuckDB, whose parsing costs most; from Parquet when the cache fits in half the memory limit (beyond that,
     reading the typed columns again is cheaper than spilling the cache)."""
+    if engine.caches_lines and engine.reads_database:  # parsed once into a temporary table of the database's own
+        return True
     if not engine.caches_lines or not source.files:
         return False
     kinds = {file_kind(f) for f in source.files}

@@ -40,6 +40,7 @@ class Engine:
     numbers_dropped_lines = False  # can find where dropped lines are (cleaning/dropped.py)
     may_keep_customers = False    # may keep a customer table too large to collect (Spark)
     reads_urls = False            # reads URLs (hdfs://, s3a:// ...) besides local files
+    reads_database = False        # the order lines are a database's table or query (engines/sql.py)
 
     def __init__(self, backend):
         self.ibis = backend  # the Ibis backend that runs the expressions
@@ -62,6 +63,36 @@ class Engine:
 
     def execute(self, expr: ir.Expr):
         return self.ibis.execute(expr)
+
+    # A date from its year, month and day (digit texts), quicker than try_cast of 'Y-M-D' on this
+    # engine; None: the text is cast (sources/values.py as_date).
+    date_from_parts: Callable[[ir.StringValue, ir.StringValue, ir.StringValue], ir.DateValue] | None = None
+
+    def try_cast(self, value: ir.Value, to: str) -> ir.Value:
+        """`value` cast to `to`, NULL where it cannot be (never an error, never 0): how this engine
+        parses text (sources/values.py calls it through values.casts_of)."""
+        return value.try_cast(to)
+
+    @contextlib.contextmanager
+    def translating(self) -> Iterator[None]:
+        """Within the block, the engine's own errors become one-line CustsegErrors (where it knows how)."""
+        yield
+
+    def mask(self, text: str) -> str:
+        """`text` with any secret of the engine's connection (a database password) masked."""
+        return text
+
+    def prepare(self, data, table: str | None, query: str | None, write_table: str | None = None,
+                if_exists: str = "fail") -> None:
+        """Before any work: open what to read and check where results go (database engines only)."""
+
+    def write_segments(self, table, name: str, if_exists: str = "fail") -> str:
+        """Write the segments as a table of the engine's database (database engines only)."""
+        raise NotImplementedError
+
+    def transfer_note(self) -> str | None:
+        """What the engine sent over a network for this run, for the progress display (None: nothing)."""
+        return None
 
     # ------------------------------------------------------------------ temporary tables
 

@@ -20,7 +20,7 @@ from .csv_dialect import CsvDialect, sniff_csv, typed_for_files
 from .currency import data_currency
 from .files import expand_inputs, expand_url_inputs, file_kind, is_url
 from .schemas import SCHEMA_CHOICES, SCHEMAS, column_roles, detect_schema
-from .values import detect_date_format
+from .values import casts_of, detect_date_format
 
 DATE_FORMATS = ("auto", "iso", "dmy", "mdy")
 
@@ -191,6 +191,17 @@ def read_source_table(engine, data, spec: SourceSpec) -> Source:
     return adapt(engine, raw, columns, spec, [])
 
 
+def read_source_database(engine, spec: SourceSpec) -> Source:
+    """Canonical order lines from the database the engine is connected to (--table or --query):
+    the same schemas, --map and value parsing as for files, as a query that runs in the database."""
+    _check_spec(spec)
+    raw, label = engine.database_lines()
+    columns = [str(c) for c in raw.columns]
+    source = adapt(engine, raw, columns, spec, [], where=label)
+    source.files = [label]  # where the lines come from, password masked (summary.json, errors)
+    return source
+
+
 def _check_spec(spec: SourceSpec) -> None:
     if spec.schema not in SCHEMA_CHOICES:
         raise CustsegError(f"--schema {spec.schema!r} is unknown; use one of: {', '.join(SCHEMA_CHOICES)}.")
@@ -198,9 +209,11 @@ def _check_spec(spec: SourceSpec) -> None:
         raise CustsegError(f"--date-format {spec.date_format!r} is unknown; use one of: {', '.join(DATE_FORMATS)}.")
 
 
-def adapt(engine, raw: ir.Table, columns: list[str], spec: SourceSpec, files: list[str]) -> Source:
-    """Apply the schema adapter (detected from the columns unless given)."""
-    path = files[0] if files else "the data"
+def adapt(engine, raw: ir.Table, columns: list[str], spec: SourceSpec, files: list[str],
+          where: str | None = None) -> Source:
+    """Apply the schema adapter (detected from the columns unless given); `where` names the data in
+    errors (default: the first file)."""
+    path = where or (files[0] if files else "the data")
     schema = spec.schema
     if schema == "auto":
         schema = "generic" if spec.mapping else detect_schema(columns)
@@ -213,7 +226,8 @@ def adapt(engine, raw: ir.Table, columns: list[str], spec: SourceSpec, files: li
     date_format = spec.date_format
     if date_format == "auto":
         date_format = detect_date_format(engine, raw, resolved.date_column, resolved.default_date_format, path)
-    values = entry.adapt(raw, resolved, date_format, decimal_comma)
+    with casts_of(engine):  # text is parsed with the engine's own safe cast
+        values = entry.adapt(raw, resolved, date_format, decimal_comma)
     lines = raw.select(**values)
     return Source(
         lines=lines, schema=schema, files=files, columns=columns, provided=resolved.provided,

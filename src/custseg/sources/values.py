@@ -7,12 +7,41 @@ expressions run on every engine.
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 
 import ibis
 import ibis.expr.types as ir
 
 from ..errors import CustsegError
+
+# The cast that parses text: Ibis' try_cast unless an engine gives its own (engines/sql.py guards
+# it on PostgreSQL, MySQL and SQLite, where Ibis' try_cast fails the query or turns text into 0).
+_CAST: ContextVar[Callable[[ir.Value, str], ir.Value]] = ContextVar(
+    "custseg_cast", default=lambda value, to: value.try_cast(to))
+# A date from its year, month and day as digit texts, when the engine has a quicker way than
+# casting 'Y-M-D' (None: cast the text).
+_DATE_FROM_PARTS: ContextVar[Callable[..., ir.DateValue] | None] = ContextVar("custseg_date_from_parts", default=None)
+
+
+@contextlib.contextmanager
+def casts_of(engine) -> Iterator[None]:
+    """Within the block, the value parsers below cast text the way `engine` does (Engine.try_cast)."""
+    token = _CAST.set(engine.try_cast)
+    parts = _DATE_FROM_PARTS.set(engine.date_from_parts)
+    try:
+        yield
+    finally:
+        _DATE_FROM_PARTS.reset(parts)
+        _CAST.reset(token)
+
+
+def try_cast(value: ir.Value, to: str) -> ir.Value:
+    """`value` cast to `to`, NULL where it is not one, with the current engine's cast."""
+    return _CAST.get()(value, to)
+
 
 def as_text(value: ir.Value) -> ir.StringValue:
     """Trimmed text, empty -> NULL; whole floats lose their '.0' (Excel's 17850.0 -> '17850')."""
@@ -69,7 +98,7 @@ def as_number(value: ir.Value, decimal_comma: bool = False) -> ir.FloatingValue:
         cleaned = text.strip().re_replace(r"[£$€\s.]", "").replace(",", ".")
     else:
         cleaned = text.strip().re_replace(r"[£$€\s,]", "")
-    return ibis.coalesce(text.try_cast("float64"), cleaned.try_cast("float64"))
+    return ibis.coalesce(try_cast(text, "float64"), try_cast(cleaned, "float64"))
 
 
 _DMY = r"^\s*(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{2,4})"
@@ -96,8 +125,12 @@ def as_date(value: ir.Value, date_format: str) -> ir.DateValue:
         a, b, y = (text.re_extract(_DMY, i) for i in (1, 2, 3))
         d, m = (a, b) if date_format == "dmy" else (b, a)
         y = ibis.ifelse(y.length() == 2, "20" + y, y)
-    iso = y + "-" + m.lpad(2, "0") + "-" + d.lpad(2, "0")
-    parsed = ibis.ifelse(y.length() == 4, iso, ibis.null("string")).try_cast("date")
+    from_parts = _DATE_FROM_PARTS.get()
+    if from_parts is not None:
+        parsed = from_parts(ibis.ifelse(y.length() == 4, y, ibis.null("string")), m, d)
+    else:
+        iso = y + "-" + m.lpad(2, "0") + "-" + d.lpad(2, "0")
+        parsed = try_cast(ibis.ifelse(y.length() == 4, iso, ibis.null("string")), "date")
     # Fast path, same result: a value that starts with fixed-width digits (31/12/2024,
     # 2024-12-31 ...) is cut by position instead of by three regex extractions.
     if date_format == "iso":
@@ -105,7 +138,8 @@ def as_date(value: ir.Value, date_format: str) -> ir.DateValue:
     else:
         fixed, (a, b, y) = _DMY_FIXED, (text.substr(0, 2), text.substr(3, 2), text.substr(6, 4))
         d, m = (a, b) if date_format == "dmy" else (b, a)
-    return ibis.ifelse(text.re_search(fixed), (y + "-" + m + "-" + d).try_cast("date"), parsed)
+    fast = from_parts(y, m, d) if from_parts is not None else try_cast(y + "-" + m + "-" + d, "date")
+    return ibis.ifelse(text.re_search(fixed), fast, parsed)
 
 
 def detect_date_format(engine, raw: ir.Table, column: str, default: str, path: str) -> str:
