@@ -29,7 +29,7 @@ from .features import (available, check_features, customer_features, customer_pr
 from .model import SegmentationModel, as_model, model_label
 from .options import EngineOptions, RunOptions
 from .outputs.run import write_run
-from .profiles.sellers import best_sellers
+from .profiles.best_sellers import COLUMNS as BEST_SELLER_COLUMNS, best_sellers
 from .profiles.stats import build_profiles, table_traits
 from .runtime import preload
 from .sources.csv_dialect import typed_reading_failed
@@ -390,9 +390,6 @@ def cluster_spark(engine, features: Features, options: RunOptions, stages: Stage
     )
 
 
-BEST_SELLER_COLUMNS = ["segment", "by", "rank", "product", "product_name", "quantity", "revenue", "customers"]
-
-
 def profile(features: Features, clustering: Clustering, options: RunOptions, stages: Stages):
     """Profiles (names, strategies, statistics) and best sellers, computed by the engine."""
     with stages.stage("profiles", "profiling segments and finding best sellers"):
@@ -419,7 +416,7 @@ def profile(features: Features, clustering: Clustering, options: RunOptions, sta
             bought = features.products if kept else features.cleaned.lines
             sellers = best_sellers(bought, assignment, options.top_products, per_customer=kept).to_pandas()
         else:
-            sellers = pd.DataFrame(columns=BEST_SELLER_COLUMNS)
+            sellers = pd.DataFrame(columns=list(BEST_SELLER_COLUMNS))
         name_of = dict(zip(profiles.segment, profiles.segment_name))
         sellers.insert(1, "segment_name", sellers["segment"].map(name_of))
     return profiles, sellers
