@@ -109,6 +109,9 @@ TempDir = Annotated[Optional[str], typer.Option("--temp-dir", help="Where DuckDB
 Threads = Annotated[Optional[int], typer.Option(help="Threads for DuckDB (default: all cores).")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")]
 Seed = Annotated[int, typer.Option(help="Random seed: the same input and seed give the same result.")]
+Keep = Annotated[Optional[str], typer.Option(
+    "--keep", metavar="COLUMNS", help="Comma-separated input columns with one value per customer (e.g. "
+                                      "email,country), carried into the segments (and audiences).")]
 
 
 @app.callback()
@@ -141,8 +144,15 @@ def run(
     top_products: int = typer.Option(defaults.TOP_PRODUCTS, "--top-products", help="Best sellers listed per segment."),
     sheet: Sheet = None,
     date_format: DateFormat = "auto",
-    fmt: str = typer.Option("auto", "--format", help="Format of the segments table: csv, parquet, or auto "
-                                                     "(CSV up to 5,000,000 customers, Parquet above)."),
+    fmt: str = typer.Option("auto", "--format", help="Format of the segments table: csv, parquet, auto "
+                                                     "(CSV up to 5,000,000 customers, Parquet above), or xlsx "
+                                                     "(CSV and an Excel workbook segments.xlsx with the segments, "
+                                                     "profiles, best sellers and k selection; up to 1,048,575 "
+                                                     "customers)."),
+    keep: Keep = None,
+    audiences: bool = typer.Option(False, "--audiences", help="Also write audiences/: one CSV per segment "
+                                                              "(customer_id and the --keep columns) for an email "
+                                                              "or ad tool."),
     no_report: bool = typer.Option(False, "--no-report", help="Do not write report.html."),
     figures: Optional[str] = typer.Option(
         None, "--figures", help="Also write each report figure as an image under figures/: png (needs Chrome or "
@@ -175,10 +185,10 @@ def run(
         engine=defaults.EngineOptions(engine=engine, memory_limit=memory_limit, temp_dir=temp_dir, threads=threads,
                                       spark_master=spark_master, spark_conf=_parse_pairs(spark_conf, "--spark-conf"),
                                       spark_local_limit=spark_local_limit),
-        command=_command_line(), model=model,
+        command=_command_line(), model=model, keep=keep, workbook=fmt == "xlsx",
     )
-    if fmt not in ("auto", "csv", "parquet"):
-        raise CustsegError(f"--format {fmt!r} is unknown; use auto, csv or parquet.")
+    if fmt not in ("auto", "csv", "parquet", "xlsx"):
+        raise CustsegError(f"--format {fmt!r} is unknown; use auto, csv, parquet or xlsx.")
     if figures is not None:
         from .outputs.report.page import check_figures  # plotly: heavy
 
@@ -186,7 +196,8 @@ def run(
     result = run_pipeline(inputs, options, _progress, watch=_display.watch_engine)
     _progress("start", "writing: outputs")
     started = time.perf_counter()
-    directory = result.to_dir(out_dir, force=force, report=not no_report, segments_format=fmt, figures=figures)
+    directory = result.to_dir(out_dir, force=force, report=not no_report, segments_format=fmt, figures=figures,
+                              audiences=audiences)
     _progress("end", f"writing: done in {time.perf_counter() - started:.1f} s")
     _print_result(result, directory)
 

@@ -26,7 +26,8 @@ from .options import SCALES, SEED, seed_of
 from .sources.schemas import SCHEMAS as SOURCE_SCHEMAS
 
 MODEL_FORMAT = "custseg-model"
-MODEL_VERSION = 1
+MODEL_VERSION = 2
+READ_VERSIONS = (1, 2)  # version 2 adds training_reference (and other helpers' keys); version 1 is still read
 FEATURE_DEFINITIONS_VERSION = 1
 MATRIX_SCHEMA = "matrix"   # a model of CustomerSegmenter over a bare feature matrix (features x0, x1, ...)
 SCHEMAS = (*SOURCE_SCHEMAS, MATRIX_SCHEMA)
@@ -37,7 +38,8 @@ MAX_NAME = 200
 MAX_TEXT = 5_000
 
 _TOP_KEYS = {"format", "version", "custseg_version", "feature_definitions_version", "schema", "features",
-             "scaling", "centers", "segments", "training"}
+             "scaling", "centers", "segments", "training", "training_reference"}
+_REFERENCE_KEYS = {"schema", "segment_customers", "feature_min", "feature_max"}
 _REQUIRED_TOP = {"format", "version", "feature_definitions_version", "features", "scaling", "centers", "segments"}
 _FEATURE_KEYS = {"name", "definition"}
 _SCALING_KEYS = {"method", "mean", "scale"}
@@ -64,6 +66,9 @@ class SegmentationModel:
     schema: str = "generic"
     training: dict[str, Any] = field(default_factory=dict)
     custseg_version: str = ""
+    # What predict compares new customers with (outputs/drift.py): schema, customers per segment and
+    # each feature's range in training. None for a version-1 file or a bare estimator's model.
+    reference: dict[str, Any] | None = None
 
     @property
     def k(self) -> int:
@@ -127,6 +132,7 @@ class SegmentationModel:
             "segments": [{"id": int(i), "name": str(s["name"]), "description": str(s.get("description", "")),
                           "strategy": str(s.get("strategy", ""))} for i, s in enumerate(self.segments)],
             "training": json_ready(self.training),
+            **({"training_reference": json_ready(self.reference)} if self.reference is not None else {}),
         }
 
     def to_json(self) -> str:
@@ -166,8 +172,9 @@ class SegmentationModel:
             raise bad(f"the field {code_like!r} looks like serialized code; a custseg model holds only names and "
                       "numbers, so it is refused")
         version = data.get("version")
-        if not _is_int(version) or version != MODEL_VERSION:
-            raise bad(f"version {version!r} is not supported (this custseg reads version {MODEL_VERSION}); "
+        if not _is_int(version) or version not in READ_VERSIONS:
+            raise bad(f"version {version!r} is not supported (this custseg reads versions "
+                      f"{', '.join(map(str, READ_VERSIONS))}); "
                       "use the custseg that wrote it or train the model again")
         unknown = set(data) - _TOP_KEYS
         if unknown:
@@ -253,9 +260,15 @@ class SegmentationModel:
         for key, value in training.items():
             if not _is_plain_value(value):
                 raise bad(f"'training.{key}' must be a number, text, null or a list or object of those")
+        reference = data.get("training_reference")
+        if reference is not None:
+            if version < 2:
+                raise bad("'training_reference' appears in version 2 files only")
+            _check_reference(reference, names, centers.shape[0], bad)
         return cls(
             features=names, scaling=Scaling(scaling["method"], mean, scale), centers=centers,
             segments=clean_segments, schema=schema, training=training, custseg_version=custseg_version,
+            reference=reference,
         )
 
     # -------------------------------------------------------------- CustomerSegmenter bridge
@@ -310,6 +323,22 @@ class SegmentationModel:
             else float("nan")
         seg.n_iter_ = 0
         return seg
+
+
+def _check_reference(reference: Any, features: list[str], k: int, bad) -> None:
+    """training_reference: {schema, segment_customers (k counts), feature_min, feature_max (feature -> number)}."""
+    if not isinstance(reference, dict) or set(reference) != _REFERENCE_KEYS:
+        raise bad("'training_reference' must be {schema, segment_customers, feature_min, feature_max}")
+    if not isinstance(reference["schema"], str) or len(reference["schema"]) > MAX_NAME:
+        raise bad("'training_reference.schema' must be a short text")
+    counts = reference["segment_customers"]
+    if not isinstance(counts, list) or len(counts) != k or not all(_is_int(c) and c >= 0 for c in counts):
+        raise bad(f"'training_reference.segment_customers' must list {k} counts, one per segment")
+    for key in ("feature_min", "feature_max"):
+        bounds = reference[key]
+        if not isinstance(bounds, dict) or set(bounds) - set(features) \
+                or not all(_is_number(v) and math.isfinite(v) for v in bounds.values()):
+            raise bad(f"'training_reference.{key}' must map the model's features to finite numbers")
 
 
 def _definition(name: str, index: int, schema: str) -> str:
