@@ -248,7 +248,9 @@ def predict(
     model: Annotated[Path, typer.Argument(
         metavar="MODEL", help="model.json written by 'custseg run' (or its run directory).")],
     inputs: Inputs,
-    out_file: Path = typer.Option(..., "--out", "-o", help="File to write: .csv or .parquet."),
+    out_file: Path = typer.Option(..., "--out", "-o", help="File to write: .csv, .parquet or .xlsx (and beside it "
+                                                          "OUT.json: how these customers compare with the "
+                                                          "training data)."),
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing --out file.")] = False,
     schema: Schema = "auto",
     map_: Annotated[Optional[list[str]], typer.Option(
@@ -259,6 +261,7 @@ def predict(
     memory_limit: MemoryLimit = None,
     temp_dir: TempDir = None,
     threads: Threads = None,
+    keep: Keep = None,
     quiet: Quiet = False,
 ) -> None:
     """Score customers with a saved model: customer_id, the model's features, segment, segment_name.
@@ -277,7 +280,7 @@ def predict(
     predictions = score(
         model, inputs, schema=schema, mapping=_parse_pairs(map_, "--map"), sheet=sheet, date_format=date_format,
         engine=defaults.EngineOptions(engine=engine, memory_limit=memory_limit, temp_dir=temp_dir, threads=threads),
-        progress=_progress,
+        progress=_progress, keep=keep,
     )
     path = write_predictions(predictions, out_file, force=force)
     counts = predictions.counts()
@@ -309,6 +312,31 @@ def compare(
     out.print(f"{t['customers']:,} customers in either period: {t['stayed']:,} kept their segment, "
               f"{t['moved']:,} moved, {t['new']:,} new, {t['absent']:,} absent from the new period.")
     out.print(f"Outputs in {directory}/ (migration.csv, movers.csv, compare.html)")
+
+
+@app.command()
+def rename(
+    run_dir: Path = typer.Argument(..., metavar="RUN_DIR", help="Output directory of 'custseg run'."),
+    names: Annotated[Optional[list[str]], typer.Argument(
+        metavar="NUMBER=NAME...", help='New names by segment number, e.g. 2="Lapsed big spenders".')] = None,
+    names_file: Optional[Path] = typer.Option(
+        None, "--names", help="A file of NUMBER=NAME lines, or a CSV with segment and segment_name columns "
+                              "(e.g. an edited profiles.csv)."),
+) -> None:
+    """Rename segments in every output of a run: model.json, profiles, segments, best sellers, audiences,
+    workbook, summary and the report (rebuilt), all at once (the run is replaced when complete)."""
+    from .outputs.rename import parse_assignments, read_names_file, rename_run, report_from_files  # (on use)
+
+    new = read_names_file(names_file) if names_file is not None else {}
+    for number, name in parse_assignments(names or []).items():
+        new[number] = name
+    done = rename_run(run_dir, new, rebuild_report=report_from_files)
+    if not done.changes:
+        out.print("The segments already have these names; nothing changed.")
+        return
+    for change in done.changes:
+        out.print(f"segment {change['segment']}: {change['from']} -> {change['to']}", markup=False, highlight=False)
+    out.print(f"Renamed in {run_dir}/ ({', '.join(done.files)}; report {done.report}).", markup=False)
 
 
 def _command_line() -> str:
