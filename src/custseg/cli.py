@@ -307,6 +307,8 @@ def compare(
 
     check_target(out_dir, force, inputs=[old_run, new_run])
     comparison = compare_runs(old_run, new_run)
+    if comparison.alignment_note:
+        _progress("warn", comparison.alignment_note)
     directory = write_comparison(comparison, out_dir, force=force)
     t = comparison.totals
     out.print(f"{t['customers']:,} customers in either period: {t['stayed']:,} kept their segment, "
