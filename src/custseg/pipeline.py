@@ -21,6 +21,7 @@ import pyarrow as pa
 
 from . import __version__
 from .cleaning.dropped import describe_drops, refuse_if_nothing_used
+from .cleaning.returns import cancellations, revenue_basis
 from .cleaning.rules import cache_lines, clean, data_quality, discard_cache, worth_caching
 from .clustering.scaling import assign
 from .engines import Engine, connect, engine_of, translate_read_errors
@@ -178,6 +179,9 @@ def compute_features(engine: Engine, data, options: RunOptions, stages: Stages,
             raise CustsegError(f"{source.files[0] if source.files else 'the data'}: no order lines to read "
                                "(only a header?); export the order lines again.")
         refuse_if_nothing_used(source, quality)
+        cancelled = cancellations(cleaned.lines, source.schema)
+        if cancelled is not None:
+            quality["cancellations"] = cancelled
         for line in dropped_summary:
             stages.warn(line)
         stages.note(f"{quality['rows_read']:,} lines read, {quality['rows_used']:,} used")
@@ -576,6 +580,7 @@ def assemble(features: Features, clustering: Clustering, profiles: pd.DataFrame,
         "seconds": {**stages.seconds, "total": round(time.perf_counter() - started, 3)},
         "versions": _versions(),
         "command": options.command or " ".join(sys.argv),
+        "revenue": revenue_basis(source.schema),
     }
     if features.kept is not None:
         summary["keep"] = [c for c in features.kept.column_names if c != "customer_id"]
