@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+import typer.core
 from typer.exceptions import Abort, Exit, TyperException
 from rich.console import Console
 from rich.markup import escape
@@ -24,6 +25,24 @@ from . import options as defaults
 from .errors import CustsegError
 from .runtime import signals
 from .runtime.progress import StageDisplay
+
+# --help names values as click does (TEXT, INTEGER, PATH), not as Python types (<list[str]>, <int>);
+# an argument or option given a metavar shows only that.
+_PLAIN_TYPES = {"str": "TEXT", "int": "INTEGER", "float": "FLOAT", "path": "PATH", "bool": "BOOLEAN"}
+_typer_display_type = typer.core.TyperOption.display_type
+
+
+def _plain_display_type(self, ctx) -> str:
+    if self.metavar is not None:
+        return ""
+    label = _typer_display_type(self, ctx).strip("<>")
+    if label.startswith("list[") and label.endswith("]"):
+        label = label[5:-1]
+    return _PLAIN_TYPES.get(label, label.upper())
+
+
+typer.core.TyperOption.display_type = _plain_display_type
+typer.core.TyperArgument.display_type = _plain_display_type
 
 app = typer.Typer(
     name="custseg",
