@@ -427,7 +427,12 @@ def reuse_model(model: SegmentationModel, label: str, X: np.ndarray, features: F
         raise CustsegError(f"{where}: a feature is not a finite number; please report this input.")
     with stages.stage("clustering", f"assigning {len(X):,} customers to the {model.k} segments of {label}"):
         labels, inertia = assign(model.scaling.transform(X), model.centers, with_inertia=True)
-    if model.schema != features.source.schema:
+    if model.reference is not None:  # customers unlike the training data: said as predict says it
+        for line in check_drift(TrainingReference.from_dict(model.reference, model.segment_names),
+                                {name: X[:, j] for j, name in enumerate(model.features)}, labels,
+                                schema=features.source.schema).warnings:
+            stages.warn(line)
+    elif model.schema != features.source.schema:
         stages.note(f"the model was trained on {model.schema} data; this data is {features.source.schema}")
     trained = model.training.get("k_reason")
     reason = f"{label} was reused: k = {model.k} and the segments are fixed, no k sweep and no refit"
