@@ -293,7 +293,7 @@ def _retail_backtest(lines: pd.DataFrame, model: str, last: str | None = None) -
 
 @pytest.fixture(scope="module")
 def retail_results(retail_lines) -> dict:
-    return {model: _retail_backtest(retail_lines, model) for model in ("mbgnbd", "bgnbd")}
+    return {model: _retail_backtest(retail_lines, model) for model in ("mbgnbd", "bgnbd", "pnbd")}
 
 
 def test_retail_last_90_days_expected_orders_rank_who_buys_again(retail_results):
@@ -309,8 +309,9 @@ def test_retail_mbgnbd_p_alive_beats_bgnbd(retail_results):
 
 @pytest.mark.xfail(
     strict=True,
-    reason="measured 0.673: this wholesale log's fit has almost no drop-out (P(alive) 0.94-0.98 for one-time "
-    "buyers), so P(alive) ranks little better than recency alone (0.683); see docs/lifecycle.md",
+    reason="measured 0.673 for MBG/NBD (the default): this wholesale log's fit has almost no drop-out (P(alive) "
+    "0.94-0.98 for one-time buyers), so P(alive) ranks little better than recency alone (0.683); Pareto/NBD "
+    "meets it (0.716, test_retail_last_90_days_pnbd_p_alive_meets_the_threshold); see docs/lifecycle.md",
 )
 def test_retail_last_90_days_p_alive_auc_threshold(retail_results):
     assert retail_results["mbgnbd"]["auc"]["p_alive"] >= 0.7
@@ -326,10 +327,31 @@ def test_retail_last_90_days_total_within_15_percent(retail_results):
 
 
 @pytest.mark.parametrize("last", ["2011-09-10", "2011-06-30"])
-def test_retail_off_season_total_within_15_percent(retail_lines, last):
-    result = _retail_backtest(retail_lines, "mbgnbd", last)
+@pytest.mark.parametrize("model", ["mbgnbd", "pnbd"])
+def test_retail_off_season_total_within_15_percent(retail_lines, last, model):
+    result = _retail_backtest(retail_lines, model, last)
     assert abs(result["total"]["orders_error_pct"]) <= 15
     assert result["auc"]["expected_orders"] >= 0.7
+
+
+def test_retail_last_90_days_pnbd_p_alive_meets_the_threshold(retail_results):
+    # Pareto/NBD's drop-out is in calendar time, so a one-time buyer's P(alive) falls with the
+    # time since their order much more than MBG/NBD's (0.74-0.94 against 0.94-0.98 here):
+    # measured 0.716 (MBG/NBD 0.673), at the same total (-26.2%; MBG/NBD -27.7%)
+    pnbd, mbgnbd = retail_results["pnbd"], retail_results["mbgnbd"]
+    assert pnbd["auc"]["p_alive"] >= 0.7 > mbgnbd["auc"]["p_alive"]
+    assert pnbd["auc"]["expected_orders"] >= 0.7
+    assert abs(pnbd["total"]["orders_error_pct"]) <= abs(mbgnbd["total"]["orders_error_pct"])
+    assert pnbd["tracking"]["predicted"][-1] > 0
+
+
+@pytest.mark.parametrize("last", ["2011-09-10", "2011-06-30"])
+def test_retail_pnbd_p_alive_ranks_better_than_mbgnbd_off_season(retail_lines, last):
+    # measured 0.720 vs 0.551 (cut at Sep 10) and 0.693 vs 0.521 (cut at Jun 30)
+    pnbd = _retail_backtest(retail_lines, "pnbd", last)["auc"]["p_alive"]
+    mbgnbd = _retail_backtest(retail_lines, "mbgnbd", last)["auc"]["p_alive"]
+    assert pnbd > mbgnbd + 0.1
+    assert pnbd > 0.68
 
 
 @pytest.mark.parametrize("dialect", ["pyspark", "postgres", "snowflake", "sqlite"])

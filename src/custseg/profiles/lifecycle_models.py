@@ -12,6 +12,12 @@ Three published models, fitted by maximum likelihood on each customer's summary:
   and on real logs (most customers buy once) that ranks who buys again worse than chance.  MBG/NBD
   lets the one-time buyer's P(alive) fall with the time since their purchase.  Both are exposed
   (``model="bgnbd"`` / ``"mbgnbd"``) and share all the code.
+* **Pareto/NBD** (Schmittlein, Morrison & Colombo 1987; likelihood as in Fader, Hardie & Lee
+  2005, "A note on implementing the Pareto/NBD model in MATLAB"): the same Poisson purchasing,
+  but a customer's lifetime is exponential in *calendar time* with rate ``mu ~ Gamma(s, beta)``
+  rather than a coin flip after each purchase, so a one-time buyer's P(alive) also falls with
+  the time since their purchase.  ``model="pnbd"``; its (s, beta) are kept in the (a, b) slots
+  of :class:`PurchaseModel` (properties ``s`` and ``beta``; model.json names them s and beta).
 * **Gamma-Gamma** (Fader, Hardie & Lee 2005, "RFM and CLV: using iso-value curves"): the spend per
   order of a customer is Gamma(p, nu) around their own mean, with ``nu ~ Gamma(q, gamma)`` across
   customers; it gives each customer's expected order value shrunk towards the population mean.
@@ -23,8 +29,10 @@ in custseg (the CDNOW tests use weeks; the models do not care).  Assumptions: no
 (nobody tells us they left), continuous purchasing (an order can happen any day), purchases and
 spend independent.  See docs/lifecycle.md.
 
-Everything here is vectorised over customers with numpy and scipy only; the log-likelihoods come
-with analytic gradients and are fitted with L-BFGS-B on log-parameters, on a seeded sample
+Everything here is vectorised over customers with numpy and scipy only; the BG-family and
+Gamma-Gamma log-likelihoods come with analytic gradients (Pareto/NBD's, whose 2F1 has no
+closed-form parameter derivatives, with scipy's finite differences of the vectorised
+likelihood) and are fitted with L-BFGS-B on log-parameters, on a seeded sample
 (``fit_*`` ``sample_size``) since the parameters describe the population.  Scoring
 (:func:`score_customers`) works chunk by chunk, so 37M customers need only the output arrays.
 """
@@ -44,7 +52,8 @@ from custseg.errors import CustsegError
 #: Model used when none is named: MBG/NBD, because plain BG/NBD says P(alive) = 1 for every
 #: customer without a repeat purchase (see the module docstring).
 DEFAULT_MODEL = "mbgnbd"
-MODELS = ("bgnbd", "mbgnbd")
+MODELS = ("bgnbd", "mbgnbd", "pnbd")
+PNBD = "pnbd"
 #: Days in an average month (365.25 / 12): horizons are in months, the summary in days.
 DAYS_PER_MONTH = 30.4375
 #: Monthly discount rate of the CLV: 1% a month, (1.01 ** 12 - 1) = 12.7% a year, a common
@@ -59,6 +68,9 @@ DEFAULT_CHUNK_SIZE = 1 << 20
 # log-parameter bounds of the optimiser: 1e-6 .. 1e6 in the data's own scale
 _LOG_BOUND = math.log(1e6)
 _FORMAT = 1
+#: Format written for a Pareto/NBD lifecycle model (format 1 readers know only BG/NBD and MBG/NBD).
+_FORMAT_PNBD = 2
+_READABLE_FORMAT = 2
 
 
 # --------------------------------------------------------------------------------------------
@@ -67,7 +79,11 @@ _FORMAT = 1
 
 @dataclass(frozen=True)
 class PurchaseModel:
-    """Fitted BG/NBD or MBG/NBD parameters (``alpha`` is in the summary's time unit)."""
+    """Fitted BG/NBD, MBG/NBD or Pareto/NBD parameters (``alpha`` is in the summary's time unit).
+
+    For Pareto/NBD (``model="pnbd"``) ``a`` holds s and ``b`` holds beta (in the time unit);
+    read them as :attr:`s` and :attr:`beta`.
+    """
 
     model: str
     r: float
@@ -78,15 +94,33 @@ class PurchaseModel:
     n_customers: int = 0
     time_unit: str = "days"
 
+    @property
+    def s(self) -> float:
+        """Pareto/NBD's shape of the drop-out rate's Gamma distribution (the ``a`` slot)."""
+        return self.a
+
+    @property
+    def beta(self) -> float:
+        """Pareto/NBD's scale of the drop-out rate's Gamma distribution (the ``b`` slot)."""
+        return self.b
+
     def to_dict(self) -> dict[str, Any]:
-        return _finite_dict(asdict(self))
+        data = asdict(self)
+        if self.model == PNBD:
+            data = {("s" if k == "a" else "beta" if k == "b" else k): v for k, v in data.items()}
+        return _finite_dict(data)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PurchaseModel:
         _check_model(str(data.get("model")))
+        names = ("r", "alpha", "s", "beta") if data["model"] == PNBD else ("r", "alpha", "a", "b")
+        values = _positive(data, names, "purchase model")
         return cls(
             model=str(data["model"]),
-            **_positive(data, ("r", "alpha", "a", "b"), "purchase model"),
+            r=values["r"],
+            alpha=values["alpha"],
+            a=values[names[2]],
+            b=values[names[3]],
             **_extras(data),
             time_unit=str(data.get("time_unit", "days")),
         )
@@ -131,7 +165,7 @@ class LifecycleModel:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "format": self.format,
+            "format": max(self.format, _FORMAT_PNBD) if self.purchases.model == PNBD else self.format,
             "purchases": self.purchases.to_dict(),
             "spend": None if self.spend is None else self.spend.to_dict(),
             "horizon_months": self.horizon_months,
@@ -145,8 +179,10 @@ class LifecycleModel:
         if not isinstance(data, dict) or not isinstance(data.get("purchases"), dict):
             raise CustsegError("the lifecycle model has no purchase model: refit it")
         version = data.get("format", _FORMAT)
-        if not isinstance(version, int) or version > _FORMAT:
-            raise CustsegError(f"the lifecycle model's format {version!r} is newer than this custseg reads ({_FORMAT}): upgrade custseg")
+        if not isinstance(version, int) or version > _READABLE_FORMAT:
+            raise CustsegError(
+                f"the lifecycle model's format {version!r} is newer than this custseg reads ({_READABLE_FORMAT}): upgrade custseg"
+            )
         spend = data.get("spend")
         if spend is not None and not isinstance(spend, dict):
             raise CustsegError("the lifecycle model's spend model is malformed: refit it")
@@ -194,6 +230,8 @@ def _finite_dict(data: dict[str, Any]) -> dict[str, Any]:
 def _check_model(model: str) -> int:
     if model not in MODELS:
         raise CustsegError(f"unknown purchase model {model!r}: use one of {', '.join(MODELS)}")
+    # 0: BG/NBD, 1: MBG/NBD (the Beta terms shifted by one purchase); Pareto/NBD is dispatched
+    # to its own functions before any code that uses this shift
     return 1 if model == "mbgnbd" else 0
 
 
@@ -229,13 +267,16 @@ def _weights(weights, n: int) -> np.ndarray:
 
 
 def purchase_log_likelihood(params, x, t_x, T, model: str = DEFAULT_MODEL) -> np.ndarray:
-    """Per-customer log-likelihood of (r, alpha, a, b) under BG/NBD or MBG/NBD.
+    """Per-customer log-likelihood of (r, alpha, a, b) under BG/NBD or MBG/NBD, or (r, alpha, s, beta) under Pareto/NBD.
 
     BG/NBD:  L = B(a, b+x)/B(a, b) * G * [(alpha+T)^-(r+x) + [x>0] a/(b+x-1) (alpha+t_x)^-(r+x)]
     MBG/NBD: L = B(a, b+x+1)/B(a, b) * G * [(alpha+T)^-(r+x) + a/(b+x) (alpha+t_x)^-(r+x)]
     with G = Gamma(r+x) alpha^r / Gamma(r); the sum is taken in logs (logaddexp).
     """
-    ll, _ = _purchase_ll_grad(np.asarray(params, dtype=np.float64), *_summary(x, t_x, T), _check_model(model), False)
+    shift = _check_model(model)
+    if model == PNBD:
+        return _pnbd_parts(np.asarray(params, dtype=np.float64), *_summary(x, t_x, T))[0]
+    ll, _ = _purchase_ll_grad(np.asarray(params, dtype=np.float64), *_summary(x, t_x, T), shift, False)
     return ll
 
 
@@ -322,7 +363,7 @@ def fit_purchases(
     seed: int = 0,
     time_unit: str = "days",
 ) -> PurchaseModel:
-    """Maximum-likelihood (r, alpha, a, b) of BG/NBD or MBG/NBD on at most ``sample_size`` customers.
+    """Maximum-likelihood (r, alpha, a, b) of BG/NBD or MBG/NBD, or (r, alpha, s, beta) of Pareto/NBD, on at most ``sample_size`` customers.
 
     ``weights`` are counts of identical (x, t_x, T) rows (or any non-negative weights; the
     sample is then skipped unless they are integers).  ``sample_size=None`` fits on everyone.
@@ -338,6 +379,8 @@ def fit_purchases(
     if not (x > 0).any():
         raise CustsegError("no customer bought twice: the purchase model needs repeat purchases to fit")
     scale = max(float(np.average(T, weights=w)), 1e-6)
+    if model == PNBD:
+        return _fit_pnbd(x, t_x, T, w, scale, time_unit)
     start = np.log([1.0, scale, 1.0, 1.0])
     bounds = [(-_LOG_BOUND, _LOG_BOUND)] * 4
     bounds[1] = (math.log(scale) - _LOG_BOUND, math.log(scale) + _LOG_BOUND)
@@ -363,9 +406,13 @@ def p_alive(params: PurchaseModel, x, t_x, T) -> np.ndarray:
 
     BG/NBD: 1 / (1 + [x>0] a/(b+x-1) ((alpha+T)/(alpha+t_x))^(r+x)) — so exactly 1 when x = 0.
     MBG/NBD: 1 / (1 + a/(b+x) ((alpha+T)/(alpha+t_x))^(r+x)) — below 1 for everyone.
+    Pareto/NBD: 1 / (1 + s/(r+s+x) (alpha+T)^(r+x) (beta+T)^s A0) (FHL's note, eq. 4) — below 1
+    for everyone with t_x < T.
     """
     shift = _check_model(params.model)
     x, t_x, T = _summary(x, t_x, T)
+    if params.model == PNBD:
+        return _pnbd_p_alive(params, x, t_x, T)
     return _p_alive(params, x, t_x, T, shift)
 
 
@@ -432,12 +479,15 @@ def expected_purchases(params: PurchaseModel, t) -> np.ndarray:
 
     BG/NBD:  (a+b-1)/(a-1) [1 - (alpha/(alpha+t))^r 2F1(r, b; a+b-1; t/(alpha+t))]
     MBG/NBD: b/(a-1) [1 - (alpha/(alpha+t))^r 2F1(r, b+1; a+b; t/(alpha+t))]
+    Pareto/NBD: r beta / (alpha (s-1)) [1 - (beta/(beta+t))^(s-1)]
     Summed over customers by their first-purchase dates this is the "tracking" curve.
     """
     shift = _check_model(params.model)
     t = np.atleast_1d(np.asarray(t, dtype=np.float64))
     if not np.isfinite(t).all() or (t < 0).any():
         raise CustsegError("times must be finite and non-negative")
+    if params.model == PNBD:
+        return _pnbd_future_alive(params.r, params.alpha, params.s, params.beta, t)
     factor = params.b / (params.a + params.b) if shift else 1.0
     return factor * _future_purchases_alive(params.r, params.alpha, params.a, params.b + shift, t).reshape(t.shape)
 
@@ -469,7 +519,8 @@ def conditional_expected_purchases(params: PurchaseModel, t: float, x, t_x, T) -
 
     Given the history, a live customer's lambda ~ Gamma(r + x, alpha + T) and
     p ~ Beta(a, b + x) (BG/NBD) or Beta(a, b + x + 1) (MBG/NBD); this equals FHL 2005 eq. (10)
-    and Batislam et al.'s counterpart.
+    and Batislam et al.'s counterpart.  Pareto/NBD: lambda ~ Gamma(r + x, alpha + T) and
+    mu ~ Gamma(s, beta + T) given alive (Schmittlein et al. 1987, eq. 22).
     """
     shift = _check_model(params.model)
     x, t_x, T = _summary(x, t_x, T)
@@ -478,8 +529,152 @@ def conditional_expected_purchases(params: PurchaseModel, t: float, x, t_x, T) -
         raise CustsegError("the horizon must be a finite, non-negative time")
     if t == 0:
         return np.zeros(x.shape)
+    if params.model == PNBD:
+        return _pnbd_p_alive(params, x, t_x, T) * _pnbd_future_alive(params.r + x, params.alpha + T, params.s, params.beta + T, t)
     alive = _p_alive(params, x, t_x, T, shift)
     return alive * _future_purchases_alive(params.r + x, params.alpha + T, params.a, params.b + x + shift, t)
+
+
+# --------------------------------------------------------------------------------------------
+# Pareto/NBD
+
+
+def _log_hyp2f1_1(b: float | np.ndarray, c, z) -> np.ndarray:
+    """log 2F1(1, b; c; z) for 0 <= z < 1 and c > 0: a positive, increasing series in z."""
+    with np.errstate(all="ignore"):
+        value = np.log(hyp2f1(1.0, b, c, z))
+    bad = ~np.isfinite(value)
+    if bad.any():
+        b_, c_, z_ = (np.broadcast_to(np.asarray(v, dtype=np.float64), value.shape)[bad] for v in (b, c, z))
+        value[bad] = _log_hyp2f1_1_quadrature(b_, c_, z_)
+    return value
+
+
+def _log_hyp2f1_1_quadrature(b, c, z) -> np.ndarray:
+    """The same by Euler's integral: 2F1(1, b; c; z) = (c-1) int_0^1 v^(c-2) (1 - z + z v)^(-b) dv (c > 1).
+
+    Integrated in y = log v, where the integrand exp((c-1) y) (1 - z + z e^y)^(-b) is smooth and
+    unimodal: composite 16-point Gauss-Legendre in logs over [y_lo, 0], panels narrower than the
+    peak (whose width is at least ~2/sqrt(b)), y_lo where the integrand has fallen below e^-40 of
+    its bound.  The fallback for arguments where scipy's 2F1 does not return a finite number.
+    """
+    nodes, weights = roots_legendre(16)
+    out = np.empty(len(b))
+    for i in range(len(b)):
+        bi, ci, zi = float(b[i]), float(c[i]), float(z[i])
+        y_lo = -(40.0 + max(bi, 0.0) * -math.log1p(-zi)) / (ci - 1.0) - 1.0
+        panels = int(min(4000, max(8, math.ceil(-y_lo * math.sqrt(max(bi, 1.0)) * 2))))
+        edges = np.linspace(y_lo, 0.0, panels + 1)
+        half = 0.5 * np.diff(edges)
+        y = (0.5 * (edges[:-1] + edges[1:]))[:, None] + half[:, None] * nodes[None, :]
+        log_f = (ci - 1.0) * y - bi * np.log1p(-zi * -np.expm1(y))
+        log_w = np.log(half)[:, None] + np.log(weights)[None, :]
+        terms = (log_f + log_w).ravel()
+        m = terms.max()
+        out[i] = math.log(ci - 1.0) + m + math.log(float(np.exp(terms - m).sum()))
+    return out
+
+
+def _pnbd_log_F(r, alpha, s, beta, x, tau) -> np.ndarray:
+    """log of FHL's A0 term at tau (A0 = F(t_x) - F(T)), in the form that stays in range.
+
+    FHL's note: F(tau) = 2F1(r+s+x, s+1; r+s+x+1; (alpha-beta)/(alpha+tau)) / (alpha+tau)^(r+s+x)
+    when alpha >= beta, else 2F1(r+s+x, r+x; r+s+x+1; (beta-alpha)/(beta+tau)) / (beta+tau)^(r+s+x)
+    (the choice keeps the argument in [0, 1)).  Euler's transformation 2F1(a, b; c; z) =
+    (1-z)^(c-a-b) 2F1(c-a, c-b; c; z) turns both into a 2F1(1, .; r+s+x+1; z), which neither
+    overflows for large x nor suffers the alpha/beta powers:
+      alpha >= beta: -(r+x) log(alpha+tau) - s log(beta+tau) + log 2F1(1, r+x; r+s+x+1; z)
+      alpha <  beta: -(r+x-1) log(alpha+tau) - (s+1) log(beta+tau) + log 2F1(1, s+1; r+s+x+1; z)
+    """
+    rx = r + x
+    c = rx + s + 1.0
+    if alpha >= beta:
+        z = (alpha - beta) / (alpha + tau)
+        return -rx * np.log(alpha + tau) - s * np.log(beta + tau) + _log_hyp2f1_1(rx, c, z)
+    z = (beta - alpha) / (beta + tau)
+    return -(rx - 1.0) * np.log(alpha + tau) - (s + 1.0) * np.log(beta + tau) + _log_hyp2f1_1(s + 1.0, c, z)
+
+
+def _pnbd_parts(theta, x, t_x, T, distinct: bool = False):
+    """Per-customer Pareto/NBD log-likelihood and the logs of its two terms (alive, gone).
+
+    L = Gamma(r+x) alpha^r beta^s / Gamma(r) * [(alpha+T)^-(r+x) (beta+T)^-s + s/(r+s+x) A0]
+    (Fader, Hardie & Lee 2005, "A note on implementing the Pareto/NBD model in MATLAB", eq. 2);
+    the first term is "still alive at T", the second "left between t_x and T".
+    ``distinct``: compute the 2F1 terms once per distinct (x, t_x) and (x, T) pair (scoring:
+    whole-day summaries repeat a lot; a fit's rows are already collapsed).
+    """
+    r, alpha, s, beta = (float(v) for v in theta)
+    rx = r + x
+    l1 = -rx * np.log(alpha + T) - s * np.log(beta + T)
+    if distinct and len(x):
+        kx, kt, inv = _distinct_pairs(x, t_x)
+        f_t = _pnbd_log_F(r, alpha, s, beta, kx, kt)[inv]
+        kx, kT, inv = _distinct_pairs(x, T)
+        f_T = _pnbd_log_F(r, alpha, s, beta, kx, kT)[inv]
+    else:
+        f_t = _pnbd_log_F(r, alpha, s, beta, x, t_x)
+        f_T = _pnbd_log_F(r, alpha, s, beta, x, T)
+    # A0 = F(t_x) - F(T) > 0 for t_x < T, 0 when the last purchase is at T
+    with np.errstate(divide="ignore"):
+        log_a0 = f_t + np.log(-np.expm1(np.minimum(f_T - f_t, 0.0)))
+    l2 = math.log(s) - np.log(r + s + x) + log_a0
+    ll = gammaln(rx) - math.lgamma(r) + r * math.log(alpha) + s * math.log(beta) + np.logaddexp(l1, l2)
+    return ll, l1, l2
+
+
+def _pnbd_objective(log_theta, x, t_x, T, w):
+    ll = _pnbd_parts(np.exp(log_theta), x, t_x, T)[0]
+    value = -float(w @ ll) / w.sum()
+    return value if math.isfinite(value) else 1e300
+
+
+def _fit_pnbd(x, t_x, T, w, scale: float, time_unit: str) -> PurchaseModel:
+    """L-BFGS-B on log-parameters with scipy's finite-difference gradient (each call is vectorised)."""
+    start = np.log([1.0, scale, 1.0, scale])
+    scaled = (math.log(scale) - _LOG_BOUND, math.log(scale) + _LOG_BOUND)
+    bounds = [(-_LOG_BOUND, _LOG_BOUND), scaled, (-_LOG_BOUND, _LOG_BOUND), scaled]
+    res = minimize(
+        _pnbd_objective,
+        start,
+        args=(x, t_x, T, w),
+        method="L-BFGS-B",
+        bounds=bounds,
+        options={"maxiter": 2000, "ftol": 1e-14, "gtol": 1e-10},
+    )
+    theta = np.exp(res.x)
+    ll = float(w @ _pnbd_parts(theta, x, t_x, T)[0])
+    if not np.isfinite(theta).all() or not math.isfinite(ll):
+        raise CustsegError("the purchase model did not converge on these customers")
+    r, alpha, s, beta = (float(v) for v in theta)
+    return PurchaseModel(PNBD, r, alpha, s, beta, ll, int(round(w.sum())), time_unit)
+
+
+def _pnbd_p_alive(params: PurchaseModel, x, t_x, T) -> np.ndarray:
+    _, l1, l2 = _pnbd_parts((params.r, params.alpha, params.s, params.beta), x, t_x, T, distinct=True)
+    return expit(l1 - l2)
+
+
+def _pnbd_future_alive(r_post, alpha_post, s: float, beta_post, t) -> np.ndarray:
+    """E[purchases in the next t | alive], lambda ~ Gamma(r_post, alpha_post), mu ~ Gamma(s, beta_post).
+
+    = r_post beta_post / (alpha_post (s - 1)) [1 - (beta_post / (beta_post + t))^(s-1)], written
+    as r_post/alpha_post * beta_post * (1 - exp(-(s-1) L)) / (s-1) with L = log(1 + t/beta_post),
+    whose s -> 1 limit is L (no singularity at s = 1).
+    """
+    r_post, alpha_post, beta_post, t = np.broadcast_arrays(
+        np.atleast_1d(np.asarray(r_post, dtype=np.float64)),
+        np.atleast_1d(np.asarray(alpha_post, dtype=np.float64)),
+        np.atleast_1d(np.asarray(beta_post, dtype=np.float64)),
+        np.atleast_1d(np.asarray(t, dtype=np.float64)),
+    )
+    log_ratio = np.log1p(t / beta_post)
+    k = s - 1.0
+    if abs(k) < 1e-12:
+        g = log_ratio
+    else:
+        g = -np.expm1(-k * log_ratio) / k
+    return np.where(t > 0, r_post / alpha_post * beta_post * g, 0.0)
 
 
 # --------------------------------------------------------------------------------------------
@@ -652,11 +847,16 @@ def score_customers(
     for start in range(0, n, chunk_size):
         stop = min(start + chunk_size, n)
         xc, tc, Tc = _summary(x[start:stop], t_x[start:stop], T[start:stop])
-        alive = _p_alive(purchases, xc, tc, Tc, shift)
         key_x, key_T, inverse = _distinct_pairs(xc, Tc)
         orders_by = np.empty((len(boundaries), len(key_x)))
-        for j, t in enumerate(boundaries):
-            orders_by[j] = _future_purchases_alive(purchases.r + key_x, purchases.alpha + key_T, purchases.a, purchases.b + key_x + shift, float(t))
+        if purchases.model == PNBD:
+            alive = _pnbd_p_alive(purchases, xc, tc, Tc)
+            for j, t in enumerate(boundaries):
+                orders_by[j] = _pnbd_future_alive(purchases.r + key_x, purchases.alpha + key_T, purchases.s, purchases.beta + key_T, float(t))
+        else:
+            alive = _p_alive(purchases, xc, tc, Tc, shift)
+            for j, t in enumerate(boundaries):
+                orders_by[j] = _future_purchases_alive(purchases.r + key_x, purchases.alpha + key_T, purchases.a, purchases.b + key_x + shift, float(t))
         out["p_alive"][start:stop] = alive
         out["expected_orders"][start:stop] = alive * orders_by[-1][inverse]
         if want_value:
