@@ -233,7 +233,8 @@ def test_compare_aligns_two_independent_fits(marketing_run, shop_with_email, tmp
 def test_compare_with_the_same_model_says_nothing(marketing_run, shop_with_email, tmp_path):
     path, _ = shop_with_email
     again = tmp_path / "again"
-    assert cli("run", path, "--model", marketing_run, "-o", again, "-q", "--no-report").returncode == 0
+    reused = cli("run", path, "--model", marketing_run, "-o", again, "-q", "--no-report")
+    assert reused.returncode == 0 and "warning" not in reused.stderr  # its own training data: no drift
     done = cli("compare", marketing_run, again, "-o", tmp_path / "cmp")
     assert done.returncode == 0 and "aligned" not in done.stderr
     assert "Segments aligned" not in (tmp_path / "cmp" / "compare.html").read_text()
@@ -277,6 +278,16 @@ def test_predict_warns_on_another_shops_data(retail_run, small_shopify, tmp_path
     counts = np.bincount(table.column("segment").to_numpy(), minlength=len(drift["segments"]))
     assert [s["customers"] for s in drift["segments"]] == counts.tolist()
     assert json.loads(table.schema.metadata[b"custseg"]) == meta
+
+
+def test_run_with_another_shops_model_warns(retail_run, small_shopify, tmp_path):
+    _, out, _ = retail_run
+    done = cli("run", small_shopify, "--model", out, "--schema", "generic", "--map", "customer_id=customer_id",
+               "--map", "order_date=day", "--map", "amount=total_sales", "--map", "order_id=order_id",
+               "-o", tmp_path / "o", "-q", "--no-report")
+    assert done.returncode == 0, done.stderr
+    assert "custseg: warning: the data has the generic schema but the model was trained on online-retail" \
+        in done.stderr
 
 
 def test_predict_on_its_own_training_data_does_not_warn(retail_run, retail_xlsx, tmp_path):
