@@ -299,7 +299,7 @@ def predict(
     predictions = score(
         model, inputs, schema=schema, mapping=_parse_pairs(map_, "--map"), sheet=sheet, date_format=date_format,
         engine=defaults.EngineOptions(engine=engine, memory_limit=memory_limit, temp_dir=temp_dir, threads=threads),
-        progress=_progress, keep=keep,
+        progress=_progress, keep=keep, workbook=out_file.suffix.lower() == ".xlsx",
     )
     path = write_predictions(predictions, out_file, force=force)
     counts = predictions.counts()

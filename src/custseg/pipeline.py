@@ -650,13 +650,13 @@ class Predictions:
 def score(model: SegmentationModel | str | os.PathLike, data, *, schema: str = "auto",
           mapping: dict[str, str] | None = None, sheet: str | None = None, date_format: str = "auto",
           engine: EngineOptions | None = None, progress: ProgressCallback | None = None,
-          keep: list[str] | str | None = None) -> Predictions:
+          keep: list[str] | str | None = None, workbook: bool = False) -> Predictions:
     """Read order lines (paths, globs or a DataFrame), compute the model's features and assign segments;
     customers unlike the training data are reported through `progress` ("warn") and in `drift`."""
     label = model_label(model)
     model = as_model(model)
     options = RunOptions(schema=schema, mapping=dict(mapping or {}), sheet=sheet, date_format=date_format,
-                         engine=engine or EngineOptions(), keep=keep)
+                         engine=engine or EngineOptions(), keep=keep, workbook=workbook)
     stages = Stages(progress)
     engine = connect(options.engine)
     features = compute_features(engine, data, options, stages, model=model, model_name=label)
