@@ -398,3 +398,12 @@ def test_help_shows_no_python_type_names(command):
     done = cli(command, "--help")
     assert done.returncode == 0
     assert "<" not in done.stdout and "list[" not in done.stdout, done.stdout
+
+
+def test_api_predict_warns_on_another_shops_data(retail_run, small_shopify):
+    _, out, _ = retail_run
+    with pytest.warns(CustsegWarning, match="model was trained on online-retail data"):
+        frame = custseg.predict(out, str(small_shopify), schema="generic",
+                                mapping={"customer_id": "customer_id", "order_date": "day",
+                                         "amount": "total_sales", "order_id": "order_id"})
+    assert len(frame) and set(frame.columns) >= {"customer_id", "segment", "segment_name"}
