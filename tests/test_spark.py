@@ -273,7 +273,7 @@ def test_mllib_profiles_are_computed_over_every_customer(mllib_run):
     names = segments.groupby("segment").segment_name.first()
     assert names.tolist() == result.profiles.segment_name.tolist()
     top = result.best_sellers
-    assert set(top.segment) == set(range(result.k)) and set(top.by) == {"quantity", "revenue"}
+    assert set(top.segment) == set(range(result.k)) and set(top.by) == {"customers"}
 
 
 @pytest.mark.spark

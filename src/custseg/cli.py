@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+import typer.core
 from typer.exceptions import Abort, Exit, TyperException
 from rich.console import Console
 from rich.markup import escape
@@ -24,6 +25,24 @@ from . import options as defaults
 from .errors import CustsegError
 from .runtime import signals
 from .runtime.progress import StageDisplay
+
+# --help names values as click does (TEXT, INTEGER, PATH), not as Python types (<list[str]>, <int>);
+# an argument or option given a metavar shows only that.
+_PLAIN_TYPES = {"str": "TEXT", "int": "INTEGER", "float": "FLOAT", "path": "PATH", "bool": "BOOLEAN"}
+_typer_display_type = typer.core.TyperOption.display_type
+
+
+def _plain_display_type(self, ctx) -> str:
+    if self.metavar is not None:
+        return ""
+    label = _typer_display_type(self, ctx).strip("<>")
+    if label.startswith("list[") and label.endswith("]"):
+        label = label[5:-1]
+    return _PLAIN_TYPES.get(label, label.upper())
+
+
+typer.core.TyperOption.display_type = _plain_display_type
+typer.core.TyperArgument.display_type = _plain_display_type
 
 app = typer.Typer(
     name="custseg",
@@ -127,6 +146,9 @@ TempDir = Annotated[Optional[str], typer.Option("--temp-dir", help="Where DuckDB
 Threads = Annotated[Optional[int], typer.Option(help="Threads for DuckDB (default: all cores).")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")]
 Seed = Annotated[int, typer.Option(help="Random seed: the same input and seed give the same result.")]
+Keep = Annotated[Optional[str], typer.Option(
+    "--keep", metavar="COLUMNS", help="Comma-separated input columns with one value per customer (e.g. "
+                                      "email,country), carried into the segments (and audiences).")]
 
 
 @app.callback()
@@ -159,8 +181,15 @@ def run(
     top_products: int = typer.Option(defaults.TOP_PRODUCTS, "--top-products", help="Best sellers listed per segment."),
     sheet: Sheet = None,
     date_format: DateFormat = "auto",
-    fmt: str = typer.Option("auto", "--format", help="Format of the segments table: csv, parquet, or auto "
-                                                     "(CSV up to 5,000,000 customers, Parquet above)."),
+    fmt: str = typer.Option("auto", "--format", help="Format of the segments table: csv, parquet, auto "
+                                                     "(CSV up to 5,000,000 customers, Parquet above), or xlsx "
+                                                     "(CSV and an Excel workbook segments.xlsx with the segments, "
+                                                     "profiles, best sellers and k selection; up to 1,048,575 "
+                                                     "customers)."),
+    keep: Keep = None,
+    audiences: bool = typer.Option(False, "--audiences", help="Also write audiences/: one CSV per segment "
+                                                              "(customer_id and the --keep columns) for an email "
+                                                              "or ad tool."),
     no_report: bool = typer.Option(False, "--no-report", help="Do not write report.html."),
     figures: Optional[str] = typer.Option(
         None, "--figures", help="Also write each report figure as an image under figures/: png (needs Chrome or "
@@ -209,9 +238,10 @@ def run(
                                       spark_local_limit=spark_local_limit, database=database),
         command=_command_line(), model=model, currency=currency, horizon=horizon, holdout=holdout,
         table=table, query=query, write_table=write_table, if_exists=if_exists,
+        keep=keep, workbook=fmt == "xlsx",
     )
-    if fmt not in ("auto", "csv", "parquet"):
-        raise CustsegError(f"--format {fmt!r} is unknown; use auto, csv or parquet.")
+    if fmt not in ("auto", "csv", "parquet", "xlsx"):
+        raise CustsegError(f"--format {fmt!r} is unknown; use auto, csv, parquet or xlsx.")
     if figures is not None:
         from .outputs.report.page import check_figures  # plotly: heavy
 
@@ -219,7 +249,8 @@ def run(
     result = run_pipeline(inputs, options, _progress, watch=_display.watch_engine)
     _progress("start", "writing: outputs")
     started = time.perf_counter()
-    directory = result.to_dir(out_dir, force=force, report=not no_report, segments_format=fmt, figures=figures)
+    directory = result.to_dir(out_dir, force=force, report=not no_report, segments_format=fmt, figures=figures,
+                              audiences=audiences)
     _progress("end", f"writing: done in {time.perf_counter() - started:.1f} s")
     _print_result(result, directory)
 
@@ -271,7 +302,8 @@ def predict(
         metavar="MODEL", help="model.json written by 'custseg run' (or its run directory).")],
     inputs: Inputs,
     out_file: Optional[Path] = typer.Option(
-        None, "--out", "-o", help="File to write: .csv or .parquet (needed unless --write-table is given)."),
+        None, "--out", "-o", help="File to write: .csv, .parquet or .xlsx (and beside it OUT.json: how these "
+                                  "customers compare with the training data); needed unless --write-table is given."),
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing --out file.")] = False,
     schema: Schema = "auto",
     map_: Annotated[Optional[list[str]], typer.Option(
@@ -282,6 +314,7 @@ def predict(
     memory_limit: MemoryLimit = None,
     temp_dir: TempDir = None,
     threads: Threads = None,
+    keep: Keep = None,
     quiet: Quiet = False,
     table: TableOpt = None,
     query: QueryOpt = None,
@@ -313,6 +346,7 @@ def predict(
                                       database=database),
         progress=_progress, table=table, query=query, write_table=write_table, if_exists=if_exists,
         fetch=out_file is not None,
+        keep=keep, workbook=out_file is not None and out_file.suffix.lower() == ".xlsx",
     )
     path = write_predictions(predictions, out_file, force=force) if out_file is not None else None
     counts = predictions.counts()
@@ -342,6 +376,8 @@ def compare(
 
     check_target(out_dir, force, inputs=[old_run, new_run])
     comparison = compare_runs(old_run, new_run)
+    if comparison.alignment_note:
+        _progress("warn", comparison.alignment_note)
     directory = write_comparison(comparison, out_dir, force=force)
     t = comparison.totals
     out.print(f"{t['customers']:,} customers in either period: {t['stayed']:,} kept their segment, "
@@ -354,6 +390,31 @@ def _database_of(inputs: list[str]) -> str | None:
     from .engines import database_url_of  # (no driver is imported by this)
 
     return database_url_of(inputs)
+
+
+@app.command()
+def rename(
+    run_dir: Path = typer.Argument(..., metavar="RUN_DIR", help="Output directory of 'custseg run'."),
+    names: Annotated[Optional[list[str]], typer.Argument(
+        metavar="NUMBER=NAME...", help='New names by segment number, e.g. 2="Lapsed big spenders".')] = None,
+    names_file: Optional[Path] = typer.Option(
+        None, "--names", help="A file of NUMBER=NAME lines, or a CSV with segment and segment_name columns "
+                              "(e.g. an edited profiles.csv)."),
+) -> None:
+    """Rename segments in every output of a run: model.json, profiles, segments, best sellers, audiences,
+    workbook, summary and the report (rebuilt), all at once (the run is replaced when complete)."""
+    from .outputs.rename import parse_assignments, read_names_file, rename_run, report_from_files  # (on use)
+
+    new = read_names_file(names_file) if names_file is not None else {}
+    for number, name in parse_assignments(names or []).items():
+        new[number] = name
+    done = rename_run(run_dir, new, rebuild_report=report_from_files)
+    if not done.changes:
+        out.print("The segments already have these names; nothing changed.")
+        return
+    for change in done.changes:
+        out.print(f"segment {change['segment']}: {change['from']} -> {change['to']}", markup=False, highlight=False)
+    out.print(f"Renamed in {run_dir}/ ({', '.join(done.files)}; report {done.report}).", markup=False)
 
 
 def _command_line() -> str:

@@ -19,10 +19,12 @@ import pyarrow.parquet as pq
 from ..errors import CustsegError
 from ..model import json_ready
 from .atomic import atomic_directory
+from .audiences import neutralised_column, write_audiences
 from .targets import check_clear_of_inputs, check_replaceable_dir
+from .workbook import check_sheets, run_sheets, write_workbook
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-SEGMENT_FORMATS = ("auto", "csv", "parquet")
+SEGMENT_FORMATS = ("auto", "csv", "parquet", "xlsx")
 PARQUET_FROM = 5_000_000  # customers from which --format auto writes segments.parquet
 
 
@@ -101,6 +103,15 @@ def write_segments(directory: Path, table: pa.Table, fmt: str) -> str:
     return "segments.csv"
 
 
+def _kept_neutralised(result) -> pa.Table:
+    """The segments table for CSV: --keep text a spreadsheet would run as a formula gets an apostrophe."""
+    table = result.segments_table
+    for name in result.summary.get("keep") or []:
+        where = table.schema.get_field_index(name)
+        table = table.set_column(where, name, neutralised_column(table.column(name)))
+    return table
+
+
 def write_segments_spark(directory: Path, frame, fmt: str) -> str:
     """Segments that stayed in Spark, written by Spark as a directory of part files."""
     name = f"segments.{fmt}"
@@ -117,7 +128,9 @@ def segments_format_for(requested: str | None, customers: int, in_spark: bool = 
     (and always Parquet when the segments stay in Spark)."""
     requested = requested or "auto"
     if requested not in SEGMENT_FORMATS:
-        raise CustsegError(f"--format {requested!r} is unknown; use auto, csv or parquet.")
+        raise CustsegError(f"--format {requested!r} is unknown; use auto, csv, parquet or xlsx.")
+    if requested == "xlsx":  # the workbook comes beside the segments table, which is CSV
+        return "csv", "CSV, with the workbook segments.xlsx beside it (--format xlsx)"
     if requested != "auto":
         return requested, f"--format {requested}"
     if in_spark:
@@ -129,37 +142,64 @@ def segments_format_for(requested: str | None, customers: int, in_spark: bool = 
 
 
 def write_run(result, path: str | os.PathLike, force: bool = False, report: bool = True,
-              segments_format: str | None = "auto", figures: str | None = None) -> Path:
+              segments_format: str | None = "auto", figures: str | None = None, audiences: bool = False) -> Path:
     """Write all outputs of a SegmentationResult into `path`."""
     segments_format_for(segments_format, 0)  # refuse an unknown format before any work
+    extras = _check_extras(result, segments_format == "xlsx", audiences)
     target = check_target(path, force, inputs=result.summary.get("inputs") or ())
     with atomic_directory(target, lambda exc: write_error(target, exc)) as tmp:
-        write_into(result, tmp, report=report, segments_format=segments_format, figures=figures)
+        write_into(result, tmp, report=report, segments_format=segments_format, figures=figures, extras=extras)
     return target
 
 
+def _check_extras(result, workbook: bool, audiences: bool) -> dict[str, bool]:
+    """segments.xlsx and audiences/ need every customer in memory (and the workbook, a sheet that holds them)."""
+    if (workbook or audiences) and getattr(result, "segments_frame", None) is not None:
+        raise CustsegError(f"{'--format xlsx' if workbook else '--audiences'} needs the customer table in memory; "
+                           "the segments stayed in Spark (above --spark-local-limit).")
+    if workbook:
+        check_sheets({"segments": result.segments_table})  # refused before anything is written
+    return {"workbook": workbook, "audiences": audiences}
+
+
 def write_into(result, directory: Path, report: bool = True, segments_format: str | None = "auto",
-               figures: str | None = None) -> None:
+               figures: str | None = None, extras: dict[str, bool] | None = None) -> None:
     frame = getattr(result, "segments_frame", None)
     fmt, why = segments_format_for(segments_format, result.segments_table.num_rows, in_spark=frame is not None)
+    extras = extras or {}
     if frame is not None or fmt != "csv":
         # Spark's part files; or Parquet (tens of millions of customers): one thing at a time, as
         # the writer's buffers and the report's arrays together would raise the peak memory.
         files = [write_segments_spark(directory, frame, fmt) if frame is not None
                  else write_segments(directory, result.segments_table, fmt)]
         files += _write_rest(result, directory, report, figures)
+        files += write_extras(result, directory, **extras)
     else:
         # Arrow writes the CSV without holding Python's lock: a thread does it while the report is
         # built. Leaving the block waits for it, also on an error or Ctrl-C, so nothing writes into
         # the directory once this returns or raises.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="custseg-write") as pool:
-            segments = pool.submit(write_segments, directory, result.segments_table, fmt)
+            segments = pool.submit(write_segments, directory, _kept_neutralised(result), fmt)
             rest = _write_rest(result, directory, report, figures)
         files = [segments.result(), *rest]
+        files += write_extras(result, directory, **extras)
     summary = dict(result.summary)
     summary["outputs"] = files + ["summary.json"]
     summary["segments_format"] = {"file": files[0], "reason": why}
     write_json(directory / "summary.json", summary)  # last: its presence means the run is complete
+
+
+def write_extras(result, directory: Path, workbook: bool = False, audiences: bool = False) -> list[str]:
+    """segments.xlsx (--format xlsx) and audiences/ (--audiences); returns the files written."""
+    files = []
+    if workbook:
+        write_workbook(directory / "segments.xlsx", run_sheets(result.segments_table, result.profiles,
+                                                               result.best_sellers, result.k_selection))
+        files.append("segments.xlsx")
+    if audiences:
+        keep = list(result.summary.get("keep") or [])
+        files += write_audiences(directory, result.segments_table, list(result.model.segment_names), keep)
+    return files
 
 
 def _write_rest(result, directory: Path, report: bool, figures: str | None) -> list[str]:

@@ -18,6 +18,7 @@ from ..engines.base import unique_names
 from ..errors import CustsegError, first_line
 from .csv_dialect import CsvDialect, sniff_csv, typed_for_files
 from .currency import data_currency
+from .keep import check_keep
 from .files import expand_inputs, expand_url_inputs, file_kind, is_url
 from .schemas import SCHEMA_CHOICES, SCHEMAS, column_roles, detect_schema
 from .values import casts_of, detect_date_format
@@ -34,6 +35,7 @@ class SourceSpec:
     mapping: dict[str, str] = field(default_factory=dict)
     sheet: str | None = None
     date_format: str = "auto"
+    keep: list[str] = field(default_factory=list)  # --keep: user columns carried per customer (keep.py)
 
 
 @dataclass
@@ -53,6 +55,7 @@ class Source:
     typed_dates: bool = False  # the order dates were parsed by the typed reading
     product_is_name: bool = False  # product_name is the product itself (the schema's entry says so)
     currency: str | None = None  # named by a column of the data (Shopify: `currency`), when it names one
+    kept: ir.Table | None = None  # --keep: customer_id (as adapted) and the kept user columns, one row per line
 
 
 def read_raw(engine, files: list[str], sheet: str | None, roles: dict[str, str] | None = None,
@@ -162,7 +165,7 @@ def read_typed(engine, source: Source, spec: SourceSpec, files: list[str]) -> So
     if all(raw[c].type().is_string() for c in roles if c in raw.columns):
         return None
     fixed = SourceSpec(inputs=spec.inputs, schema=source.schema, mapping=spec.mapping, sheet=spec.sheet,
-                       date_format=source.date_format)
+                       date_format=source.date_format, keep=spec.keep)
     typed = adapt(engine, raw, columns, fixed, files)
     typed.notes = source.notes
     typed.typed_rejects = engine.rejects_of(before + 1, after)
@@ -221,6 +224,8 @@ def adapt(engine, raw: ir.Table, columns: list[str], spec: SourceSpec, files: li
         raise CustsegError(f"--map works with the generic schema, not with --schema {schema}; drop one of them.")
 
     entry = SCHEMAS[schema]
+    if spec.keep:  # refused by name before any data is read
+        check_keep(spec.keep, columns)
     resolved = entry.resolve(columns, spec.mapping, path)
     decimal_comma = bool(files) and file_kind(files[0]) == "csv" and sniff_csv(files[0]).delimiter == ";"
     date_format = spec.date_format
@@ -229,8 +234,11 @@ def adapt(engine, raw: ir.Table, columns: list[str], spec: SourceSpec, files: li
     with casts_of(engine):  # text is parsed with the engine's own safe cast
         values = entry.adapt(raw, resolved, date_format, decimal_comma)
     lines = raw.select(**values)
+    kept = None
+    if spec.keep:  # the user's columns beside the customer id as the adapter reads it
+        kept = raw.select(customer_id=values["customer_id"], **{name: raw[name] for name in spec.keep})
     return Source(
         lines=lines, schema=schema, files=files, columns=columns, provided=resolved.provided,
         return_rate_level=entry.return_rate_level, date_format=date_format, notes=list(resolved.notes),
-        product_is_name=entry.product_is_name, currency=data_currency(engine, raw),
+        product_is_name=entry.product_is_name, currency=data_currency(engine, raw), kept=kept,
     )
