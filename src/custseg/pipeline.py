@@ -178,6 +178,8 @@ def compute_features(backend, data, options: RunOptions, stages: Stages,
     spec = _input_as_spec(data, options)
     with stages.stage("read", "reading and checking the columns"):
         source = _read_dataframe_or_files(backend, data, spec)
+        for warning in source.warnings:
+            stages.warn(warning)
         if model is not None:
             model.check_columns(source.provided, source.files[0] if source.files else "the data", model_name)
             feature_names = list(model.features)

@@ -86,26 +86,38 @@ class Source:
     # The rejects tables of a typed CSV reading (typed_csv.py); empty when everything was read as text.
     typed_rejects: list[str] = field(default_factory=list)
     typed_dates: bool = False  # the order dates were parsed by the typed reading
+    warnings: list[str] = field(default_factory=list)  # said on stderr (skipped files, ...)
 
 
 # ---------------------------------------------------------------------------- files
 
 
-def expand_inputs(inputs: list[str | os.PathLike]) -> list[str]:
-    """Files named by paths, globs and directories, in a stable order."""
+def expand_inputs(inputs: list[str | os.PathLike], warnings: list[str] | None = None) -> list[str]:
+    """Files named by paths, globs and directories, in a stable order (walk.py: no endless walk
+    through symbolic link loops; files that are no data in a directory or glob skipped, said in
+    `warnings`)."""
+    from .walk import data_files_only, glob_files
+
+    warnings = [] if warnings is None else warnings
     files: list[str] = []
     for item in inputs:
         text = str(item)
         if any(ch in text for ch in "*?["):
-            matches = sorted(p for p in glob.glob(text, recursive=True) if os.path.isfile(p))
+            matches = glob_files(text, warnings)
             if not matches:
                 raise CustsegError(f"{text}: no file matches this pattern; check the path and the quotes.")
+            asked = Path(text).suffix.lower()  # '*.txt' asks for text files
+            named = [m for m in matches if asked and not any(c in asked for c in "*?[")
+                     and m.lower().endswith(asked)]
+            matches = sorted(set(named) | set(data_files_only([m for m in matches if m not in named], text,
+                                                               warnings)))
+            if not matches:
+                raise CustsegError(f"{text}: no CSV, Parquet or .xlsx file matches this pattern; check the "
+                                   "pattern or name the files.")
             files.extend(matches)
         elif os.path.isdir(text):
-            matches = sorted(
-                str(p) for p in Path(text).iterdir()
-                if p.is_file() and p.suffix.lower() in READABLE_SUFFIXES and not p.name.startswith((".", "_"))
-            )
+            entries = sorted(str(p) for p in Path(text).iterdir() if p.is_file() and not p.name.startswith((".", "_")))
+            matches = data_files_only(entries, text, warnings)
             if not matches:
                 raise CustsegError(f"{text}: the directory has no .csv, .parquet or .xlsx file to read.")
             files.extend(matches)
@@ -747,7 +759,8 @@ def read_source(backend, spec: SourceSpec, typed: bool = False) -> Source:
     `typed`: read a CSV's clean id and number columns as typed columns (typed_csv.py): faster,
     but the caller must then check typed_csv.cast_failed and read again without when it did."""
     _check_spec(spec)
-    files = expand_inputs(spec.inputs) if backend.name != "pyspark" else expand_spark_inputs(spec.inputs)
+    warnings: list[str] = []
+    files = expand_inputs(spec.inputs, warnings) if backend.name != "pyspark" else expand_spark_inputs(spec.inputs)
     if not files:
         raise CustsegError("no input file given; name one or more CSV, Parquet or .xlsx files.")
     raw, columns = read_raw(backend, files, spec.sheet)
@@ -761,6 +774,7 @@ def read_source(backend, spec: SourceSpec, typed: bool = False) -> Source:
         raise
     if typed and file_kind(files[0]) == "csv":
         source = _read_typed(backend, source, spec, files) or source
+    source.warnings = warnings + source.warnings
     return source
 
 
@@ -779,6 +793,7 @@ def _read_typed(backend, source: Source, spec: SourceSpec, files: list[str]) -> 
                        date_format=source.date_format)
     typed = adapt(backend, raw, columns, fixed, files)
     typed.notes = source.notes
+    typed.warnings = source.warnings
     typed.typed_rejects = [f"{REJECTS_PREFIX}{n}" for n in range(before + 1, after + 1)]
     typed.typed_dates = any(raw[c].type().is_date() for c, role in roles.items() if role == "date" and c in raw.columns)
     return typed

@@ -1,0 +1,74 @@
+"""Real exports, real mistakes (issue 18): each class of odd input is read right (compared per
+customer with an independent pandas computation or hand-computed values) or refused with one
+line naming the file, column or line and what to do."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from corpus import run_cli
+from helpers import features_of
+
+
+def _refused(code, err, *words):
+    assert code == 2, err
+    assert "Traceback" not in err and "internal error" not in err, err
+    errors = [line for line in err.splitlines() if line.startswith("custseg: error:")]
+    assert len(errors) == 1 and err.strip().splitlines()[-1] == errors[0], err
+    for word in words:
+        assert word in errors[0], (word, errors[0])
+    return errors[0]
+
+
+def _spending(path, **options) -> dict[str, float]:
+    frame, _, _ = features_of(path, **options)
+    return {str(k): round(float(v), 6) for k, v in frame["total_spending"].items()}
+
+
+def _expected(table: pd.DataFrame) -> dict[str, float]:
+    sums = table.groupby("customer_id")["amount"].sum()
+    return {str(k): round(float(v), 6) for k, v in sums.items()}
+
+
+def _table(n=40, customers=8, start=0) -> pd.DataFrame:
+    rows = [{"customer_id": f"C{i % customers:02d}", "order_date": f"2024-0{1 + i % 9}-{10 + i % 9}",
+             "amount": round(3.25 * (i % customers + 1) + i % 5, 2)} for i in range(start, start + n)]
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------- 1. walking inputs
+
+
+def test_recursive_glob_through_a_symlink_loop_ends_and_says_what_it_skipped(tmp_path, capsys, monkeypatch):
+    shop = tmp_path / "shop"
+    (shop / "2024").mkdir(parents=True)
+    first, second = _table(20), _table(20, start=20)
+    first.to_csv(shop / "a.csv", index=False)
+    second.to_csv(shop / "2024" / "b.csv", index=False)
+    os.symlink(".", shop / "loop")               # a -> .
+    os.symlink("..", shop / "2024" / "up")       # back to the parent
+    (shop / "README.md").write_text("# orders\nexported by hand, see notes\n")
+    (shop / "notes.txt").write_text("not, a, csv\n")
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "out"
+    code, _, err = run_cli(["run", "shop/**/*", "--out", out, "--no-report", "-q", "--k", "2"], capsys, monkeypatch)
+    assert code == 0, err
+    assert "symbolic link" in err and "README.md" in err, err
+    spending = pd.read_csv(out / "segments.csv", dtype={"customer_id": str})
+    expected = _expected(pd.concat([first, second]))
+    assert set(spending["customer_id"]) == set(expected)
+    got = _spending(["shop/**/*.csv"])
+    assert got == expected  # each file read once, not once per path through the loops
+
+
+def test_a_directory_with_a_readme_reads_only_the_data(tmp_path, capsys, monkeypatch):
+    shop = tmp_path / "shop"
+    shop.mkdir()
+    table = _table()
+    table.to_csv(shop / "orders.csv", index=False)
+    (shop / "README.md").write_text("these are the orders\n")
+    assert _spending([str(shop)]) == _expected(table)
