@@ -72,3 +72,41 @@ def test_a_directory_with_a_readme_reads_only_the_data(tmp_path, capsys, monkeyp
     table.to_csv(shop / "orders.csv", index=False)
     (shop / "README.md").write_text("these are the orders\n")
     assert _spending([str(shop)]) == _expected(table)
+
+
+# ---------------------------------------------------------------------------- 5, 6. columns
+
+
+def test_shopify_headers_in_another_case_are_still_shopify(tmp_path):
+    source = Path(__file__).parent / "data" / "shopify_tiny.csv"
+    lines = pd.read_csv(source, dtype=str, keep_default_na=False)
+    odd = lines.rename(columns={"customer_id": "Customer_ID", "day": " Day ", "total_sales": "Total_Sales",
+                                "product_type": "PRODUCT_TYPE"})
+    path = tmp_path / "shop.csv"
+    odd.to_csv(path, index=False)
+    frame, _, src = features_of(path)
+    reference, _, _ = features_of(source)
+    assert src.schema == "shopify"
+    pd.testing.assert_frame_equal(frame.sort_index(), reference.sort_index())
+
+
+def test_a_canonical_column_mapped_twice_is_refused(tmp_path, capsys, monkeypatch):
+    path = tmp_path / "orders.csv"
+    pd.DataFrame({"Client": ["a", "b"], "Day": ["2024-01-01", "2024-01-02"], "TotalPrice": ["1.5", "2"],
+                  "InvoiceNo": ["536365", "536366"]}).to_csv(path, index=False)
+    code, _, err = run_cli(["run", path, "--out", tmp_path / "out", "--map", "amount=TotalPrice", "--map",
+                            "amount=InvoiceNo", "--map", "customer_id=Client", "--map", "order_date=Day"],
+                           capsys, monkeypatch)
+    _refused(code, err, "amount", "TotalPrice", "InvoiceNo")
+    assert not (tmp_path / "out").exists()
+
+
+def test_one_column_feeding_two_unrelated_roles_is_warned_about(tmp_path, capsys, monkeypatch):
+    table = _table()
+    table["amount"] = range(1, len(table) + 1)
+    path = tmp_path / "orders.csv"
+    table.to_csv(path, index=False)
+    code, _, err = run_cli(["run", path, "--out", tmp_path / "out", "--no-report", "-q", "--k", "2",
+                            "--map", "customer_id=amount", "--map", "amount=amount"], capsys, monkeypatch)
+    assert code == 0, err
+    assert "warning" in err and "'amount' is used as amount and customer_id" in err, err

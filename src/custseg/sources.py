@@ -234,6 +234,12 @@ def read_raw(backend, files: list[str], sheet: str | None, roles: dict[str, str]
                 raise CustsegError(f"{path}: its columns differ from those of {files[0]}; give files with the same columns.")
     tables = [t.select(*columns) for t in tables]
     raw = tables[0] if len(tables) == 1 else ibis.union(*tables, distinct=False)
+    from .headers import normalised_headers
+
+    renamed = normalised_headers(columns)  # Customer_ID -> customer_id (headers.py)
+    if renamed != columns:
+        raw = raw.rename({new: old for new, old in zip(renamed, columns) if new != old})
+        columns = renamed
     return raw, columns
 
 
@@ -713,6 +719,25 @@ def generic_mapping(columns: list[str], mapping: dict[str, str], path: str) -> d
     return resolved
 
 
+SHARED_WARNING = "one column feeds two roles"
+# Canonical columns one source column may sensibly feed together.
+_RELATED = ({"customer_id", "order_id"}, {"quantity", "returned_quantity"}, {"amount", "unit_price"})
+
+
+def shared_column_warnings(resolved: dict[str, str]) -> list[str]:
+    """A source column mapped to two unrelated canonical columns (customer_id and amount): a
+    likely --map mistake, said rather than refused (it can be meant)."""
+    by_source: dict[str, list[str]] = {}
+    for canonical, source in resolved.items():
+        by_source.setdefault(source, []).append(canonical)
+    out = []
+    for source, roles in by_source.items():
+        if len(roles) > 1 and not any(set(roles) <= pair for pair in _RELATED):
+            out.append(f"{SHARED_WARNING}: column {source!r} is used as {' and '.join(sorted(roles))}; "
+                       "check the --map options")
+    return out
+
+
 def adapt_generic(raw: ir.Table, resolved: dict[str, str], date_format: str, decimal_comma: bool = False) -> dict[str, ir.Value]:
     num = functools.partial(as_number, decimal_comma=decimal_comma)
     get = {name: raw[column] for name, column in resolved.items()}
@@ -861,6 +886,7 @@ def adapt(backend, raw: ir.Table, columns: list[str], spec: SourceSpec, files: l
             needed.append("amount (or quantity and unit_price)")
         if needed:
             raise _missing_error(path, schema, columns, needed)
+        notes += shared_column_warnings(resolved)
         date_column, default_format, level = resolved["order_date"], "auto", "order"
         provided = set(resolved) | ({"amount"} if "amount" not in resolved else set())
         notes.append("columns: " + ", ".join(f"{k}={v}" for k, v in sorted(resolved.items())))
@@ -876,7 +902,9 @@ def adapt(backend, raw: ir.Table, columns: list[str], spec: SourceSpec, files: l
     else:
         values = adapt_generic(raw, resolved, date_format, decimal_comma)
     lines = raw.select(**values)
+    warnings = [n for n in notes if n.startswith(SHARED_WARNING)]
     return Source(
         lines=lines, schema=schema, files=files, columns=columns, provided=provided,
-        return_rate_level=level, date_format=date_format, notes=notes,
+        return_rate_level=level, date_format=date_format, notes=[n for n in notes if n not in warnings],
+        warnings=warnings,
     )
