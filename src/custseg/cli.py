@@ -70,7 +70,10 @@ def _parse_pairs(values: list[str] | None, option: str) -> dict[str, str]:
         key, sep, val = value.partition("=")
         if not sep or not key.strip() or not val.strip():
             raise CustsegError(f"{option} {value!r}: write it as key=value (e.g. {option} customer_id=Client).")
-        pairs[key.strip()] = val.strip()
+        key, val = key.strip(), val.strip()
+        if key in pairs and pairs[key] != val:  # the last would silently win
+            raise CustsegError(f"{option} {key}= is given twice ({pairs[key]} and {val}); give each {key} once.")
+        pairs[key] = val
     return pairs
 
 
