@@ -110,3 +110,67 @@ def test_one_column_feeding_two_unrelated_roles_is_warned_about(tmp_path, capsys
                             "--map", "customer_id=amount", "--map", "amount=amount"], capsys, monkeypatch)
     assert code == 0, err
     assert "warning" in err and "'amount' is used as amount and customer_id" in err, err
+
+
+# ---------------------------------------------------------------------------- 2. numbers
+
+
+def _write_amounts(path: Path, amounts: list[str], sep: str = ",", customers: int = 3) -> dict[str, float]:
+    """Order lines with these amount cells (quoted); returns nothing: the caller knows the values."""
+    lines = [sep.join(["customer_id", "order_date", "amount"])]
+    for i, amount in enumerate(amounts):
+        lines.append(sep.join([f"K{i % customers}", f"2024-01-{1 + i % 28:02d}", '"' + amount + '"']))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _by_customer(values: list[float], customers: int = 3) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for i, v in enumerate(values):
+        out[f"K{i % customers}"] = round(out.get(f"K{i % customers}", 0.0) + v, 6)
+    return out
+
+
+@pytest.mark.parametrize("sep, cells, values", [
+    # decimal comma inside quotes in a comma-delimited file, currency before or after
+    (",", ["€ 139,12", "77.183,60 €", "12,5", "1.000,00", "EUR 3,10", "0,99"],
+     [139.12, 77183.60, 12.5, 1000.0, 3.10, 0.99]),
+    # ';' file: '.' groups thousands when no value shows otherwise ("77.184" = 77184)
+    (";", ["77.184", "1.000", "12", "3.500.000", "250"], [77184, 1000, 12, 3500000, 250]),
+    # ';' file whose values show a decimal point: '.' is the decimal mark there
+    (";", ["12.50", "3.5", "100.25", "7"], [12.5, 3.5, 100.25, 7]),
+    # accounting negatives and every kind of grouping space
+    (",", ["(12.50)", "1\u00a0234.56", "1\u202f000.5", "2 000.25", "$ (3.00)", "10.00-", "USD 1,234.50"],
+     [-12.5, 1234.56, 1000.5, 2000.25, -3.0, -10.0, 1234.5]),
+    (";", ["(12,50)", "1\u00a0234,56", "1\u202f000,5", "2 000,25", "-4,75 €"], [-12.5, 1234.56, 1000.5, 2000.25, -4.75]),
+    # each value shows its own mark: both read, none guessed
+    (";", ["3.50", "1.234,50", "8,00", "2.25"], [3.5, 1234.5, 8.0, 2.25]),
+])
+def test_number_formats_are_decided_per_column_from_the_values(tmp_path, sep, cells, values):
+    path = _write_amounts(tmp_path / "orders.csv", cells, sep)
+    assert _spending(path) == _by_customer(values)
+
+
+def test_a_decimal_mark_shown_only_after_the_sample_decides_the_column(tmp_path, monkeypatch):
+    import custseg.number_formats as nf
+
+    monkeypatch.setattr(nf, "SAMPLE_ROWS", 5)
+    cells = ["1.000"] * 6 + ["2,5"]   # the sample (5 values) says nothing; a later value shows ','
+    path = _write_amounts(tmp_path / "orders.csv", cells, ",")
+    assert _spending(path) == _by_customer([1000.0] * 6 + [2.5])
+
+
+def test_a_number_that_stays_ambiguous_is_refused_with_examples(tmp_path, capsys, monkeypatch):
+    # '1.234,50' shows a decimal comma, '1,234.50' a decimal point: '77.184' could be 77184 or 77.184
+    path = _write_amounts(tmp_path / "orders.csv", ["1.234,50", "1,234.50", "77.184", "5"], ",")
+    code, _, err = run_cli(["run", path, "--out", tmp_path / "out"], capsys, monkeypatch)
+    line = _refused(code, err, "orders.csv", "'amount'", "77.184", "1.234,50")
+    assert "export the column in one format" in line
+
+
+def test_a_column_read_by_convention_says_so(tmp_path, capsys, monkeypatch):
+    path = _write_amounts(tmp_path / "orders.csv", ["1.234", "2.500", "3.125", "10"], ",")
+    code, _, err = run_cli(["run", path, "--out", tmp_path / "out", "--no-report", "-q", "--k", "2"],
+                           capsys, monkeypatch)
+    assert code == 0, err
+    assert "warning" in err and "decimal point" in err and "'1.234'" in err, err

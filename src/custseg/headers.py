@@ -23,7 +23,25 @@ def known_names() -> tuple[str, ...]:
 
 
 def normalised_headers(columns: list[str]) -> list[str]:
-    """The columns with known names respelled (Customer_ID -> customer_id, ' Day ' -> day)."""
+    """The columns with known names respelled (Customer_ID -> customer_id, ' Day ' -> day), when
+    that makes a schema recognisable (else the columns as they are: --map names them)."""
+    from .sources import detect_schema
+
+    respelled = _respelled(columns)
+    if respelled != columns and detect_schema(respelled) != "generic" and detect_schema(columns) == "generic":
+        return respelled
+    return columns
+
+
+def find_column(columns: list[str], name: str) -> str | None:
+    """The column called `name`, or else the one column equal to it ignoring case and spaces."""
+    if name in columns:
+        return name
+    matches = [c for c in columns if _key(c) == _key(name)]
+    return matches[0] if len(matches) == 1 else None
+
+
+def _respelled(columns: list[str]) -> list[str]:
     known = {}
     for name in known_names():
         known.setdefault(_key(name), name)

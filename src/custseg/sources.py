@@ -544,23 +544,28 @@ def _strip(value: ir.StringValue) -> ir.StringValue:
 
 
 def as_number(value: ir.Value, decimal_comma: bool = False) -> ir.FloatingValue:
-    """A float64, NULL where the text is not a number.
+    """A float64, NULL where the text is not a number (number_formats.parse: currency signs and
+    codes, spaces, accounting parentheses and thousands separators are read; `decimal_comma`:
+    ',' is the decimal mark and '.' groups thousands ('1.234,50' -> 1234.5))."""
+    from .number_formats import NumberFormat, parse
 
-    Currency signs and spaces are ignored; so are thousands separators: commas, or with
-    `decimal_comma` (a ';'-delimited file, the European convention) dots, the comma then
-    being the decimal mark ('1.234,50' -> 1234.5).
-    """
-    dtype = value.type()
-    if dtype.is_numeric() or dtype.is_boolean():
-        return value.cast("float64")
-    text = value.cast("string")
-    # Casts ignore surrounding whitespace; only a value that does not cast as it is goes
-    # through the (costly) regex.
-    if decimal_comma:
-        cleaned = text.strip().re_replace(r"[£$€\s.]", "").replace(",", ".")
-    else:
-        cleaned = text.strip().re_replace(r"[£$€\s,]", "")
-    return ibis.coalesce(text.try_cast("float64"), cleaned.try_cast("float64"))
+    return parse(value, NumberFormat("," if decimal_comma else "."))
+
+
+def number_parser(formats: dict | None):
+    """value -> float64, in the format decided for its column (number_formats.formats_for)."""
+    from .number_formats import parse
+
+    formats = formats or {}
+
+    def num(value: ir.Value) -> ir.FloatingValue:
+        try:
+            name = value.get_name()
+        except Exception:
+            name = None
+        return parse(value, formats.get(name))
+
+    return num
 
 
 _DMY = r"^\s*(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{2,4})"
@@ -653,8 +658,8 @@ def _canonical(
     }
 
 
-def adapt_shopify(raw: ir.Table, date_format: str, decimal_comma: bool = False) -> dict[str, ir.Value]:
-    num = functools.partial(as_number, decimal_comma=decimal_comma)
+def adapt_shopify(raw: ir.Table, date_format: str, formats: dict | None = None) -> dict[str, ir.Value]:
+    num = number_parser(formats)
     ordered = num(raw.ordered_item_quantity)
     product = as_text(raw.product_type)
     return _canonical(
@@ -671,8 +676,8 @@ def adapt_shopify(raw: ir.Table, date_format: str, decimal_comma: bool = False) 
     )
 
 
-def adapt_online_retail(raw: ir.Table, date_format: str, decimal_comma: bool = False) -> dict[str, ir.Value]:
-    num = functools.partial(as_number, decimal_comma=decimal_comma)
+def adapt_online_retail(raw: ir.Table, date_format: str, formats: dict | None = None) -> dict[str, ir.Value]:
+    num = number_parser(formats)
     col = {key: raw[_pick(raw.columns, aliases)] for key, aliases in ONLINE_RETAIL_ALIASES.items()}
     invoice = as_text(col["invoice"])
     quantity = num(col["quantity"])
@@ -695,6 +700,9 @@ def adapt_online_retail(raw: ir.Table, date_format: str, decimal_comma: bool = F
 
 def generic_mapping(columns: list[str], mapping: dict[str, str], path: str) -> dict[str, str]:
     """canonical -> source column, from --map and, where not given, recognised names."""
+    from .headers import find_column
+
+    mapping = {k: find_column(columns, v) or v for k, v in mapping.items()}  # ' Price ' for price
     for canonical, source in mapping.items():
         if canonical not in CANONICAL:
             raise CustsegError(f"--map {canonical}={source}: {canonical!r} is not a canonical column; "
@@ -738,8 +746,8 @@ def shared_column_warnings(resolved: dict[str, str]) -> list[str]:
     return out
 
 
-def adapt_generic(raw: ir.Table, resolved: dict[str, str], date_format: str, decimal_comma: bool = False) -> dict[str, ir.Value]:
-    num = functools.partial(as_number, decimal_comma=decimal_comma)
+def adapt_generic(raw: ir.Table, resolved: dict[str, str], date_format: str, formats: dict | None = None) -> dict[str, ir.Value]:
+    num = number_parser(formats)
     get = {name: raw[column] for name, column in resolved.items()}
     quantity = num(get["quantity"]) if "quantity" in get else None
     unit_price = num(get["unit_price"]) if "unit_price" in get else ibis.null("float64")
@@ -891,18 +899,23 @@ def adapt(backend, raw: ir.Table, columns: list[str], spec: SourceSpec, files: l
         provided = set(resolved) | ({"amount"} if "amount" not in resolved else set())
         notes.append("columns: " + ", ".join(f"{k}={v}" for k, v in sorted(resolved.items())))
 
-    decimal_comma = bool(files) and file_kind(files[0]) == "csv" and sniff_csv(files[0]).delimiter == ";"
+    from .number_formats import formats_for
+    from .typed_csv import column_roles
+
+    delimiter = sniff_csv(files[0]).delimiter if files and file_kind(files[0]) == "csv" else None
+    number_columns = [c for c, role in column_roles(schema, columns, spec.mapping).items() if role == "number"]
+    formats = formats_for(backend, raw, number_columns, delimiter, path, notes)  # number_formats.py
     date_format = spec.date_format
     if date_format == "auto":
         date_format = detect_date_format(backend, raw, date_column, default_format, path)
     if schema == "shopify":
-        values = adapt_shopify(raw, date_format, decimal_comma)
+        values = adapt_shopify(raw, date_format, formats)
     elif schema == "online-retail":
-        values = adapt_online_retail(raw, date_format, decimal_comma)
+        values = adapt_online_retail(raw, date_format, formats)
     else:
-        values = adapt_generic(raw, resolved, date_format, decimal_comma)
+        values = adapt_generic(raw, resolved, date_format, formats)
     lines = raw.select(**values)
-    warnings = [n for n in notes if n.startswith(SHARED_WARNING)]
+    warnings = [n for n in notes if n.startswith(SHARED_WARNING) or n.startswith(path + ": column")]
     return Source(
         lines=lines, schema=schema, files=files, columns=columns, provided=provided,
         return_rate_level=level, date_format=date_format, notes=[n for n in notes if n not in warnings],
