@@ -174,3 +174,23 @@ def test_a_column_read_by_convention_says_so(tmp_path, capsys, monkeypatch):
                            capsys, monkeypatch)
     assert code == 0, err
     assert "warning" in err and "decimal point" in err and "'1.234'" in err, err
+
+
+# ---------------------------------------------------------------------------- 3. ids
+
+
+def test_ids_with_leading_zeros_after_the_first_64_kb_stay_distinct(tmp_path):
+    rows = []
+    for i in range(6000):  # ~150 KB of plain integer ids first
+        rows.append({"customer_id": str(100 + i % 50), "order_date": f"2024-02-{1 + i % 28:02d}",
+                     "amount": f"{1 + i % 13}.25"})
+    for i in range(60):   # then the same numbers with leading zeros: other customers
+        rows.append({"customer_id": f"00{100 + i % 50}", "order_date": "2024-03-01", "amount": "1000.5"})
+    table = pd.DataFrame(rows)
+    path = tmp_path / "orders.csv"
+    table.to_csv(path, index=False)
+    assert path.stat().st_size > 1 << 16 and "00100" not in path.read_bytes()[: 1 << 16].decode()
+    expected = pd.read_csv(path, dtype=str).assign(amount=lambda t: t.amount.astype(float))
+    got = _spending(path)
+    assert len(got) == 100
+    assert got == _expected(expected)

@@ -153,12 +153,13 @@ def sample_values(backend, raw: ir.Table, columns: list[str]) -> dict[str, list[
 
 
 def formats_for(backend, raw: ir.Table, columns: list[str], delimiter: str | None, where: str,
-                warnings: list[str] | None = None) -> dict[str, NumberFormat]:
-    """column -> its NumberFormat, for the number columns read as text."""
+                warnings: list[str] | None = None, scan: bool = True) -> dict[str, NumberFormat]:
+    """column -> its NumberFormat, for the number columns read as text (`scan`: the whole columns are
+    searched for values that decide or refuse, one query; else the sample alone)."""
     samples = sample_values(backend, raw, columns)
     for column, values in samples.items():
         decide(values, delimiter, where, column)  # the sample alone may already be refused
-    further = _further_down(backend, raw, list(samples))
+    further = _further_down(backend, raw, list(samples)) if scan else {}
     formats = {column: decide(values + further.get(column, []), delimiter, where, column)
                for column, values in samples.items()}
     for column, fmt in formats.items():

@@ -245,7 +245,7 @@ def read_raw(backend, files: list[str], sheet: str | None, roles: dict[str, str]
 
 def _read_csv(backend, paths: list[str], dialect: CsvDialect, typed=None) -> ir.Table:
     if backend.name == "duckdb":
-        types = typed.types if typed else {}
+        types = typed.read_types() if typed else {}
         options = dict(
             delim=dialect.delimiter, header=True, all_varchar=not types, quote='"', escape='"',
             null_padding=False, encoding=dialect.encoding, auto_detect=False,
@@ -258,9 +258,14 @@ def _read_csv(backend, paths: list[str], dialect: CsvDialect, typed=None) -> ir.
             options["encoding"] = "utf-8"
         options.update(_malformed_line_options(backend))
         try:
-            return backend.read_csv(paths, **options)
+            table = backend.read_csv(paths, **options)
         except Exception as exc:  # duckdb raises its own error types
             raise CustsegError(f"{paths[0]}: cannot be read as CSV: {_first_line(exc)}") from exc
+        if typed and typed.keys:
+            from .typed_csv import checked_keys
+
+            table = checked_keys(table, typed.keys)  # ids: integers only where every value round-trips
+        return table
     return _spark_read(backend, "csv", paths, sep=dialect.delimiter, header=True, inferSchema=False,
                        encoding=dialect.encoding, quote='"', escape='"', multiLine=False)
 
@@ -797,16 +802,17 @@ def read_source(backend, spec: SourceSpec, typed: bool = False) -> Source:
     if not files:
         raise CustsegError("no input file given; name one or more CSV, Parquet or .xlsx files.")
     raw, columns = read_raw(backend, files, spec.sheet)
+    typed = typed and file_kind(files[0]) == "csv"
     try:
-        source = adapt(backend, raw, columns, spec, files)
+        source = adapt(backend, raw, columns, spec, files, scan=not typed)
     except CustsegError as exc:
         sheets = _other_sheets(files[0]) if spec.sheet is None and "missing column" in str(exc) else []
         if sheets:  # the columns may be on another sheet of the workbook
             raise CustsegError(f"{exc} The workbook has the sheets {', '.join(sheets)}: pick one with --sheet.") \
                 from exc
         raise
-    if typed and file_kind(files[0]) == "csv":
-        source = _read_typed(backend, source, spec, files) or source
+    if typed:
+        source = _read_typed(backend, source, spec, files) or adapt(backend, raw, columns, spec, files)
     source.warnings = warnings + source.warnings
     return source
 
@@ -865,7 +871,8 @@ def _check_spec(spec: SourceSpec) -> None:
         raise CustsegError(f"--date-format {spec.date_format!r} is unknown; use one of: {', '.join(DATE_FORMATS)}.")
 
 
-def adapt(backend, raw: ir.Table, columns: list[str], spec: SourceSpec, files: list[str]) -> Source:
+def adapt(backend, raw: ir.Table, columns: list[str], spec: SourceSpec, files: list[str],
+          scan: bool = True) -> Source:
     """Apply the schema adapter (detected from the columns unless given)."""
     path = files[0] if files else "the data"
     schema = spec.schema
@@ -904,7 +911,8 @@ def adapt(backend, raw: ir.Table, columns: list[str], spec: SourceSpec, files: l
 
     delimiter = sniff_csv(files[0]).delimiter if files and file_kind(files[0]) == "csv" else None
     number_columns = [c for c, role in column_roles(schema, columns, spec.mapping).items() if role == "number"]
-    formats = formats_for(backend, raw, number_columns, delimiter, path, notes)  # number_formats.py
+    # number_formats.py; `scan` False: from the sample alone (a typed reading that follows scans its text columns)
+    formats = formats_for(backend, raw, number_columns, delimiter, path, notes, scan)
     date_format = spec.date_format
     if date_format == "auto":
         date_format = detect_date_format(backend, raw, date_column, default_format, path)
