@@ -194,3 +194,23 @@ def test_ids_with_leading_zeros_after_the_first_64_kb_stay_distinct(tmp_path):
     got = _spending(path)
     assert len(got) == 100
     assert got == _expected(expected)
+
+
+# ---------------------------------------------------------------------------- 4. encodings
+
+
+@pytest.mark.parametrize("encoding, name", [("latin-1", "Café crème"), ("cp1252", "“Smart” shirt – €5")])
+def test_a_single_byte_file_whose_first_accent_comes_after_64_kb_is_read_whole(tmp_path, encoding, name):
+    rows = []
+    for i in range(5000):
+        rows.append(f"C{i % 300},2024-01-{1 + i % 28:02d},{1 + i % 7}.50,Plain item")
+    for i in range(600):  # accented products only from here on, for customers of their own
+        rows.append(f"L{i % 250},2024-02-{1 + i % 28:02d},{2 + i % 5}.25,{name}")
+    path = tmp_path / "orders.csv"
+    path.write_bytes(("customer_id,order_date,amount,product\n" + "\n".join(rows) + "\n").encode(encoding))
+    assert all(b < 0x80 for b in path.read_bytes()[: 1 << 16])
+    frame, quality, _ = features_of(path)
+    expected = pd.read_csv(path, encoding=encoding, dtype={"customer_id": str})
+    assert {str(k): round(float(v), 6) for k, v in frame["total_spending"].items()} == _expected(expected)
+    assert quality["rows_read"] == quality["rows_used"] == len(rows)
+    assert all(r["rows_dropped"] == 0 for r in quality["rules"])

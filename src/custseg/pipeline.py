@@ -20,6 +20,7 @@ from . import __version__
 from .cleaning import cache_lines, clean, data_quality, discard_cache, worth_caching
 from .scaling import SCALES, assign
 from .dropped import describe_drops, refuse_if_nothing_used
+from .encodings import drop_all_rejects, fix_misdecoded, misdecoded_files
 from .engines import EngineOptions, connect, duckdb_connection, is_spark_dataframe, memory_beside
 from .errors import CustsegError
 from .features import (available, check_features, customer_features, customer_products, natural_order,
@@ -190,11 +191,16 @@ def compute_features(backend, data, options: RunOptions, stages: Stages,
     with stages.stage("clean", "counting the cleaning rules"):
         if worth_caching(backend, source):
             cleaned = cache_lines(backend, cleaned, source)
-            if source.typed_rejects and typed_reading_failed(backend, source, cleaned.cached):
+            misdecoded = misdecoded_files(backend)  # not UTF-8 beyond the sniffed 64 KB (encodings.py)
+            if misdecoded or (source.typed_rejects and typed_reading_failed(backend, source, cleaned.cached)):
                 # A value the typed reader could not parse: read everything as text (typed_csv.py).
-                stages.note("a value needs the careful text parser; reading the file again")
+                for note in fix_misdecoded(backend, misdecoded) if misdecoded else \
+                        ["a value needs the careful text parser; reading the file again"]:
+                    stages.note(note)
                 discard_cache(backend, cleaned)
                 forget_rejects(backend, source.typed_rejects)
+                if misdecoded:
+                    drop_all_rejects(backend)
                 source = read_source(backend, spec)
                 cleaned = cache_lines(backend, clean(source), source)
         counted = cleaned.counts.to_pyarrow().to_pydict()

@@ -169,14 +169,18 @@ def sniff_csv(path: str) -> CsvDialect:
         raise CustsegError(f"{path}: this is not a text (CSV) file; give a CSV, Parquet or .xlsx export.")
     if raw.startswith(codecs.BOM_UTF8):
         raw = raw[len(codecs.BOM_UTF8):]
+    from .encodings import known_encoding
+
     try:
+        if known_encoding(path):  # a reading found bytes that are not UTF-8 further down (encodings.py)
+            raise UnicodeDecodeError("utf-8", raw, 0, 1, "not UTF-8 further down")
         text = raw.decode("utf-8")
         encoding = "utf-8"
     except UnicodeDecodeError as exc:
-        if exc.start >= len(raw) - 3:  # a character cut by the 64 KB window
+        if exc.start >= len(raw) - 3 and not known_encoding(path):  # a character cut by the 64 KB window
             text, encoding = raw[: exc.start].decode("utf-8"), "utf-8"
         else:
-            text, encoding = raw.decode("latin-1"), _single_byte_encoding(path)
+            text, encoding = raw.decode("latin-1"), known_encoding(path) or _single_byte_encoding(path)
     lines = text.splitlines()
     sample = "\n".join(lines[:50])
     first = lines[0] if lines else ""
