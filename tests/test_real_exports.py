@@ -214,3 +214,37 @@ def test_a_single_byte_file_whose_first_accent_comes_after_64_kb_is_read_whole(t
     assert {str(k): round(float(v), 6) for k, v in frame["total_spending"].items()} == _expected(expected)
     assert quality["rows_read"] == quality["rows_used"] == len(rows)
     assert all(r["rows_dropped"] == 0 for r in quality["rules"])
+
+
+# ---------------------------------------------------------------------------- 12. formulas
+
+
+def test_segment_names_from_a_model_are_neutralised_in_every_csv_but_ids_stay_as_read(tmp_path, capsys, monkeypatch):
+    import json
+
+    table = _table(60, 12)
+    table.loc[0:4, "customer_id"] = "=1+1"     # an id that looks like a formula stays exactly as read
+    path = tmp_path / "orders.csv"
+    table.to_csv(path, index=False)
+    first = tmp_path / "first"
+    code, _, err = run_cli(["run", path, "--out", first, "--no-report", "-q", "--k", "3"], capsys, monkeypatch)
+    assert code == 0, err
+    model = json.loads((first / "model.json").read_text())
+    hostile = ["=HYPERLINK(\"http://x\")", "+cmd|' /C calc'!A0", "@SUM(A1)"]
+    for segment, name in zip(model["segments"], hostile):
+        segment["name"] = name
+        segment["description"] = "-" + segment["description"]
+    (tmp_path / "hostile.json").write_text(json.dumps(model))
+    second = tmp_path / "second"
+    code, _, err = run_cli(["run", path, "--model", tmp_path / "hostile.json", "--out", second, "--no-report", "-q"],
+                           capsys, monkeypatch)
+    assert code == 0, err
+    segments = pd.read_csv(second / "segments.csv", dtype=str, keep_default_na=False)
+    assert set(segments["segment_name"]) <= {"'" + n for n in hostile}, set(segments["segment_name"])
+    assert set(segments["customer_id"]) == set(table["customer_id"])  # '=1+1' untouched
+    for name in ("profiles.csv", "best_sellers.csv"):
+        if (second / name).exists():
+            text = pd.read_csv(second / name, dtype=str, keep_default_na=False)
+            for column in text.columns:
+                if column != "customer_id":
+                    assert not text[column].str.match(r"^[=+\-@]").any(), (name, column)

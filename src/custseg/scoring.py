@@ -15,13 +15,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .engines import EngineOptions, connect
 from .errors import CustsegError
 from .model import SegmentationModel, as_model, model_label
-from .outputs import FORMULA_STARTS, write_table_csv
+from .outputs import neutralise_table, write_table_csv
 from .pipeline import ProgressCallback, RunOptions, Stages, compute_features
 
 PREDICTION_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
@@ -111,10 +110,5 @@ def write_predictions(predictions: Predictions, path: str | os.PathLike, force: 
 
 
 def _neutralised(table: pa.Table) -> pa.Table:
-    """segment_name cells that a spreadsheet would run as formulas get a leading apostrophe."""
-    names = table.column("segment_name")
-    risky = pc.starts_with(names, FORMULA_STARTS[0])
-    for start in FORMULA_STARTS[1:]:
-        risky = pc.or_(risky, pc.starts_with(names, start))
-    fixed = pc.if_else(risky, pc.binary_join_element_wise("'", names, ""), names)
-    return table.set_column(table.column_names.index("segment_name"), "segment_name", fixed)
+    """Formula-like text cells neutralised (outputs.neutralise_table; write_table_csv does it too)."""
+    return neutralise_table(table)
