@@ -248,3 +248,29 @@ def test_segment_names_from_a_model_are_neutralised_in_every_csv_but_ids_stay_as
             for column in text.columns:
                 if column != "customer_id":
                     assert not text[column].str.match(r"^[=+\-@]").any(), (name, column)
+
+
+# ---------------------------------------------------------------------------- 11. blank lines
+
+
+def test_whitespace_only_lines_are_blank_lines_not_malformed(tmp_path, capsys, monkeypatch):
+    table = _table(30, 6)
+    rows = [",".join(map(str, r)) for r in table.itertuples(index=False)]
+    rows.insert(5, "   ")
+    rows.insert(12, "\t\t")
+    rows.insert(20, " \t ")
+    rows[24] = "C01,2024-01-01,not a number"  # a real problem, two lines later in the file
+    path = tmp_path / "orders.csv"
+    path.write_text("customer_id,order_date,amount\n" + "\n".join(rows) + "\n")
+    out = tmp_path / "out"
+    code, _, err = run_cli(["run", path, "--out", out, "--no-report", "-q", "--k", "2"], capsys, monkeypatch)
+    assert code == 0, err
+    import json
+
+    quality = json.loads((out / "data_quality.json").read_text())
+    assert quality["rows_read"] == 30
+    rules = {r["rule"]: r for r in quality["rules"]}
+    assert rules["malformed_line"]["rows_dropped"] == 0
+    assert rules["invalid_amount"]["rows_dropped"] == 1
+    assert rules["invalid_amount"]["first_lines"] == [{"file": str(path), "line": 26}]
+    assert "malformed" not in err

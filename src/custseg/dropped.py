@@ -48,7 +48,9 @@ def malformed_lines(backend, files: list[str]) -> dict[str, list[int]]:
         scans = name.replace(REJECTS_PREFIX, "custseg_reject_scans_")
         rows = con.execute(
             f'SELECT DISTINCT s.file_path, e.line FROM "{name}" e JOIN "{scans}" s '
-            "ON e.scan_id = s.scan_id AND e.file_id = s.file_id").fetchall()
+            "ON e.scan_id = s.scan_id AND e.file_id = s.file_id "
+            # a line of spaces and tabs is a blank line, not a malformed one
+            "WHERE coalesce(trim(e.csv_line, ' \t\r\n\f\v'), 'x') <> ''").fetchall()
         for path, line in rows:
             real = os.path.realpath(path)
             found.setdefault(originals.get(real) or given.get(real, path), set()).add(int(line))
@@ -69,7 +71,7 @@ def _row_lines(path: str, rows: set[int], skipped: set[int]) -> dict[int, int]:
             starts = not open_quote
             if line.count(b'"') % 2:
                 open_quote = not open_quote
-            if not starts or number == 1 or number in skipped or not line.strip(b"\r\n"):
+            if not starts or number == 1 or number in skipped or not line.strip():
                 continue
             row += 1
             if row in rows:
