@@ -274,3 +274,17 @@ def test_whitespace_only_lines_are_blank_lines_not_malformed(tmp_path, capsys, m
     assert rules["invalid_amount"]["rows_dropped"] == 1
     assert rules["invalid_amount"]["first_lines"] == [{"file": str(path), "line": 26}]
     assert "malformed" not in err
+
+
+# ---------------------------------------------------------------------------- 8. long fields
+
+
+def test_a_valid_5_mb_field_keeps_its_line(tmp_path):
+    table = _table(30, 6)
+    table["note"] = "short"
+    table.loc[3, "note"] = "x" * (5 << 20)
+    path = tmp_path / "orders.csv"
+    table.to_csv(path, index=False)
+    frame, quality, _ = features_of(path)
+    assert quality["rows_read"] == quality["rows_used"] == 30
+    assert {str(k): round(float(v), 6) for k, v in frame["total_spending"].items()} == _expected(table)

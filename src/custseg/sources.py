@@ -301,6 +301,7 @@ def _malformed_line_options(backend) -> dict[str, Any]:
     backend._custseg_csv_reads = number
     options: dict[str, Any] = dict(
         store_rejects=True, rejects_table=f"{REJECTS_PREFIX}{number}", rejects_scan=f"custseg_reject_scans_{number}",
+        max_line_size=32 << 20,
     )
     try:
         limit, threads = backend.con.execute(
@@ -310,10 +311,13 @@ def _malformed_line_options(backend) -> dict[str, Any]:
         return options
     # Each reading thread holds a buffer (32 MB by default): under a small memory limit the
     # buffers alone would not fit, so they shrink (never below the 2 MB longest line).
+    buffer = 32 << 20
     if limit_bytes:
         buffer = min(32 << 20, max(2 << 20, limit_bytes // (8 * max(1, int(threads)))))
         if buffer < 32 << 20:
             options["buffer_size"] = int(buffer)
+    # A line may be as long as a buffer (DuckDB's default, 2 MB, dropped a valid 5 MB field's line).
+    options["max_line_size"] = int(buffer)
     return options
 
 
