@@ -288,3 +288,77 @@ def test_a_valid_5_mb_field_keeps_its_line(tmp_path):
     frame, quality, _ = features_of(path)
     assert quality["rows_read"] == quality["rows_used"] == 30
     assert {str(k): round(float(v), 6) for k, v in frame["total_spending"].items()} == _expected(table)
+
+
+# ---------------------------------------------------------------------------- 9, 10. line endings, formats
+
+
+def _text(table: pd.DataFrame) -> list[str]:
+    return [",".join(map(str, r)) for r in table.itertuples(index=False)]
+
+
+@pytest.mark.parametrize("layout", ["header_lf_data_crlf", "random_mix", "cr_only", "blank_first_line",
+                                    "blank_lines_first_crlf"])
+def test_line_endings_and_leading_blank_lines_are_read(tmp_path, layout):
+    import random
+
+    table = _table(40, 8)
+    header, rows = "customer_id,order_date,amount", _text(table)
+    rng = random.Random(3)
+    if layout == "header_lf_data_crlf":
+        text = header + "\n" + "\r\n".join(rows) + "\r\n"
+    elif layout == "random_mix":
+        text = header + "\r\n" + "".join(r + rng.choice(["\n", "\r\n"]) for r in rows)
+    elif layout == "cr_only":
+        text = header + "\r" + "\r".join(rows) + "\r"
+    elif layout == "blank_first_line":
+        text = "\n" + header + "\n" + "\n".join(rows) + "\n"
+    else:
+        text = "\r\n  \r\n" + header + "\r\n" + "\r\n".join(rows) + "\r\n"
+    path = tmp_path / "orders.csv"
+    path.write_bytes(text.encode())
+    expected = pd.read_csv(path, dtype={"customer_id": str}, skip_blank_lines=True)
+    frame, quality, _ = features_of(path)
+    assert quality["rows_read"] == quality["rows_used"] == 40
+    assert {str(k): round(float(v), 6) for k, v in frame["total_spending"].items()} == _expected(expected)
+
+
+@pytest.mark.parametrize("kind", ["utf-16", "utf-16-le-no-bom", "gzip", "gzip-latin-1"])
+def test_utf16_and_gzip_files_are_read(tmp_path, kind):
+    import gzip
+
+    table = _table(40, 8)
+    table["product"] = ["Café" if i % 3 else "Thé vert" for i in range(len(table))]
+    text = "customer_id,order_date,amount,product\n" + "\n".join(_text(table)) + "\n"
+    if kind == "utf-16":
+        path = tmp_path / "orders.csv"
+        path.write_bytes(text.encode("utf-16"))
+    elif kind == "utf-16-le-no-bom":
+        path = tmp_path / "orders.csv"
+        path.write_bytes(text.encode("utf-16-le"))
+    else:
+        path = tmp_path / "orders.csv.gz"
+        path.write_bytes(gzip.compress(text.encode("latin-1" if kind.endswith("latin-1") else "utf-8")))
+    frame, quality, _ = features_of(path)
+    assert quality["rows_read"] == quality["rows_used"] == 40
+    assert {str(k): round(float(v), 6) for k, v in frame["total_spending"].items()} == _expected(table)
+
+
+def test_a_zip_archive_is_named_as_such(tmp_path, capsys, monkeypatch):
+    import zipfile
+
+    path = tmp_path / "orders.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("orders.csv", "customer_id,order_date,amount\n" + "\n".join(_text(_table())) + "\n")
+    code, _, err = run_cli(["run", path, "--out", tmp_path / "out"], capsys, monkeypatch)
+    _refused(code, err, "orders.zip", "zip archive", "orders.csv", "unzip")
+
+
+def test_data_that_is_only_cancellations_says_so(tmp_path, capsys, monkeypatch):
+    path = tmp_path / "cancelled.csv"
+    lines = ["InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country"]
+    lines += [f"C{536000 + i},85123A,WHITE HANGING,-{1 + i % 3},12/1/2010 8:26,2.55,{17850 + i % 4},United Kingdom"
+              for i in range(20)]
+    path.write_text("\n".join(lines) + "\n")
+    code, _, err = run_cli(["run", path, "--out", tmp_path / "out"], capsys, monkeypatch)
+    _refused(code, err, "cancelled.csv", "cancellation", "20 lines")

@@ -64,14 +64,20 @@ def _row_lines(path: str, rows: set[int], skipped: set[int]) -> dict[int, int]:
     out: dict[int, int] = {}
     if not rows:
         return out
+    from .text_files import open_bytes
+
     row = -1
     open_quote = False
-    with open(path, "rb") as fh:
+    header = False
+    with open_bytes(path) as fh:
         for number, line in enumerate(fh, start=1):
             starts = not open_quote
             if line.count(b'"') % 2:
                 open_quote = not open_quote
-            if not starts or number == 1 or number in skipped or not line.strip():
+            if not starts or number in skipped or not line.strip():
+                continue
+            if not header:  # the first line that is not blank
+                header = True
                 continue
             row += 1
             if row in rows:

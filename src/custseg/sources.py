@@ -148,6 +148,9 @@ def file_kind(path: str) -> str:
     if head.startswith(b"PAR1"):
         return "parquet"
     if head.startswith(b"PK\x03\x04"):
+        from .text_files import refuse_zip
+
+        refuse_zip(path)  # a zip archive that is no workbook is named as such
         return "xlsx"
     return "csv"
 
@@ -157,12 +160,19 @@ class CsvDialect:
     delimiter: str
     encoding: str
     header: tuple[str, ...]
+    skip: int = 0           # blank lines before the header (text_files.py)
+    lenient: bool = False   # lines end in different ways (LF and CRLF): DuckDB's non-strict mode
 
 
 def sniff_csv(path: str) -> CsvDialect:
-    """Delimiter, encoding and header of a CSV file, from its first 64 KB."""
-    with open(path, "rb") as fh:
-        raw = fh.read(1 << 16)
+    """Delimiter, encoding and header of a CSV file, from its first 64 KB (decompressed: text_files.py)."""
+    from .text_files import head, leading_blank_lines, mixed_line_endings, utf16_encoding
+
+    raw = head(path)
+    utf16 = utf16_encoding(raw)
+    if utf16:  # transcoded to UTF-8 for DuckDB (_read_csv)
+        text = raw.decode(utf16, errors="ignore").lstrip("\ufeff")
+        return _dialect_of(path, text, utf16, mixed_line_endings(text.encode("utf-8")))
     if not raw.strip():
         raise CustsegError(f"{path}: the file is empty; export the order lines again.")
     if b"\x00" in raw:
@@ -181,7 +191,16 @@ def sniff_csv(path: str) -> CsvDialect:
             text, encoding = raw[: exc.start].decode("utf-8"), "utf-8"
         else:
             text, encoding = raw.decode("latin-1"), known_encoding(path) or _single_byte_encoding(path)
-    lines = text.splitlines()
+    return _dialect_of(path, text, encoding, mixed_line_endings(raw))
+
+
+def _dialect_of(path: str, text: str, encoding: str, lenient: bool) -> CsvDialect:
+    from .text_files import leading_blank_lines
+
+    skip = leading_blank_lines(text)
+    lines = text.splitlines()[skip:]
+    if not lines:
+        raise CustsegError(f"{path}: the file is empty; export the order lines again.")
     sample = "\n".join(lines[:50])
     first = lines[0] if lines else ""
     try:
@@ -193,7 +212,7 @@ def sniff_csv(path: str) -> CsvDialect:
     header = [h.strip() for h in header]
     if not any(header):
         raise CustsegError(f"{path}: the first line is empty; it must hold the column names.")
-    return CsvDialect(delimiter, encoding, tuple(header))
+    return CsvDialect(delimiter, encoding, tuple(header), skip, lenient)
 
 
 def read_raw(backend, files: list[str], sheet: str | None, roles: dict[str, str] | None = None,
@@ -257,9 +276,13 @@ def _read_csv(backend, paths: list[str], dialect: CsvDialect, typed=None) -> ir.
         )
         if typed and typed.dateformat:
             options["dateformat"] = typed.dateformat
-        if dialect.encoding == "cp1252":  # DuckDB reads UTF-8 and Latin-1 only
-            paths = [_as_utf8(backend, path) for path in paths]
+        if dialect.encoding == "cp1252" or dialect.encoding.startswith("utf-16"):  # DuckDB reads UTF-8, Latin-1
+            paths = [_as_utf8(backend, path, dialect.encoding) for path in paths]
             options["encoding"] = "utf-8"
+        if dialect.skip:
+            options["skip"] = dialect.skip
+        if dialect.lenient:
+            options["strict_mode"] = False
         options.update(_malformed_line_options(backend))
         try:
             table = backend.read_csv(paths, **options)
@@ -332,8 +355,10 @@ def _size_bytes(text: str) -> int | None:
 def _single_byte_encoding(path: str) -> str:
     """latin-1, or cp1252 (Windows) when the file has bytes 0x80-0x9F (€, curly quotes, dashes),
     which Latin-1 leaves to control characters and DuckDB refuses."""
+    from .text_files import open_bytes
+
     pattern = re.compile(rb"[\x80-\x9f]")
-    with open(path, "rb") as fh:
+    with open_bytes(path) as fh:
         while chunk := fh.read(1 << 22):
             if pattern.search(chunk):
                 return "cp1252"
@@ -348,7 +373,7 @@ def _cp1252_or_latin1(error: UnicodeDecodeError) -> tuple[str, int]:
 codecs.register_error("custseg-latin-1", _cp1252_or_latin1)
 
 
-def _as_utf8(backend, path: str) -> str:
+def _as_utf8(backend, path: str, encoding: str = "cp1252") -> str:
     """A UTF-8 copy of a cp1252 file in a private temporary directory (removed with the engine
     connection or at exit); line breaks are kept, so line numbers stay those of the file."""
     import shutil
@@ -360,9 +385,15 @@ def _as_utf8(backend, path: str) -> str:
         directory = tempfile.mkdtemp(prefix="custseg-utf8-")
         backend._custseg_transcoded = directory
         weakref.finalize(backend, shutil.rmtree, directory, True)
-    target = os.path.join(directory, f"{len(os.listdir(directory))}-{Path(path).name}")
+    name = Path(path).name[:-3] if path.lower().endswith(".gz") else Path(path).name
+    target = os.path.join(directory, f"{len(os.listdir(directory))}-{name}")
     backend._custseg_originals = {**getattr(backend, "_custseg_originals", {}), target: path}
-    with open(path, encoding="cp1252", errors="custseg-latin-1", newline="") as src, \
+    from .text_files import open_bytes, transcoded_utf8
+
+    if encoding != "cp1252":
+        transcoded_utf8(path, encoding, target)
+        return target
+    with open_bytes(path) as raw, codecs.getreader("cp1252")(raw, errors="custseg-latin-1") as src, \
             open(target, "w", encoding="utf-8", newline="") as dst:
         shutil.copyfileobj(src, dst, 1 << 20)
     return target
@@ -386,6 +417,9 @@ def read_error(exc: BaseException, files: list[str]) -> CustsegError:
     if "encoded" in first or "unicode" in first.lower():
         return CustsegError(f"{where}: the text is not in the detected encoding ({first}); save the file as "
                             "UTF-8 and run again.")
+    if "state machine reached an invalid state" in text:
+        return CustsegError(f"{where}: its lines end in different ways (LF and CRLF) beyond the first 64 KB; "
+                            "save the file with one kind of line ending (any text editor can) and run again.")
     if "No space left" in text or "disk" in first.lower() and "space" in first.lower():
         return CustsegError(f"DuckDB cannot spill to disk: {first}; free space or point --temp-dir elsewhere.")
     return CustsegError(f"{where}: cannot be read: {first}")

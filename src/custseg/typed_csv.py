@@ -117,11 +117,14 @@ def column_roles(schema: str, columns: list[str], mapping: dict[str, str]) -> di
 
 def sample_rows(path: str, dialect: CsvDialect) -> list[list[str]]:
     """The data rows within the first 64 KB of the file (the last, perhaps cut, row left out)."""
-    with open(path, "rb") as fh:
-        raw = fh.read(SAMPLE_BYTES)
+    from .text_files import head
+
+    raw = head(path, SAMPLE_BYTES)
     cut = len(raw) == SAMPLE_BYTES
     text = raw.decode(dialect.encoding if dialect.encoding != "cp1252" else "latin-1", errors="replace")
-    rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff")), delimiter=dialect.delimiter))[1:]
+    # Lines kept with their own endings (CR-only, mixed), blank lines before the header left out.
+    lines = text.lstrip("\ufeff").splitlines(keepends=True)[dialect.skip:]
+    rows = list(csv.reader(lines, delimiter=dialect.delimiter))[1:]
     if cut and rows:
         rows.pop()
     return [r for r in rows if any(r)]
