@@ -362,3 +362,41 @@ def test_data_that_is_only_cancellations_says_so(tmp_path, capsys, monkeypatch):
     path.write_text("\n".join(lines) + "\n")
     code, _, err = run_cli(["run", path, "--out", tmp_path / "out"], capsys, monkeypatch)
     _refused(code, err, "cancelled.csv", "cancellation", "20 lines")
+
+
+# ---------------------------------------------------------------------------- 7. dates
+
+
+def _dated(path: Path, dates: list[str]) -> pd.DataFrame:
+    table = pd.DataFrame({"customer_id": [f"C{i % 6}" for i in range(len(dates))], "order_date": dates,
+                          "amount": [round(1.5 + i, 2) for i in range(len(dates))]})
+    table.to_csv(path, index=False)
+    return table
+
+
+@pytest.mark.parametrize("dates, first, last", [
+    # ISO and day-first slashed dates in one column: every value read
+    ([f"2024-01-{1 + i % 28:02d}" if i % 2 else f"{13 + i % 15}/02/2024" for i in range(40)], "2024-01-02", "2024-02-27"),
+    # Excel day numbers (40513 = 1 Dec 2010)
+    ([str(40513 + i) for i in range(40)], "2010-12-01", "2011-01-09"),
+    # month names
+    ([f"{1 + i % 28} Dec 2010" if i % 2 else f"Dec {1 + i % 28}, 2010" for i in range(40)], "2010-12-01", "2010-12-28"),
+    (["01-Dec-2010"] * 20 + ["15-Jan-2011"] * 20, "2010-12-01", "2011-01-15"),
+])
+def test_dates_in_several_formats_are_all_read(tmp_path, dates, first, last):
+    table = _dated(tmp_path / "orders.csv", dates)
+    frame, quality, _ = features_of(tmp_path / "orders.csv")
+    assert quality["rows_read"] == quality["rows_used"] == len(dates)
+    assert quality["date_range"] == [first, last]
+    assert {str(k): round(float(v), 6) for k, v in frame["total_spending"].items()} == _expected(table)
+
+
+@pytest.mark.parametrize("dates, words", [
+    ([f"0{1 + i % 9}/0{1 + i % 8}/2024" for i in range(40)], ["'order_date'", "--date-format"]),
+    ([f"13/0{1 + i % 8}/2024" if i % 2 else f"0{1 + i % 8}/14/2024" for i in range(39)] + ["01/02/2024"],
+     ["'order_date'", "day first", "month first", "01/02/2024"]),
+])
+def test_dates_that_stay_ambiguous_are_refused_with_examples(tmp_path, capsys, monkeypatch, dates, words):
+    _dated(tmp_path / "orders.csv", dates)
+    code, _, err = run_cli(["run", tmp_path / "orders.csv", "--out", tmp_path / "out"], capsys, monkeypatch)
+    _refused(code, err, "orders.csv", *words)

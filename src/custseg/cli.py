@@ -126,7 +126,7 @@ def run(
     silhouette_sample: int = typer.Option(10_000, "--silhouette-sample", help="Customers sampled for silhouette scores (at most 20000)."),
     top_products: int = typer.Option(10, "--top-products", help="Best sellers listed per segment."),
     sheet: Optional[str] = typer.Option(None, help="Worksheet of an .xlsx input (name or 0-based index)."),
-    date_format: str = typer.Option("auto", "--date-format", help="Dates: auto, iso, dmy (31/12/2024) or mdy."),
+    date_format: str = typer.Option("auto", "--date-format", help="Dates: auto, iso, dmy (31/12/2024), mdy or excel (day numbers)."),
     fmt: str = typer.Option("auto", "--format", help="Format of the segments table: csv, parquet, or auto "
                                                      "(CSV up to 5,000,000 customers, Parquet above)."),
     no_report: bool = typer.Option(False, "--no-report", help="Do not write report.html."),
@@ -233,7 +233,7 @@ def predict(
         None, "--map", help="Map a canonical column to a source column, e.g. --map customer_id=Client (repeat it); "
                             "give the same mapping as the run that made the model."),
     sheet: Optional[str] = typer.Option(None, help="Worksheet of an .xlsx input (name or 0-based index)."),
-    date_format: str = typer.Option("auto", "--date-format", help="Dates: auto, iso, dmy (31/12/2024) or mdy."),
+    date_format: str = typer.Option("auto", "--date-format", help="Dates: auto, iso, dmy (31/12/2024), mdy or excel (day numbers)."),
     engine: str = typer.Option("duckdb", help="Engine: duckdb (embedded) or spark."),
     memory_limit: Optional[str] = typer.Option(None, "--memory-limit", help="DuckDB memory limit, e.g. 4GB."),
     temp_dir: Optional[str] = typer.Option(None, "--temp-dir", help="Where DuckDB spills when memory is short."),

@@ -389,7 +389,7 @@ def check_matrix(X: np.ndarray, features: Features, k: int | None) -> None:
     used = features.quality.get("rows_used", 0) if isinstance(features.quality, dict) else 0
     if n_customers == 0 and used:
         raise CustsegError(
-            f"{where}: every one of the {used:,} lines used is a cancellation or return (no ordered units): "
+            f"{where}: every one of the {used:,} lines used is a cancellation, return or refund (no ordered units): "
             "there is no purchase to segment. Give the order lines, not only the cancellations."
         )
     if n_customers < max(2, k_needed):

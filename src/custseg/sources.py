@@ -29,7 +29,7 @@ CANONICAL = (
     "customer_id", "order_id", "order_date", "product", "quantity", "returned_quantity", "amount", "unit_price",
 )
 SCHEMAS = ("auto", "shopify", "online-retail", "generic")
-DATE_FORMATS = ("auto", "iso", "dmy", "mdy")
+DATE_FORMATS = ("auto", "iso", "dmy", "mdy", "excel")
 
 SHOPIFY_COLUMNS = {"customer_id", "order_id", "day", "product_type", "total_sales",
                    "ordered_item_quantity", "returned_item_quantity"}
@@ -622,11 +622,24 @@ _ISO_FIXED = r"^\d\d\d\d[/.\-]\d\d[/.\-]\d\d"
 
 
 def as_date(value: ir.Value, date_format: str) -> ir.DateValue:
-    """A date; NULL where the value is not a date in the given format."""
+    """A date; NULL where the value is not a date. Slashed dates are read in `date_format`
+    (dmy or mdy); ISO dates and dates with month names always (date_formats.py); Excel day
+    numbers with date_format "excel"."""
+    from .date_formats import named_date, serial_date
+
     dtype = value.type()
     if dtype.is_timestamp() or dtype.is_date():
         return value.cast("date")
     text = value.cast("string")
+    if date_format == "excel":
+        return ibis.coalesce(serial_date(text), _as_date(text, "iso"), named_date(text))
+    parsed = _as_date(text, date_format)
+    if date_format in ("dmy", "mdy"):  # ISO dates in a day/month column are read as ISO
+        parsed = ibis.coalesce(parsed, _as_date(text, "iso"))
+    return ibis.coalesce(parsed, named_date(text))
+
+
+def _as_date(text: ir.StringValue, date_format: str) -> ir.DateValue:
     if date_format == "iso":
         y, m, d = (text.re_extract(_ISO, i) for i in (1, 2, 3))
     else:
@@ -646,30 +659,16 @@ def as_date(value: ir.Value, date_format: str) -> ir.DateValue:
 
 
 def detect_date_format(backend, raw: ir.Table, column: str, default: str, path: str) -> str:
-    """iso, dmy or mdy, judged from up to 10,000 values of the column."""
+    """iso, dmy, mdy or excel, judged from up to 10,000 values of the column (date_formats.detect)."""
+    from .date_formats import detect
+
     if raw[column].type().is_temporal():
         return "native"
     sample = backend.execute(raw.select(v=raw[column].cast("string")).filter(ibis._.v.notnull()).limit(10_000))
     values = [str(v).strip() for v in sample["v"] if str(v).strip()]
     if not values:
         return default if default != "auto" else "iso"
-    iso = sum(bool(re.match(_ISO, v)) for v in values)
-    dmy_like = [re.match(_DMY, v) for v in values]
-    slashed = [m for m in dmy_like if m]
-    if iso >= len(slashed) and iso:
-        return "iso"
-    if not slashed:
-        raise CustsegError(
-            f"{path}: column {column!r} does not hold dates (e.g. {values[0]!r}); "
-            "map the date column with --map order_date=COLUMN."
-        )
-    first_big = any(int(m.group(1)) > 12 for m in slashed)
-    second_big = any(int(m.group(2)) > 12 for m in slashed)
-    if first_big and not second_big:
-        return "dmy"
-    if second_big and not first_big:
-        return "mdy"
-    return default if default in ("dmy", "mdy") else "dmy"
+    return detect(values, column, default, path)
 
 
 # ---------------------------------------------------------------------------- adapters
