@@ -400,3 +400,29 @@ def test_dates_that_stay_ambiguous_are_refused_with_examples(tmp_path, capsys, m
     _dated(tmp_path / "orders.csv", dates)
     code, _, err = run_cli(["run", tmp_path / "orders.csv", "--out", tmp_path / "out"], capsys, monkeypatch)
     _refused(code, err, "orders.csv", *words)
+
+
+def _with_bad(path: Path, bad_every: int, column: str, bad: str, guests_every: int = 0) -> pd.DataFrame:
+    table = _table(100, 10)
+    table[column] = table[column].astype(str)
+    for i in range(0, len(table), bad_every):
+        table.loc[i, column] = bad
+    if guests_every:
+        for i in range(1, len(table), guests_every):
+            table.loc[i, "customer_id"] = ""
+    table.to_csv(path, index=False)
+    return table
+
+
+@pytest.mark.parametrize("column, bad", [("amount", "n/a"), ("order_date", "soon")])
+def test_more_than_a_fifth_unparsable_values_is_refused_with_examples(tmp_path, capsys, monkeypatch, column, bad):
+    _with_bad(tmp_path / "orders.csv", 3, column, bad)   # 34 of 100 lines
+    code, _, err = run_cli(["run", tmp_path / "orders.csv", "--out", tmp_path / "out"], capsys, monkeypatch)
+    _refused(code, err, "orders.csv", repr(column), "34 of 100", repr(bad))
+
+
+def test_a_few_unparsable_values_and_many_guest_lines_are_dropped_not_refused(tmp_path):
+    table = _with_bad(tmp_path / "orders.csv", 10, "amount", "n/a", guests_every=3)  # 10% bad, 33% guests
+    frame, quality, _ = features_of(tmp_path / "orders.csv")
+    kept = table[(table.customer_id != "") & (table.amount != "n/a")].assign(amount=lambda t: t.amount.astype(float))
+    assert {str(k): round(float(v), 6) for k, v in frame["total_spending"].items()} == _expected(kept)

@@ -20,6 +20,7 @@ from . import __version__
 from .cleaning import cache_lines, clean, data_quality, discard_cache, worth_caching
 from .scaling import SCALES, assign
 from .dropped import describe_drops, refuse_if_nothing_used
+from .parse_failures import refuse_if_mostly_unparsed
 from .encodings import drop_all_rejects, fix_misdecoded, misdecoded_files
 from .engines import EngineOptions, connect, duckdb_connection, is_spark_dataframe, memory_beside
 from .errors import CustsegError
@@ -215,6 +216,7 @@ def compute_features(backend, data, options: RunOptions, stages: Stages,
             raise CustsegError(f"{source.files[0] if source.files else 'the data'}: no order lines to read "
                                "(only a header?); export the order lines again.")
         refuse_if_nothing_used(source, quality)
+        refuse_if_mostly_unparsed(backend, source, quality)  # > 20% unreadable values (parse_failures.py)
         for line in dropped_summary:
             stages.warn(line)
         stages.note(f"{quality['rows_read']:,} lines read, {quality['rows_used']:,} used")

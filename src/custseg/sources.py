@@ -87,6 +87,7 @@ class Source:
     typed_rejects: list[str] = field(default_factory=list)
     typed_dates: bool = False  # the order dates were parsed by the typed reading
     warnings: list[str] = field(default_factory=list)  # said on stderr (skipped files, ...)
+    parsed_from: dict[str, str] = field(default_factory=dict)  # canonical -> the source column parsed
 
 
 # ---------------------------------------------------------------------------- files
@@ -964,9 +965,22 @@ def adapt(backend, raw: ir.Table, columns: list[str], spec: SourceSpec, files: l
     else:
         values = adapt_generic(raw, resolved, date_format, formats)
     lines = raw.select(**values)
+    parsed_from = _parsed_from(schema, columns, resolved if schema == "generic" else {}, date_column)
     warnings = [n for n in notes if n.startswith(SHARED_WARNING) or n.startswith(path + ": column")]
     return Source(
         lines=lines, schema=schema, files=files, columns=columns, provided=provided,
         return_rate_level=level, date_format=date_format, notes=[n for n in notes if n not in warnings],
-        warnings=warnings,
+        warnings=warnings, parsed_from=parsed_from,
     )
+
+
+def _parsed_from(schema: str, columns: list[str], resolved: dict[str, str], date_column: str) -> dict[str, str]:
+    """canonical -> the source column it is parsed from (for parse_failures.py)."""
+    if schema == "shopify":
+        return {"order_date": date_column, "amount": "total_sales", "quantity": "ordered_item_quantity",
+                "returned_quantity": "returned_item_quantity"}
+    if schema == "online-retail":
+        return {"order_date": date_column, "quantity": _pick(columns, ONLINE_RETAIL_ALIASES["quantity"]),
+                "unit_price": _pick(columns, ONLINE_RETAIL_ALIASES["unit_price"])}
+    return {k: v for k, v in resolved.items()
+            if k in ("order_date", "amount", "quantity", "returned_quantity", "unit_price")}
