@@ -107,7 +107,8 @@ def first_dropped_lines(backend, source: Source, cleaned: Cleaned, spec: SourceS
             again = SourceSpec(inputs=[path], schema=source.schema, mapping=dict(spec.mapping), sheet=spec.sheet,
                                date_format=source.date_format)
             bound = {r: EXPECTED_SCAN_ROWS if cleaned.rules[r - 1].expected else SCAN_ROWS for r in wanted}
-            lines = adapt(backend, raw.limit(max(bound.values())), columns, again, [path]).lines
+            lines = adapt(backend, raw.limit(max(bound.values())), columns, again, [path],
+                          formats=source.number_formats).lines
             reasons = ibis.to_sql(lines.select(reason=drop_reason(lines, cleaned.rules)), dialect="duckdb")
             found = []
             for reason in wanted:

@@ -36,8 +36,9 @@ def remember(path: str, encoding: str) -> None:
         _KNOWN[key] = encoding
 
 
-def misdecoded_files(backend) -> list[str]:
-    """Files (as given) in which the CSV reader met bytes that are not UTF-8 (DuckDB)."""
+def misdecoded_files(backend, error_type: str = "INVALID ENCODING") -> list[str]:
+    """Files (as given) in which the CSV reader met bytes that are not UTF-8 (DuckDB), or another
+    error_type ("LINE SIZE OVER MAXIMUM")."""
     from .sources import REJECTS_PREFIX
 
     con = getattr(backend, "con", None)
@@ -55,7 +56,7 @@ def misdecoded_files(backend) -> list[str]:
         try:
             rows = con.execute(
                 f'SELECT DISTINCT s.file_path FROM "{name}" e JOIN "{scans}" s '
-                "ON e.scan_id = s.scan_id AND e.file_id = s.file_id WHERE e.error_type = 'INVALID ENCODING'"
+                "ON e.scan_id = s.scan_id AND e.file_id = s.file_id WHERE e.error_type = ?", [error_type]
             ).fetchall()
         except Exception:
             continue
@@ -92,3 +93,14 @@ def drop_all_rejects(backend) -> None:
         [REJECTS_PREFIX + "%", "custseg_reject_scans_%"]).fetchall()]
     for name in names:
         con.execute(f'DROP TABLE IF EXISTS "{name}"')
+
+
+def long_lines(backend) -> list[str]:
+    """Files with a line longer than the reader's limit; the limit is raised for the next reading
+    (a valid 5 MB field must not drop its line). Once raised, a longer line stays malformed."""
+    if getattr(backend, "_custseg_long_lines", False):
+        return []
+    found = misdecoded_files(backend, "LINE SIZE OVER MAXIMUM")
+    if found:
+        backend._custseg_long_lines = True
+    return found

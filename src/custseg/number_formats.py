@@ -108,7 +108,11 @@ def decide(values: list[str], delimiter: str | None, where: str, column: str) ->
 
 
 def parse(value: ir.Value, fmt: NumberFormat | None = None) -> ir.FloatingValue:
-    """A float64, NULL where the text is not a number in the format."""
+    """A float64, NULL where the text is not a number in the format.
+
+    Each intermediate value is used as few times as possible: Ibis inlines a value at every
+    use, and DuckDB evaluates what a CASE repeats for every row (the slow path therefore sees
+    only the values the plain cast did not take; the others are NULL there)."""
     fmt = fmt or POINT
     dtype = value.type()
     if dtype.is_numeric() or dtype.is_boolean():
@@ -119,24 +123,22 @@ def parse(value: ir.Value, fmt: NumberFormat | None = None) -> ir.FloatingValue:
     fast = text.try_cast("float64")
     if fmt.decimal == ",":
         fast = ibis.ifelse(text.contains("."), ibis.null("float64"), fast)
-    cleaned = text.re_replace(_NOISE, "").re_replace(_CODE, "").replace("\u2212", "-")
-    parens = cleaned.startswith("(") & cleaned.endswith(")")
-    trailing = cleaned.endswith("-") & ~cleaned.startswith("-")
-    negative = parens | trailing
-    body = ibis.ifelse(parens, cleaned.re_replace(r"^\(|\)$", ""),
-                       ibis.ifelse(trailing, cleaned.re_replace(r"-$", ""), cleaned))
-    comma_valid = body.re_search(r"^[-+]?(\d{1,3}(\.\d{3})+|\d*)(,\d+)?$")
-    comma_plain = body.replace(".", "").replace(",", ".")
-    point_valid = body.re_search(r"^[-+]?(\d{1,3}(,\d{3})+|\d*)(\.\d+)?([eE][-+]?\d+)?$")
-    point_plain = body.replace(",", "")
+    rest = ibis.ifelse(fast.isnull(), text, ibis.null("string"))
+    # Currency signs and codes, grouping spaces; the minus sign U+2212 as '-'.
+    cleaned = rest.re_replace(f"{_NOISE}|{_CODE}", "").replace("\u2212", "-")
+    negative = cleaned.re_search(r"^\(.*\)$|^[^-].*-$")        # (12.50), 12.50-
+    body = cleaned.re_replace(r"^\(|\)$|-$", "")
+    default_comma = ibis.literal(fmt.decimal == ",")
     # Each value is read with the decimal mark it shows; one that shows none with the column's.
-    as_comma = body.re_search(_SHOWS_COMMA) | (~body.re_search(_SHOWS_POINT) & (fmt.decimal == ","))
-    valid = ibis.ifelse(as_comma, comma_valid, point_valid)
-    plain = ibis.ifelse(as_comma, comma_plain, point_plain)
-    number = ibis.ifelse(valid & plain.re_search(r"\d"), plain, ibis.null("string")).try_cast("float64")
-    slow = ibis.ifelse(negative & ~body.startswith("-"), -number, ibis.ifelse(negative, ibis.null("float64"),
-                                                                              number))
-    return ibis.coalesce(fast, slow)
+    as_comma = body.re_search(_SHOWS_COMMA) | (default_comma & ~body.re_search(_SHOWS_POINT))
+    plain = ibis.ifelse(
+        as_comma,
+        ibis.ifelse(body.re_search(r"^[-+]?(\d{1,3}(\.\d{3})+|\d*)(,\d+)?$"),
+                    body.replace(".", "").replace(",", "."), ibis.null("string")),
+        ibis.ifelse(body.re_search(r"^[-+]?(\d{1,3}(,\d{3})+|\d*)(\.\d+)?([eE][-+]?\d+)?$"),
+                    body.replace(",", ""), ibis.null("string")))
+    number = plain.try_cast("float64")
+    return ibis.coalesce(fast, ibis.ifelse(negative, -number, number))
 
 
 def sample_values(backend, raw: ir.Table, columns: list[str]) -> dict[str, list[str]]:

@@ -21,7 +21,7 @@ from .cleaning import cache_lines, clean, data_quality, discard_cache, worth_cac
 from .scaling import SCALES, assign
 from .dropped import describe_drops, refuse_if_nothing_used
 from .parse_failures import refuse_if_mostly_unparsed
-from .encodings import drop_all_rejects, fix_misdecoded, misdecoded_files
+from .encodings import drop_all_rejects, fix_misdecoded, long_lines, misdecoded_files
 from .engines import EngineOptions, connect, duckdb_connection, is_spark_dataframe, memory_beside
 from .errors import CustsegError
 from .features import (available, check_features, customer_features, customer_products, natural_order,
@@ -193,14 +193,16 @@ def compute_features(backend, data, options: RunOptions, stages: Stages,
         if worth_caching(backend, source):
             cleaned = cache_lines(backend, cleaned, source)
             misdecoded = misdecoded_files(backend)  # not UTF-8 beyond the sniffed 64 KB (encodings.py)
-            if misdecoded or (source.typed_rejects and typed_reading_failed(backend, source, cleaned.cached)):
+            long = long_lines(backend)  # a line beyond DuckDB's 2 MB: read again with a larger limit
+            if misdecoded or long or (source.typed_rejects and typed_reading_failed(backend, source, cleaned.cached)):
                 # A value the typed reader could not parse: read everything as text (typed_csv.py).
                 for note in fix_misdecoded(backend, misdecoded) if misdecoded else \
-                        ["a value needs the careful text parser; reading the file again"]:
+                        [f"{long[0]}: a line longer than 2 MB; reading again" if long else
+                         "a value needs the careful text parser; reading the file again"]:
                     stages.note(note)
                 discard_cache(backend, cleaned)
                 forget_rejects(backend, source.typed_rejects)
-                if misdecoded:
+                if misdecoded or long:
                     drop_all_rejects(backend)
                 source = read_source(backend, spec)
                 cleaned = cache_lines(backend, clean(source), source)

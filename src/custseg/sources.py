@@ -88,6 +88,7 @@ class Source:
     typed_dates: bool = False  # the order dates were parsed by the typed reading
     warnings: list[str] = field(default_factory=list)  # said on stderr (skipped files, ...)
     parsed_from: dict[str, str] = field(default_factory=dict)  # canonical -> the source column parsed
+    number_formats: dict = field(default_factory=dict)  # column -> number_formats.NumberFormat
 
 
 # ---------------------------------------------------------------------------- files
@@ -313,6 +314,9 @@ def _unique_names(header: tuple[str, ...]) -> list[str]:
     return out
 
 
+# DuckDB's longest line by default (2 MB; a larger limit slows every reading by ~30%); a reading
+# that meets a longer line is done again with the limit raised to a buffer (encodings.long_lines).
+MAX_LINE_SIZE = 2 << 20
 REJECTS_PREFIX = "custseg_rejects_"  # DuckDB temp tables of malformed CSV lines (see dropped.py)
 
 
@@ -325,13 +329,14 @@ def _malformed_line_options(backend) -> dict[str, Any]:
     backend._custseg_csv_reads = number
     options: dict[str, Any] = dict(
         store_rejects=True, rejects_table=f"{REJECTS_PREFIX}{number}", rejects_scan=f"custseg_reject_scans_{number}",
-        max_line_size=32 << 20,
     )
     try:
         limit, threads = backend.con.execute(
             "SELECT current_setting('memory_limit'), current_setting('threads')").fetchone()
         limit_bytes = _size_bytes(str(limit))
     except Exception:
+        if getattr(backend, "_custseg_long_lines", False):
+            options["max_line_size"] = 32 << 20
         return options
     # Each reading thread holds a buffer (32 MB by default): under a small memory limit the
     # buffers alone would not fit, so they shrink (never below the 2 MB longest line).
@@ -341,7 +346,8 @@ def _malformed_line_options(backend) -> dict[str, Any]:
         if buffer < 32 << 20:
             options["buffer_size"] = int(buffer)
     # A line may be as long as a buffer (DuckDB's default, 2 MB, dropped a valid 5 MB field's line).
-    options["max_line_size"] = int(buffer)
+    if getattr(backend, "_custseg_long_lines", False):
+        options["max_line_size"] = int(buffer)
     return options
 
 
@@ -637,7 +643,9 @@ def as_date(value: ir.Value, date_format: str) -> ir.DateValue:
     parsed = _as_date(text, date_format)
     if date_format in ("dmy", "mdy"):  # ISO dates in a day/month column are read as ISO
         parsed = ibis.coalesce(parsed, _as_date(text, "iso"))
-    return ibis.coalesce(parsed, named_date(text))
+    # Month names only where the text has a letter (a cheap test that spares the regexes).
+    named = ibis.ifelse(text.re_search("[A-Za-z]"), text, ibis.null("string"))
+    return ibis.coalesce(parsed, named_date(named))
 
 
 def _as_date(text: ir.StringValue, date_format: str) -> ir.DateValue:
@@ -914,7 +922,7 @@ def _check_spec(spec: SourceSpec) -> None:
 
 
 def adapt(backend, raw: ir.Table, columns: list[str], spec: SourceSpec, files: list[str],
-          scan: bool = True) -> Source:
+          scan: bool = True, formats: dict | None = None) -> Source:
     """Apply the schema adapter (detected from the columns unless given)."""
     path = files[0] if files else "the data"
     schema = spec.schema
@@ -954,7 +962,8 @@ def adapt(backend, raw: ir.Table, columns: list[str], spec: SourceSpec, files: l
     delimiter = sniff_csv(files[0]).delimiter if files and file_kind(files[0]) == "csv" else None
     number_columns = [c for c, role in column_roles(schema, columns, spec.mapping).items() if role == "number"]
     # number_formats.py; `scan` False: from the sample alone (a typed reading that follows scans its text columns)
-    formats = formats_for(backend, raw, number_columns, delimiter, path, notes, scan)
+    if formats is None:  # given: those of an earlier reading of the same files (dropped.py)
+        formats = formats_for(backend, raw, number_columns, delimiter, path, notes, scan)
     date_format = spec.date_format
     if date_format == "auto":
         date_format = detect_date_format(backend, raw, date_column, default_format, path)
@@ -970,7 +979,7 @@ def adapt(backend, raw: ir.Table, columns: list[str], spec: SourceSpec, files: l
     return Source(
         lines=lines, schema=schema, files=files, columns=columns, provided=provided,
         return_rate_level=level, date_format=date_format, notes=[n for n in notes if n not in warnings],
-        warnings=warnings, parsed_from=parsed_from,
+        warnings=warnings, parsed_from=parsed_from, number_formats=formats,
     )
 
 
