@@ -426,3 +426,15 @@ def test_a_few_unparsable_values_and_many_guest_lines_are_dropped_not_refused(tm
     frame, quality, _ = features_of(tmp_path / "orders.csv")
     kept = table[(table.customer_id != "") & (table.amount != "n/a")].assign(amount=lambda t: t.amount.astype(float))
     assert {str(k): round(float(v), 6) for k, v in frame["total_spending"].items()} == _expected(kept)
+
+
+def test_line_endings_that_change_after_the_first_64_kb_are_read(tmp_path):
+    table = _table(8000, 50)
+    rows = _text(table)
+    path = tmp_path / "orders.csv"
+    path.write_bytes(("customer_id,order_date,amount\n" + "\n".join(rows[:5000]) + "\n" + "\r\n".join(rows[5000:])
+                      + "\r\n").encode())
+    assert b"\r" not in path.read_bytes()[: 1 << 16]
+    frame, quality, _ = features_of(path)
+    assert quality["rows_read"] == quality["rows_used"] == 8000
+    assert {str(k): round(float(v), 6) for k, v in frame["total_spending"].items()} == _expected(table)

@@ -191,7 +191,16 @@ def compute_features(backend, data, options: RunOptions, stages: Stages,
         cleaned = clean(source)
     with stages.stage("clean", "counting the cleaning rules"):
         if worth_caching(backend, source):
-            cleaned = cache_lines(backend, cleaned, source)
+            try:
+                cleaned = cache_lines(backend, cleaned, source)
+            except Exception as exc:  # line endings that change beyond the sniffed 64 KB (text_files.py)
+                if "state machine reached an invalid state" not in str(exc) or getattr(backend, "_custseg_lenient", False):
+                    raise
+                backend._custseg_lenient = True
+                stages.note("the lines end in different ways (LF and CRLF); reading the files again")
+                drop_all_rejects(backend)
+                source = read_source(backend, spec)
+                cleaned = cache_lines(backend, clean(source), source)
             misdecoded = misdecoded_files(backend)  # not UTF-8 beyond the sniffed 64 KB (encodings.py)
             long = long_lines(backend)  # a line beyond DuckDB's 2 MB: read again with a larger limit
             if misdecoded or long or (source.typed_rejects and typed_reading_failed(backend, source, cleaned.cached)):

@@ -283,7 +283,7 @@ def _read_csv(backend, paths: list[str], dialect: CsvDialect, typed=None) -> ir.
             options["encoding"] = "utf-8"
         if dialect.skip:
             options["skip"] = dialect.skip
-        if dialect.lenient:
+        if dialect.lenient or getattr(backend, "_custseg_lenient", False):
             options["strict_mode"] = False
         options.update(_malformed_line_options(backend))
         try:
@@ -842,6 +842,18 @@ def is_table_like(data) -> bool:
 
 
 def read_source(backend, spec: SourceSpec, typed: bool = False) -> Source:
+    """Read the input files and return their canonical order lines (_read_source); files whose line
+    endings change beyond the sniffed 64 KB are read again in DuckDB's lenient mode (text_files.py)."""
+    try:
+        return _read_source(backend, spec, typed)
+    except Exception as exc:
+        if "state machine reached an invalid state" not in str(exc) or getattr(backend, "_custseg_lenient", False):
+            raise
+        backend._custseg_lenient = True
+        return _read_source(backend, spec, typed)
+
+
+def _read_source(backend, spec: SourceSpec, typed: bool = False) -> Source:
     """Read the input files and return their canonical order lines.
 
     `typed`: read a CSV's clean id and number columns as typed columns (typed_csv.py): faster,
