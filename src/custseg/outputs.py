@@ -154,6 +154,14 @@ def write_segments(directory: Path, table: pa.Table, fmt: str) -> str:
 def write_segments_spark(directory: Path, frame, fmt: str) -> str:
     """Segments that stayed in Spark, written by Spark as a directory of part files."""
     name = f"segments.{fmt}"
+    if fmt == "csv":  # the same neutraliser as neutralise_table, as a Spark expression
+        from pyspark.sql import functions as F  # optional dependency
+
+        for column, dtype in frame.dtypes:
+            if dtype == "string" and column not in VERBATIM_COLUMNS:
+                value = F.col(column)
+                frame = frame.withColumn(column, F.when(value.rlike("^[=+\\-@\t\r]"), F.concat(F.lit("'"), value))
+                                         .otherwise(value))
     writer = frame.write.mode("error")
     if fmt == "parquet":
         writer.option("compression", "zstd").parquet(str(directory / name))
