@@ -5,13 +5,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ..errors import CustsegError
 from .atomic import atomic_file
-from .run import FORMULA_STARTS, write_table_csv
+from .run import write_table_csv
 
 PREDICTION_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 
@@ -33,15 +31,6 @@ def write_predictions(predictions, path: str | os.PathLike, force: bool = False)
         if fmt == "parquet":
             pq.write_table(predictions.table, tmp, compression="zstd")
         else:
-            write_table_csv(tmp, _neutralised(predictions.table))
+            write_table_csv(tmp, predictions.table)  # formula-like text cells neutralised (run.neutralise_table)
     return path
 
-
-def _neutralised(table: pa.Table) -> pa.Table:
-    """segment_name cells that a spreadsheet would run as formulas get a leading apostrophe."""
-    names = table.column("segment_name")
-    risky = pc.starts_with(names, FORMULA_STARTS[0])
-    for start in FORMULA_STARTS[1:]:
-        risky = pc.or_(risky, pc.starts_with(names, start))
-    fixed = pc.if_else(risky, pc.binary_join_element_wise("'", names, ""), names)
-    return table.set_column(table.column_names.index("segment_name"), "segment_name", fixed)
