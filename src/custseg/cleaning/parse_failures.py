@@ -27,15 +27,12 @@ WHAT = {"order_date": "dates", "amount": "numbers", "quantity": "numbers", "retu
         "unit_price": "numbers"}
 
 
-def refuse_if_mostly_unparsed(backend, source, quality: dict[str, Any]) -> None:
+def refuse_if_mostly_unparsed(engine, source, quality: dict[str, Any]) -> None:
     rows = quality.get("rows_read", 0)
-    if not rows or not getattr(source, "parsed_from", None):
+    # the table as read and the canonical expressions over it (a Source from sources/read.py)
+    raw, values = getattr(source, "raw", None), getattr(source, "values", {})
+    if not rows or not getattr(source, "parsed_from", None) or raw is None:
         return
-    lines = source.lines
-    op = lines.op()
-    if not hasattr(op, "parent") or not hasattr(op, "values"):
-        return
-    raw = op.parent.to_expr()
     where = source.files[0] if len(source.files) == 1 else (f"{len(source.files)} input files" if source.files
                                                              else "the data")
     for entry in quality["rules"]:
@@ -44,16 +41,16 @@ def refuse_if_mostly_unparsed(backend, source, quality: dict[str, Any]) -> None:
             continue
         for canonical in canonicals:
             column = source.parsed_from.get(canonical)
-            if column is None or column not in raw.columns or canonical not in op.values:
+            if column is None or column not in raw.columns or canonical not in values:
                 continue
-            parsed = op.values[canonical].to_expr()
+            parsed = values[canonical]
             text = raw[column].cast("string").strip()
-            customer = op.values["customer_id"].to_expr()
+            customer = values["customer_id"]
             failed = raw.filter(customer.notnull() & text.notnull() & (text != "") & parsed.isnull())
-            count = int(backend.execute(failed.count()))
+            count = int(engine.execute(failed.count()))
             if count <= MAX_SHARE * rows:
                 continue
-            examples = backend.execute(failed.select(v=text).distinct().order_by("v").limit(3))["v"].tolist()
+            examples = engine.execute(failed.select(v=text).distinct().order_by("v").limit(3))["v"].tolist()
             hint = ("give --date-format (iso, dmy, mdy or excel) or map the date column with --map order_date=COLUMN"
                     if canonical == "order_date" else
                     f"map the right column with --map {canonical}=COLUMN or export the numbers plainly")

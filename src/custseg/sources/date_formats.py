@@ -1,5 +1,5 @@
 """Order dates as exports write them: the format of a date column, decided from its values, and
-the parts of the parsing expression beyond sources.as_date's ISO and day/month/year reading.
+the parts of the parsing expression beyond values.as_date's ISO and day/month/year reading.
 
 A column may hold dates in more than one format (ISO `2024-01-15` and `15/01/2024`): each value
 is read in the format it is written in; a slashed date follows the column's order (day first or

@@ -141,27 +141,27 @@ def parse(value: ir.Value, fmt: NumberFormat | None = None) -> ir.FloatingValue:
     return ibis.coalesce(fast, ibis.ifelse(negative, -number, number))
 
 
-def sample_values(backend, raw: ir.Table, columns: list[str]) -> dict[str, list[str]]:
+def sample_values(engine, raw: ir.Table, columns: list[str]) -> dict[str, list[str]]:
     """Up to SAMPLE_ROWS non-empty text values of each text column (one query). Values with a mark
     ('.' or ',') come first: they are the ones that tell the format."""
     text = [c for c in dict.fromkeys(columns) if c in raw.columns and raw[c].type().is_string()]
     if not text:
         return {}
     out: dict[str, list[str]] = {}
-    head = backend.execute(raw.select(*text).limit(SAMPLE_ROWS))
+    head = engine.execute(raw.select(*text).limit(SAMPLE_ROWS))
     for column in text:
         out[column] = [str(v) for v in head[column] if v is not None and str(v).strip()]
     return out
 
 
-def formats_for(backend, raw: ir.Table, columns: list[str], delimiter: str | None, where: str,
+def formats_for(engine, raw: ir.Table, columns: list[str], delimiter: str | None, where: str,
                 warnings: list[str] | None = None, scan: bool = True) -> dict[str, NumberFormat]:
     """column -> its NumberFormat, for the number columns read as text (`scan`: the whole columns are
     searched for values that decide or refuse, one query; else the sample alone)."""
-    samples = sample_values(backend, raw, columns)
+    samples = sample_values(engine, raw, columns)
     for column, values in samples.items():
         decide(values, delimiter, where, column)  # the sample alone may already be refused
-    further = _further_down(backend, raw, list(samples)) if scan else {}
+    further = _further_down(engine, raw, list(samples)) if scan else {}
     formats = {column: decide(values + further.get(column, []), delimiter, where, column)
                for column, values in samples.items()}
     for column, fmt in formats.items():
@@ -181,7 +181,7 @@ _SHOWS_POINT = r",[0-9]*\.|\.([0-9]{1,2}|[0-9]{4,})([^0-9]|$)|,[0-9]+,"
 _UNDECIDED = r"^[^.,]*[0-9][.,][0-9]{3}[^0-9.,]*$"
 
 
-def _further_down(backend, raw: ir.Table, columns: list[str]) -> dict[str, list[str]]:
+def _further_down(engine, raw: ir.Table, columns: list[str]) -> dict[str, list[str]]:
     """One scan (in the engine) of the whole of each column: a value that shows a decimal comma,
     one that shows a decimal point, one that shows none ('77.184'), where there are such values."""
     if not columns:
@@ -192,6 +192,6 @@ def _further_down(backend, raw: ir.Table, columns: list[str]) -> dict[str, list[
         marked = value.contains(".") | value.contains(",")
         for key, pattern in (("c", _SHOWS_COMMA), ("p", _SHOWS_POINT), ("u", _UNDECIDED)):
             shows[f"{key}{i}"] = ibis.ifelse(marked & value.re_search(pattern), value, ibis.null("string")).min()
-    found = backend.execute(raw.aggregate(**shows)).iloc[0].to_dict()
+    found = engine.execute(raw.aggregate(**shows)).iloc[0].to_dict()
     return {column: [v for v in (found[f"c{i}"], found[f"p{i}"], found[f"u{i}"]) if isinstance(v, str)]
             for i, column in enumerate(columns)}

@@ -55,6 +55,8 @@ class Source:
     warnings: list[str] = field(default_factory=list)  # said on stderr (skipped files, ...)
     parsed_from: dict[str, str] = field(default_factory=dict)  # canonical -> the source column parsed
     number_formats: dict = field(default_factory=dict)  # column -> number_formats.NumberFormat
+    raw: ir.Table | None = None  # the table as read, and the canonical expressions over it (`lines`
+    values: dict[str, ir.Value] = field(default_factory=dict)  # selects them; cleaning/parse_failures.py)
 
 
 def read_raw(engine, files: list[str], sheet: str | None, roles: dict[str, str] | None = None,
@@ -252,4 +254,5 @@ def adapt(engine, raw: ir.Table, columns: list[str], spec: SourceSpec, files: li
         return_rate_level=entry.return_rate_level, date_format=date_format,
         notes=[n for n in notes if n not in warnings], product_is_name=entry.product_is_name,
         warnings=warnings, parsed_from=entry.parsed_from(columns, resolved), number_formats=formats,
+        raw=raw, values=values,
     )

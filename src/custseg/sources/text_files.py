@@ -2,7 +2,7 @@
 archive, blank lines before the header, line endings that change within the file.
 
 DuckDB reads gzip itself (by the .gz suffix); UTF-16 is transcoded to a UTF-8 copy (as cp1252
-is, sources._as_utf8); a zip archive is named as such; leading blank lines are skipped; a file
+is, the engine's as_utf8, engines/duckdb.py); a zip archive is named as such; leading blank lines are skipped; a file
 whose lines end in different ways (LF and CRLF) is read with DuckDB's lenient mode, which
 accepts both (its strict mode stops with "state machine reached an invalid state").
 """
@@ -12,7 +12,6 @@ from __future__ import annotations
 import codecs
 import gzip
 import os
-import shutil
 import zipfile
 
 from ..errors import CustsegError
@@ -88,19 +87,6 @@ def mixed_line_endings(raw: bytes) -> bool:
     lf = raw.count(b"\n") - crlf
     cr = raw.count(b"\r") - crlf
     return sum(1 for n in (crlf, lf, cr) if n) > 1
-
-
-def transcoded_utf8(path: str, encoding: str, target: str) -> None:
-    """A UTF-8 copy of a (possibly gzip) text file in another encoding."""
-
-
-    with open_bytes(path) as raw, codecs.getreader(encoding)(raw, errors="strict") as src, \
-            open(target, "w", encoding="utf-8", newline="") as dst:
-        try:
-            shutil.copyfileobj(src, dst, 1 << 20)
-        except UnicodeDecodeError as exc:
-            raise CustsegError(f"{path}: not valid {encoding} text ({exc.reason}); save the file as UTF-8 and run "
-                               "again.") from exc
 
 
 def file_size(path: str) -> int:
