@@ -2,6 +2,8 @@
 
     PYTHONPATH=src .venv/bin/python benchmarks/lifecycle_models.py fit 20000 200000
     PYTHONPATH=src .venv/bin/python benchmarks/lifecycle_models.py score 1000000 10000000
+    PYTHONPATH=src .venv/bin/python benchmarks/lifecycle_models.py score-pnbd 1000000 37000000
+    PYTHONPATH=src .venv/bin/python benchmarks/lifecycle_models.py fit-pnbd 5000 10000 20000
 
 ``fit N``: simulates N customers from known MBG/NBD parameters (integer days, ages 1..1095)
 and a Gamma-Gamma spend, fits MBG/NBD, BG/NBD and Gamma-Gamma on all N (``sample_size=None``),
@@ -82,20 +84,34 @@ def bench_fit(n: int) -> None:
     )
 
 
-def bench_score(n: int) -> None:
+#: Pareto/NBD (r, alpha, s, beta) as fitted on Online Retail (the run's default model, custseg run)
+PNBD = (0.775, 54.0, 0.0049, 0.0344)
+
+
+def bench_fit_pnbd(n: int) -> None:
+    """Pareto/NBD fitted on a seeded sample of n of 200,000 simulated customers (what custseg run does)."""
+    x, t_x, T, _ = simulate(200_000, 1)
+    t0 = time.perf_counter()
+    fit = fit_purchases(x, t_x, T, model="pnbd", sample_size=n, seed=42)
+    print(f"fit-pnbd sample {n:>9,}: {time.perf_counter() - t0:5.2f} s (r={fit.r:.3f} alpha={fit.alpha:.1f} "
+          f"s={fit.s:.4f} beta={fit.beta:.2f})")
+
+
+def bench_score(n: int, model_name: str = "mbgnbd") -> None:
     from custseg.profiles.lifecycle_models import PurchaseModel, SpendModel
 
     x, t_x, T, m = simulate(n, 2)
     reset_peak()
     before = peak_mb()
-    model = LifecycleModel(PurchaseModel("mbgnbd", *TRUTH), SpendModel(6.25, 3.74, 15.44))
+    params = PNBD if model_name == "pnbd" else TRUTH
+    model = LifecycleModel(PurchaseModel(model_name, *params), SpendModel(6.25, 3.74, 15.44))
     t0 = time.perf_counter()
     out = score_customers(model, x, t_x, T, m)
     seconds = time.perf_counter() - t0
     finite = all(np.isfinite(v).all() for v in out.values())
     arrays = 8 * n / 2**20
     print(
-        f"score {n:>11,}: {seconds:6.2f} s, RSS {before:,.0f} MB with the inputs, peak {peak_mb():,.0f} MB while scoring"
+        f"score {model_name} {n:>11,}: {seconds:6.2f} s, RSS {before:,.0f} MB with the inputs, peak {peak_mb():,.0f} MB while scoring"
         f" (each float64 array {arrays:,.0f} MB; 3 outputs = {3 * arrays:,.0f} MB); all finite: {finite}"
     )
 
@@ -106,7 +122,12 @@ def main(argv: list[str]) -> None:
         for n in sizes:
             subprocess.run([sys.executable, __file__, what, str(n)], check=True)
         return
-    (bench_fit if what == "fit" else bench_score)(sizes[0])
+    if what == "fit":
+        bench_fit(sizes[0])
+    elif what == "fit-pnbd":
+        bench_fit_pnbd(sizes[0])
+    else:
+        bench_score(sizes[0], "pnbd" if what == "score-pnbd" else "mbgnbd")
 
 
 if __name__ == "__main__":

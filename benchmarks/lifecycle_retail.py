@@ -31,7 +31,7 @@ import ibis
 import numpy as np
 import pandas as pd
 
-from custseg import backtest as bt
+from custseg.profiles import backtest as bt
 from custseg.profiles.lifecycle_models import conditional_expected_purchases, fit_purchases, p_alive
 
 ROOT = Path(__file__).resolve().parents[1]

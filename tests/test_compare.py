@@ -240,3 +240,33 @@ def test_two_periods_every_customer_counted_once(periods, tmp_path, capsys, whic
     assert sorted(listed.customer_id) == movers
     if which == "reused":  # the same model: the columns are the old segments, so stayers are on the diagonal
         assert list(migration.columns[1:-1]) == list(migration["from"].iloc[:-1])
+
+
+def test_sankey_colours_flows_by_old_segment_in_the_report_palette_with_row_shares_and_dates(hand_runs):
+    from custseg.outputs.compare import sankey_figure
+    from custseg.outputs.report.figures import segment_colors
+
+    old, new = hand_runs
+    (old / "summary.json").write_text(json.dumps({"date_range": ["2024-01-01", "2024-06-30"]}))
+    (new / "summary.json").write_text(json.dumps({"date_range": ["2024-07-01", "2024-12-31"]}))
+    fig = sankey_figure(compare_runs(old, new))
+    sankey = fig.data[0]
+    labels = list(sankey.node.label)
+    # segment order top to bottom on each side, (new customer) and (absent) last
+    assert labels == ["A", "B", "(new customer)", "A", "B", "C", "Empty", "(absent)"]
+    left_y = list(sankey.node.y)[:3]
+    right_y = [y for y, size in zip(list(sankey.node.y)[3:], [2, 1, 1, 0, 2]) if size]
+    assert left_y == sorted(left_y) and right_y == sorted(right_y)
+    palette = segment_colors(4)
+    assert list(sankey.node.color)[:2] == palette[:2] and list(sankey.node.color)[3:7] == palette[:4]
+    # hand-made flows (see hand_runs): A->A 1, A->B 1, B->(absent) 2, new->A 1, new->C 1
+    flows = {(labels[s], labels[t]): (v, c, share) for s, t, v, c, share in
+             zip(sankey.link.source, sankey.link.target, sankey.link.value, sankey.link.color, sankey.link.customdata)}
+    a, b = palette[0], palette[1]
+    rgba = lambda h: f"rgba({int(h[1:3], 16)},{int(h[3:5], 16)},{int(h[5:7], 16)},0.35)"  # noqa: E731
+    assert flows[("A", "A")] == (1, rgba(a), "50.0%") and flows[("A", "B")] == (1, rgba(a), "50.0%")
+    assert flows[("B", "(absent)")] == (2, rgba(b), "100.0%")
+    assert flows[("(new customer)", "C")][2] == "50.0%"
+    assert "of %{source.label}" in sankey.link.hovertemplate
+    title = fig.layout.title.text
+    assert "2024-01-01 to 2024-06-30" in title and "2024-07-01 to 2024-12-31" in title

@@ -26,8 +26,9 @@ def test_shopify_features_by_hand():
     assert c.order_count == 2 and c.avg_order_value == pytest.approx(87)
     assert c.recency_days == 106                         # 2019-01-15 -> day after 2019-04-30
     assert c.tenure_days == 73                           # 2018-11-03 -> 2019-01-15
-    assert f.loc["102"].tolist() == [1, 0, 288, 1, 288, 62, 0]
-    assert f.loc["103"].tolist() == [1, 1, 0, 1, 0, 1, 0]
+    assert c.first_order_age_days == 179                 # 2018-11-03 -> day after 2019-04-30
+    assert f.loc["102"].tolist() == [1, 0, 288, 1, 288, 62, 0, 62]
+    assert f.loc["103"].tolist() == [1, 1, 0, 1, 0, 1, 0, 1]
 
 
 def test_online_retail_features_by_hand():
@@ -41,6 +42,7 @@ def test_online_retail_features_by_hand():
     assert c.order_count == 2 and c.products_ordered == 3
     assert c.average_return_rate == pytest.approx(3 / 22)
     assert c.recency_days == 8 and c.tenure_days == 1    # last order 12/2, last date 12/9
+    assert c.first_order_age_days == 9                   # first order 12/1
     assert f.loc["13047"].average_return_rate == 1.0    # 20 returned of 4 ordered: capped at 1
     assert f.loc["13047"].total_spending == pytest.approx(7.4)
 

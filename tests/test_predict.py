@@ -58,7 +58,8 @@ def test_predict_reproduces_the_run_on_the_builtin_sample(sample_run, shopify_sa
     assert code == 0, stderr
     scored = read_segments(out)
     assert list(scored.columns) == ["customer_id", "products_ordered", "average_return_rate", "total_spending",
-                                    "segment", "segment_name"]
+                                    "segment", "segment_name", "r_score", "f_score", "m_score", "rfm_segment", "distance", "runner_up",
+                                    "runner_up_distance", "borderline", "p_alive", "expected_orders_12m", "expected_value_12m"]
     assert_same_assignment(read_segments(sample_run / "segments.csv"), scored)
     assert out.read_bytes() == (sample_run / "segments.csv").read_bytes()  # same features, same bytes
     assert f"{len(scored):,} customers scored" in stdout
@@ -102,9 +103,12 @@ def test_predict_reproduces_a_run_on_customer_date_amount_data(tmp_path):
     result = custseg.segment(str(invoices), k=4, n_init=3)
     scored = custseg.predict(result.model, str(invoices))
     assert list(scored.columns) == ["customer_id", "recency_days", "order_count", "total_spending", "segment",
-                                    "segment_name"]
+                                    "segment_name", "r_score", "f_score", "m_score", "rfm_segment", "distance", "runner_up",
+                                    "runner_up_distance", "borderline", "p_alive", "expected_orders_12m", "expected_value_12m"]
     assert_same_assignment(result.segments[["customer_id", "segment", "segment_name"]],
                            scored[["customer_id", "segment", "segment_name"]])
+    run = result.segments.set_index("customer_id")  # the same customers, the same lifecycle scores
+    assert (scored.set_index("customer_id").loc[run.index, "p_alive"].to_numpy() == run["p_alive"].to_numpy()).all()
 
 
 def test_predict_accepts_a_dataframe_of_order_lines(small_shopify):

@@ -5,30 +5,56 @@ import pandas as pd
 import pytest
 
 import custseg
-from custseg.profiles.describe import STRATEGIES, SegmentTraits, describe, name_segments
+from custseg.profiles.describe import describe
+from custseg.profiles.explain import checked_names
+from custseg.profiles.naming import DataFacts
 
 from conftest import TEST_DATA
 
 
+def _table(**columns) -> pd.DataFrame:
+    return pd.DataFrame({"segment": range(len(next(iter(columns.values())))), **columns})
+
+
+FACTS = DataFacts(span_days=365.0, typical_first_order_age_days=200.0, typical_gap_days=40.0)
+
+
 def test_names_are_distinct_and_deterministic():
-    t = [SegmentTraits({"total_spending": z, "order_count": 0.0}, {"total_spending": 1.0}) for z in (0.1, 0.1, 0.1)]
-    names = name_segments(t)
-    assert len(set(names)) == 3 and names == name_segments(t)
+    t = _table(customers=[10, 10, 10], total_spending_mean=[100.0, 100.0, 100.0], order_count_median=[1.0, 1.0, 1.0],
+               recency_days_median=[30.0, 31.0, 32.0])
+    names = checked_names(t, FACTS)
+    assert names.segment_name.is_unique and names.equals(checked_names(t, FACTS))
 
 
-def test_names_follow_the_profile():
-    t = [
-        SegmentTraits({"total_spending": 1.5, "order_count": 1.2, "average_return_rate": -0.2},
-                      {"average_return_rate": 0.0}),
-        SegmentTraits({"total_spending": -1.2, "order_count": -0.8, "average_return_rate": 1.5},
-                      {"average_return_rate": 0.6}),
-        SegmentTraits({"total_spending": 0.1, "order_count": 0.0, "average_return_rate": -0.2},
-                      {"average_return_rate": 0.0}),
-    ]
-    names = name_segments(t)
-    assert names[0] == "High-value loyal"
-    assert names[1] == "Newcomers with high returns"
-    assert names[2].startswith("Mid-value")
+def test_names_follow_the_segments_own_numbers():
+    """A high-value segment silent for most of the year is a lapse to win back, never 'new' or
+    'regulars'; a segment that first ordered lately is new; the strategy quotes the number."""
+    t = _table(customers=[100, 300, 600], revenue=[60_000.0, 3_000.0, 12_000.0],
+               total_spending_mean=[600.0, 10.0, 20.0], order_count_median=[4.0, 1.0, 1.0],
+               recency_days_median=[250.0, 20.0, 200.0], first_order_age_days_median=[360.0, 25.0, 210.0])
+    names = checked_names(t, FACTS)
+    assert names.segment_name.tolist() == ["Lost high-value loyal customers", "New low-value one-time buyers",
+                                           "Lost low-value one-time buyers"]
+    assert names.strategy[0].startswith("Win them back") and "80% of revenue" in names.strategy[0]
+    assert "8 months" in names.strategy[0]  # 250 days
+    assert names.strategy[1].startswith("Turn the first order into a second")
+    assert names.name_words[0] == "lost, high-value, loyal"
+
+
+def test_a_false_name_is_a_bug_that_stops_the_run(monkeypatch):
+    import custseg.profiles.explain as ex
+    from custseg.profiles.naming import name_segments
+
+    t = _table(customers=[10, 10], total_spending_mean=[100.0, 10.0], order_count_median=[1.0, 1.0],
+               recency_days_median=[300.0, 10.0], first_order_age_days_median=[300.0, 12.0])
+
+    def lying(table, facts):
+        return [n.__class__(n.segment, "New customers" if n.segment == 0 else n.name, n.words, n.strategy)
+                for n in name_segments(table, facts)]
+
+    monkeypatch.setattr(ex, "name_segments", lying)
+    with pytest.raises(RuntimeError, match="'new'"):
+        ex.checked_names(t, FACTS)
 
 
 def test_description_in_the_shops_units():
@@ -38,7 +64,9 @@ def test_description_in_the_shops_units():
                      "average_return_rate_median": 0.0, "average_return_rate_min": 0.0,
                      "average_return_rate_max": 0.0})
     text = describe(row, ["products_ordered", "total_spending", "average_return_rate"])
-    assert text == "Ordered 1 to 13 products, spent 600 on average (median 410) and returned nothing."
+    assert text == "Ordered 1 to 13 products, spent 600.40 on average (median 410.00) and returned nothing."
+    text = describe(row, ["total_spending"], currency="EUR")
+    assert text == "Spent €600.40 on average (median €410.00)."
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +81,7 @@ def test_profiles_of_the_sample(sample_result):
     assert p.customers.sum() == len(seg)
     assert p.customer_share.sum() == pytest.approx(1.0)
     assert p.revenue_share.sum() == pytest.approx(1.0)
-    assert set(p.strategy) <= set(STRATEGIES.values())
+    assert all(any(ch.isdigit() for ch in text) for text in p.strategy)  # each quotes its motivating number
     # Statistics equal a direct computation from the segments table.
     for row in p.itertuples():
         mine = seg[seg.segment == row.segment]
@@ -62,9 +90,9 @@ def test_profiles_of_the_sample(sample_result):
         assert row.total_spending_median == pytest.approx(mine.total_spending.median())
         assert row.products_ordered_max == mine.products_ordered.max()
         assert row.revenue == pytest.approx(mine.total_spending.sum())
-    # The best-valued segment gets the VIP strategy.
+    # The best-valued segment (recently active) gets the VIP strategy, quoting its share of revenue.
     top = p.sort_values("total_spending_mean").iloc[-1]
-    assert top.strategy == STRATEGIES["vip"]
+    assert top.strategy.startswith("VIP treatment") and f"{top.revenue_share:.0%} of revenue" in top.strategy
 
 
 def test_best_sellers_equal_a_pandas_count(sample_result, shopify_sample):

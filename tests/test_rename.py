@@ -87,10 +87,12 @@ def test_renamed_model_predicts_with_the_new_name(run, tmp_path):
     assert done.returncode == 0, done.stderr
     scored = _rows(tmp_path / "scored.csv")
     name = scored[0].index("segment_name")
-    segments = {r[0]: r for r in _rows(run / "segments.csv")[1:]}
+    rows = _rows(run / "segments.csv")
+    at = rows[0].index("segment_name")  # (RFM, margin and lifecycle columns follow it)
+    segments = {r[0]: r for r in rows[1:]}
     assert {r[name] for r in scored[1:]} <= set(load_model(run).segment_names)
-    assert all(r[name] == segments[r[0]][-1] for r in scored[1:])
-    assert "Firsts" in {r[-1] for r in segments.values()}
+    assert all(r[name] == segments[r[0]][at] for r in scored[1:])
+    assert "Firsts" in {r[at] for r in segments.values()}
 
 
 def test_parquet_run(runs, tmp_path):

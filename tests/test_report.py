@@ -21,6 +21,7 @@ import pytest
 
 from _report_data import ATTRIBUTE_PAYLOAD, CUSTOMER_PAYLOAD, PAYLOADS, SCRIPT_PAYLOAD, hostile_input, hostile_result
 from custseg.errors import CustsegError
+from custseg.outputs.report import figures as F
 from custseg.outputs.report import page as R
 
 
@@ -266,3 +267,106 @@ def test_report_without_sweep_or_products_says_so_and_still_draws_the_rest():
     assert "k was given on the command line, so no sweep over k was run" in text
     assert "no product column, so there are no best sellers" in text
     assert set(parsed.figures) == {"silhouette", "sizes", "scatter", "matrix", "profile", "boxes", "distributions"}
+
+
+def _shop_value(text: str) -> float:
+    """'€1,000' -> 1000.0, '25%' -> 0.25."""
+    cleaned = text.replace(",", "").replace("€", "").replace("$", "").strip()
+    return float(cleaned[:-1]) / 100 if cleaned.endswith("%") else float(cleaned)
+
+
+def test_transformed_axes_have_ticks_in_the_shop_units_placed_by_the_transform(result):
+    """Every tick of the 3D scatter, the scatter matrix and the transformed histograms reads as a
+    value in the shop's units and sits where log(1 + |value|) puts it (the clustering's transform)."""
+    assert result.summary["scale"] == "log"
+    figs = R.build_figures(result)
+    scene = figs["scatter"].layout.scene
+    axes = [scene.xaxis, scene.yaxis, scene.zaxis]
+    assert [a.title.text for a in axes] == [f"{F.feature_title(f)} (log scale)" for f in result.features]
+    matrix_axes = [a for name, a in figs["matrix"].layout.to_plotly_json().items()
+                   if name.startswith(("xaxis", "yaxis")) and a.get("visible", True) is not False]
+    after = [a for name, a in figs["distributions"].layout.to_plotly_json().items()
+             if name.startswith("xaxis") and "tickvals" in a]
+    assert len(after) == len(result.features)
+    checked = 0
+    for axis in [a.to_plotly_json() for a in axes] + matrix_axes + after:
+        assert axis.get("tickmode") == "array" and len(axis["tickvals"]) >= 2
+        for position, text in zip(axis["tickvals"], axis["ticktext"]):
+            value = _shop_value(text)
+            assert position == pytest.approx(np.sign(value) * np.log1p(abs(value)), abs=1e-9), text
+            checked += 1
+    assert checked > 20
+    assert "log(1 +" not in json.dumps(figs["scatter"].to_plotly_json()["layout"])
+
+
+@pytest.fixture(scope="module")
+def euro_result():
+    import custseg
+
+    return custseg.segment(str(hostile_input()), k=3, n_init=2, currency="EUR")
+
+
+def test_every_money_figure_in_the_page_carries_the_currency(euro_result):
+    page = R.render_report(euro_result)
+    parsed = _parse(page)
+    text = " ".join(" ".join(parsed.text).split())
+    sentences = [s for s in re.split(r"(?<=\.)\s", text) if "spent" in s]
+    assert len(sentences) >= euro_result.k
+    for sentence in sentences:  # 'spent €17.30 on average (median €12.00)'
+        amounts = re.findall(r"spent (\S+) (?:on average|per order)(?: on average)?(?: \(median (\S+?)\))?", sentence)
+        assert amounts and all(a.startswith("€") for pair in amounts for a in pair if a), sentence
+    # every money cell of the tables (cards and features): '€' and two decimals
+    money_rows = re.findall(r"<td>(?:<code>)?(total[ _]spending|avg[ _]order[ _]value)(?:</code>)?</td>(.*?)</tr>",
+                            page, flags=re.DOTALL)
+    assert len(money_rows) >= euro_result.k + 1
+    for _, cells in money_rows:
+        numbers = re.findall(r'<td class="n">([^<]*)</td>', cells)
+        assert numbers and all(re.fullmatch(r"-?€[\d,]+\.\d\d", n) for n in numbers), numbers
+    assert "Currency" in text and "EUR" in text
+    figs = R.build_figures(euro_result)
+    boxes = figs["boxes"].layout.to_plotly_json()
+    titles = [a["text"] for a in boxes["annotations"]]
+    money_axes = [boxes["yaxis" + ("" if i == 0 else str(i + 1))] for i, t in enumerate(titles)
+                  if t.startswith(("total spending", "avg order value"))]
+    assert money_axes and all(a.get("tickprefix") == "€" for a in money_axes)
+    heat = figs["profile"].data[0]
+    spending = [row[list(heat.x).index(next(x for x in heat.x if x.startswith("total<br>spending")))]
+                for row in heat.customdata]
+    assert all(re.fullmatch(r"-?€[\d,]+\.\d\d", v) for v in spending), spending
+    ticks = figs["scatter"].layout.scene.zaxis.ticktext
+    assert euro_result.features[2] == "total_spending" and all(t.startswith("€") for t in ticks)
+
+
+def test_without_a_currency_money_has_two_decimals_and_no_symbol(result):
+    assert result.summary["currency"] is None
+    text = " ".join(" ".join(_parse(R.render_report(result)).text).split())
+    spent = re.findall(r"spent (\S+) on average", text)
+    assert spent and all(re.fullmatch(r"[\d,]+\.\d\d", s) for s in spent)
+    assert "€" not in text
+
+
+def test_the_profile_legend_says_what_a_high_value_means_for_each_feature(page):
+    text = " ".join("".join(_parse(page).text).split())
+    for feature, means in F.HIGH_MEANS.items():
+        assert f"{F.feature_title(feature)}: {means}" in text
+    assert "red cells" not in text
+
+
+def test_no_internal_jargon_in_the_page_or_the_figure_titles(page, result):
+    text = " ".join(" ".join(_parse(page).text).split()).lower()
+    for jargon in ("case study", "the seed's", "seed 0", "taller"):
+        assert jargon not in text
+    titles = json.dumps([fig.layout.title.text for fig in R.build_figures(result).values()]).lower()
+    assert "drag" not in titles  # the titles are in the PNG exports too
+
+
+def test_plotly_js_is_in_the_page_once_and_the_csp_stays_hash_based(page):
+    from plotly.offline import get_plotlyjs
+
+    plotly_js = get_plotlyjs()
+    assert page.count(plotly_js[:400]) == 1 and page.count(plotly_js[-400:]) == 1
+    assert len(page) < len(plotly_js) + 2_000_000  # figures and text: well under the 4.8 MB of plotly.js
+    csp = next(m["content"] for m in _parse(page).metas if m.get("http-equiv", "").lower() == "content-security-policy")
+    script_src = next(d for d in csp.split(";") if d.strip().startswith("script-src")).split()[1:]
+    assert len(script_src) == 2 and all(s.startswith("'sha256-") for s in script_src)
+    assert "unsafe-inline" not in " ".join(script_src) and "unsafe-eval" not in " ".join(script_src)

@@ -168,3 +168,42 @@ def test_without_webgl_the_3d_scatter_is_drawn_flat_without_errors(report_dir):
     finally:
         drv.quit()
         shutil.rmtree(profile, ignore_errors=True)
+
+
+# Every plotly text element (titles, subtitles, tick and bar labels, legends) inside its figure's frame.
+CLIPPED_TEXT = """
+var out = [];
+document.querySelectorAll('.js-plotly-plot').forEach(function (p) {
+  var svg = p.querySelector('svg.main-svg');
+  if (!svg) { return; }
+  var R = svg.getBoundingClientRect();
+  p.querySelectorAll('text').forEach(function (t) {
+    var r = t.getBoundingClientRect();
+    if (r.width > 0 && (r.right > R.right + 1 || r.left < R.left - 1 || r.top < R.top - 1 || r.bottom > R.bottom + 1)) {
+      out.push(p.getAttribute('data-figure') + ': ' + t.textContent);
+    }
+  });
+});
+return out;
+"""
+
+
+@pytest.mark.parametrize("width", [800, 1400, 1920])
+def test_no_sideways_scroll_and_no_clipped_chart_text_at_laptop_widths(driver, loaded, report_dir, width):
+    """The page opened in a window of each width (a fresh load: what a reader of that laptop sees)."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.set_window_size(width, 900)
+    driver.get((report_dir / "report.html").resolve().as_uri())
+    WebDriverWait(driver, 90).until(lambda d: d.execute_script(
+        "return Array.from(document.querySelectorAll('[data-figure]')).every(e => e.querySelector('svg.main-svg'))"))
+    inner = driver.execute_script("return window.innerWidth")
+    scroll = driver.execute_script("return document.documentElement.scrollWidth")
+    assert scroll <= inner, f"the page is {scroll} px wide in a {inner} px window"
+    assert driver.execute_script(CLIPPED_TEXT) == []
+    # the period card shows its whole text (it wraps instead of being cut)
+    period = driver.execute_script(
+        "var v = document.querySelector('.kpi .v.period'); return v ? [v.scrollWidth, v.clientWidth] : null")
+    assert period is None or period[0] <= period[1]
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    driver.save_screenshot(str(ARTIFACTS / f"report-top-{width}.png"))

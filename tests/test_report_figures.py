@@ -108,7 +108,7 @@ def test_sizes_counts_per_segment_equal_the_profile_sizes():
     assert list(customers.y) == ["Low &lt;one&gt;", "Middle", "High &amp; mighty"]
     assert list(customers.marker.color) == colors
     shares = {t.name: list(t.x) for t in fig.data if t.name != "customers"}
-    assert shares == {"share of customers": [0.6, 0.3, 0.1], "share of revenue": [0.1, 0.3, 0.6]}
+    assert shares == {"share of customers (hatched)": [0.6, 0.3, 0.1], "share of revenue (solid)": [0.1, 0.3, 0.6]}
 
 
 def test_sizes_without_revenue_has_only_the_counts():
@@ -290,3 +290,65 @@ def test_scatter_with_one_feature_spreads_the_points_by_segment():
     assert first.type == "scatter"
     assert np.all(np.abs(np.asarray(first.y) - 0) <= 0.3) and np.all(np.abs(np.asarray(second.y) - 1) <= 0.3)
     assert list(centres.y) == [0, 1]
+
+
+# ---------------------------------------------------------------------------- axes in the shop's units
+
+
+def test_nice_values_are_round_numbers_in_range_and_shares_for_rates():
+    assert F.nice_values(1, 14) == [1, 2, 5, 10]
+    assert F.nice_values(0, 1, "rate") == [0, 0.1, 0.25, 0.5, 0.75, 1]
+    assert F.nice_values(-0.01, 60) == [0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50]
+    assert F.nice_values(-30, 3) == [-20, -10, -5, -2, -1, 0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2]
+
+
+def test_axis_ticks_keep_at_most_seven_spread_along_the_axis():
+    values = F.nice_values(0, 100_000)
+    positions = np.log1p(values)
+    vals, text = F.axis_ticks(values, positions, [str(v) for v in values])
+    assert 2 <= len(vals) <= 7 and vals == sorted(vals)
+    assert np.all(np.diff(vals) >= (positions.max() - positions.min()) / 8 - 1e-12)
+    assert text[0] == "0.0"
+
+
+def test_tick_labels_in_the_shop_units():
+    assert F.tick_label(0.25, "rate") == "25%"
+    assert F.tick_label(1000, "money", "EUR") == "€1,000"
+    assert F.tick_label(1000, "money") == "1,000"
+    assert F.tick_label(1000, "money", "CHF") == "1,000 CHF"
+    assert F.tick_label(5, "products") == "5"
+
+
+def test_profile_heatmap_colour_is_neutral_and_says_what_high_means_per_feature():
+    z = pd.DataFrame({"recency_days": [2.0, -1.0], "total_spending": [-2.0, 1.0]})
+    heat = F.profile_heatmap_figure(z, ["Lapsed", "Loyal"], ["recency_days"]).data[0]
+    scale = [c for _, c in heat.colorscale]
+    red = [c for c in scale if c.startswith("rgb(") and _is_red(c)]
+    assert not red  # no red for "above average": a lapsed segment's recency does not glow as alarm or success
+    assert list(heat.colorbar.ticktext) == ["below", "average", "above"]
+    assert heat.text[0][0] == "high: " + F.HIGH_MEANS["recency_days"] and "lapsing" in heat.text[0][0]
+    assert "%{text}" in heat.hovertemplate
+
+
+def _is_red(rgb: str) -> bool:
+    r, g, b = (int(v) for v in rgb[4:-1].split(","))
+    return r > 150 and g < 110 and b < 110
+
+
+def test_a_feature_that_is_zero_for_everyone_is_said_so_not_drawn_on_a_minus_one_to_one_axis():
+    labels = np.array([0, 0, 1, 1, 1])
+    stats = {"average_return_rate": F.box_stats(np.zeros(5), labels, 2),
+             "total_spending": F.box_stats(np.array([1.0, 2, 3, 4, 5]), labels, 2)}
+    fig = F.box_figure(stats, ["A", "B"], ["#000000", "#111111"], ["total_spending"], 5, currency="EUR")
+    layout = fig.layout.to_plotly_json()
+    assert layout["yaxis"]["range"][0] >= -0.05 and layout["yaxis"]["range"][1] > 0  # not -1..1
+    notes = [a["text"] for a in layout["annotations"] if "every" in a["text"]]
+    assert notes == ["0.0% for every<br>customer"]
+    assert "range" not in layout["yaxis2"] and layout["yaxis2"]["tickprefix"] == "€"
+
+
+def test_static_exports_do_not_ask_to_drag():
+    Z = np.random.default_rng(0).normal(size=(30, 3))
+    fig = F.segments_scatter_figure(Z, Z, np.arange(30) % 2, ["a", "b", "c"], Z[:2], ["A", "B"], ["#000000", "#111111"],
+                                    "log", 30)
+    assert "drag" not in fig.layout.title.text.lower()

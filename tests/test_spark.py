@@ -46,6 +46,7 @@ def spark():
         pytest.skip(reason)
     from pyspark.sql import SparkSession
 
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # the workers (mapInArrow) need custseg's packages
     session = (
         SparkSession.builder.master("local[2]").appName("custseg-tests")
         .config("spark.sql.shuffle.partitions", "4")
@@ -124,6 +125,13 @@ def test_shopify_sample_same_customers_features_and_segments(spark, shopify_csv,
     assert on_spark.summary["clustering_backend"] == "scikit-learn"  # small enough to collect
     assert on_spark.profiles.segment_name.tolist() == duck.profiles.segment_name.tolist()
     pd.testing.assert_frame_equal(on_spark.best_sellers, duck.best_sellers, check_dtype=False)
+    # the lifecycle summary computed by Spark gives the same model and scores
+    assert on_spark.summary["lifecycle"]["status"] == "scored"
+    spark_fit, duck_fit = (r.summary["lifecycle"]["parameters"]["purchases"] for r in (on_spark, duck))
+    for name in ("r", "alpha", "s", "beta"):
+        assert spark_fit[name] == pytest.approx(duck_fit[name], rel=1e-6), name
+    for column in ("p_alive", "expected_orders_12m", "expected_value_12m"):
+        np.testing.assert_allclose(on_spark.segments[column], duck.segments[column], rtol=1e-6, err_msg=column)
 
 
 @pytest.mark.spark
@@ -225,7 +233,22 @@ def test_mllib_segments_agree_with_scikit_learn(mllib_run, shopify_csv):
     assert result.summary["customers"] == duck.summary["customers"]
     segments = pd.read_parquet(out / "segments.parquet")  # a directory written by Spark
     assert len(segments) == duck.summary["customers"]
-    assert list(segments.columns) == ["customer_id", *duck.features, "segment", "segment_name"]
+    # (no per-customer margins or RFM: the customers stay in Spark; docs/formats.md)
+    lifecycle_columns = ["p_alive", "expected_orders_12m", "expected_value_12m"]
+    assert list(segments.columns) == ["customer_id", *duck.features, "segment", "segment_name", *lifecycle_columns]
+    both = duck.segments.merge(segments, on="customer_id", suffixes=("_duck", "_spark"))
+    for name in lifecycle_columns:
+        np.testing.assert_allclose(both[f"{name}_spark"], both[f"{name}_duck"], rtol=1e-6, err_msg=name)
+    profiles = result.profiles.set_index("segment")
+    for seg, group in segments.groupby("segment"):
+        assert profiles.loc[seg, "expected_value_12m"] == pytest.approx(group["expected_value_12m"].sum(), rel=1e-9)
+        assert profiles.loc[seg, "likely_lost"] == (group["p_alive"] < 0.5).sum()
+    # lifecycle: fitted on a collected sample, scored in Spark (mapInArrow), written with the segments
+    assert result.summary["lifecycle"]["status"] == "scored" and result.summary["lifecycle"]["scored_in"] == "spark"
+    assert duck.summary["customers"] < 10_000  # the sample is everyone here: the same model as DuckDB's
+    spark_fit, duck_fit = (r.summary["lifecycle"]["parameters"]["purchases"] for r in (result, duck))
+    for name in ("r", "alpha", "s", "beta"):
+        assert spark_fit[name] == pytest.approx(duck_fit[name], rel=1e-6), name
     merged = duck.segments.merge(segments, on="customer_id", suffixes=("_duck", "_spark"))
     assert len(merged) == len(segments)
     for name in duck.features:
@@ -251,6 +274,26 @@ def test_mllib_profiles_are_computed_over_every_customer(mllib_run):
     assert names.tolist() == result.profiles.segment_name.tolist()
     top = result.best_sellers
     assert set(top.segment) == set(range(result.k)) and set(top.by) == {"quantity", "revenue"}
+
+
+@pytest.mark.spark
+def test_mllib_names_come_from_the_per_segment_table(mllib_run, shopify_csv):
+    """Customers kept in Spark: the names and facts come from the engine's per-segment table and
+    aggregates, checked against their rules, and the facts equal the in-memory ones of DuckDB."""
+    from custseg.profiles.naming import DataFacts, check_name, words_in_name
+
+    result, out = mllib_run
+    summary = json.loads((out / "summary.json").read_text())
+    duck = custseg.segment(str(shopify_csv), k=result.k)
+    facts = summary["naming_facts"]
+    for key, value in duck.summary["naming_facts"].items():
+        assert facts[key] == pytest.approx(value, rel=1e-9), key
+    profiles = pd.read_csv(out / "profiles.csv")
+    for row in profiles.itertuples():
+        assert row.name_words and check_name(words_in_name(row.segment_name), profiles, DataFacts(**facts),
+                                             row.segment) == []
+    assert "stability" in profiles and profiles.stability.between(0, 1).all()
+    assert profiles.filter(like="rfm_").sum(axis=1).round(9).eq(1).all()
 
 
 @pytest.mark.spark

@@ -81,12 +81,19 @@ def _print_result(result, directory: Path | None) -> None:
     s = result.summary
     out.print(f"{s['customers']:,} customers in {s['k']} segments ({s['k_reason']}).")
     table = Table(show_lines=False)
-    for column in ("segment", "name", "customers", "share", "revenue"):
+    stable = "stability" in result.profiles
+    for column in ("segment", "name", "customers", "share", "revenue") + (("stability",) if stable else ()):
         table.add_column(column, overflow="fold")
     for r in result.profiles.itertuples():
         revenue = f"{r.revenue_share:.0%}" if hasattr(r, "revenue_share") else ""
-        table.add_row(str(r.segment), escape(r.segment_name), f"{r.customers:,}", f"{r.customer_share:.0%}", revenue)
+        stability = (f"{r.stability:.2f}" + (" UNSTABLE" if r.unstable else ""),) if stable else ()
+        table.add_row(str(r.segment), escape(r.segment_name), f"{r.customers:,}", f"{r.customer_share:.0%}", revenue,
+                      *stability)
     out.print(table)
+    unstable = s.get("stability", {}).get("unstable_segments", [])
+    if unstable:
+        out.print(f"Unstable (stability below {s['stability']['unstable_below']}: not found again when resampled): "
+                  f"segment {', '.join(map(str, unstable))}.", markup=False, highlight=False, soft_wrap=True)
     for r in result.profiles.itertuples():  # names may come from a model file: printed as text, never as markup
         out.print(f"[bold]{r.segment} {escape(r.segment_name)}[/bold]: {escape(r.description)} {escape(r.strategy)}",
                   markup=True, highlight=False)
@@ -150,6 +157,9 @@ def run(
     figures: Optional[str] = typer.Option(
         None, "--figures", help="Also write each report figure as an image under figures/: png (needs Chrome or "
                                 "Chromium; set BROWSER_PATH if it is not found)."),
+    currency: Optional[str] = typer.Option(
+        None, "--currency", help="Currency of the amounts, as an ISO code (EUR) or a symbol (€), shown with every "
+                                 "money figure (default: a 'currency' column of the data, else none)."),
     engine: Engine = "duckdb",
     memory_limit: MemoryLimit = None,
     temp_dir: TempDir = None,
@@ -164,6 +174,12 @@ def run(
     model: Optional[Path] = typer.Option(
         None, "--model", help="Segment with this model.json (or run directory) instead of fitting a new one: "
                               "same features, segments, names and strategies; no k sweep."),
+    horizon: str = typer.Option(defaults.HORIZON, "--horizon",
+                                help="Lifecycle horizon of expected_orders_* and expected_value_* (CLV): days, "
+                                     "weeks or months, e.g. 12m, 26w, 90d."),
+    holdout: Optional[str] = typer.Option(
+        None, "--holdout", help="Backtest: fit segments and models on the lines before the last DURATION "
+                                "(e.g. 90d, 12w, 3m), predict each customer's orders and spend in it and compare."),
 ) -> None:
     """Segment customers from order lines and write segments, profiles, model and report."""
     from .outputs.run import check_target  # (the CLI imports the flow on use: `custseg --help` stays fast)
@@ -178,7 +194,7 @@ def run(
         engine=defaults.EngineOptions(engine=engine, memory_limit=memory_limit, temp_dir=temp_dir, threads=threads,
                                       spark_master=spark_master, spark_conf=_parse_pairs(spark_conf, "--spark-conf"),
                                       spark_local_limit=spark_local_limit),
-        command=_command_line(), model=model,
+        command=_command_line(), model=model, currency=currency, horizon=horizon, holdout=holdout,
     )
     if fmt not in ("auto", "csv", "parquet"):
         raise CustsegError(f"--format {fmt!r} is unknown; use auto, csv or parquet.")

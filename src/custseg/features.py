@@ -52,7 +52,12 @@ REGISTRY: dict[str, Feature] = {f.name: f for f in (
        frozenset({"customer_id", "order_date"})),
     _F("tenure_days", "days from the first to the last order", "days",
        frozenset({"customer_id", "order_date"})),
+    _F("first_order_age_days", "days from the first order to the day after the last date in the data "
+       "(recency_days + tenure_days)", "days", frozenset({"customer_id", "order_date"})),
 )}
+
+# Always computed when the data has dates (names, strategies and RFM read them), clustered or not.
+LIFECYCLE = ("recency_days", "first_order_age_days", "order_count")
 
 
 
@@ -166,6 +171,7 @@ def customer_features(lines: ir.Table, names: list[str], return_rate_level: str 
         "avg_order_value": customers.total_spending / customers.order_count,
         "recency_days": (reference.delta(customers.last_order, unit="day") + 1).cast("float64"),
         "tenure_days": customers.last_order.delta(customers.first_order, unit="day").cast("float64"),
+        "first_order_age_days": (reference.delta(customers.first_order, unit="day") + 1).cast("float64"),
     }
     customers = customers.mutate(**{name: derived[name] for name in names if name in derived})
     if "average_return_rate" in names:

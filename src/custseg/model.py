@@ -23,10 +23,12 @@ from .clustering.scaling import Scaling, assign
 from .errors import CustsegError
 from .features import REGISTRY
 from .options import SCALES, SEED, seed_of
+from .profiles.lifecycle_models import LifecycleModel
 from .sources.schemas import SCHEMAS as SOURCE_SCHEMAS
 
 MODEL_FORMAT = "custseg-model"
-MODEL_VERSION = 1
+MODEL_VERSION = 2  # 2: "lifecycle" (profiles/lifecycle_models.LifecycleModel, or null with a reason)
+READABLE_VERSIONS = (1, 2)
 FEATURE_DEFINITIONS_VERSION = 1
 MATRIX_SCHEMA = "matrix"   # a model of CustomerSegmenter over a bare feature matrix (features x0, x1, ...)
 SCHEMAS = (*SOURCE_SCHEMAS, MATRIX_SCHEMA)
@@ -37,14 +39,14 @@ MAX_NAME = 200
 MAX_TEXT = 5_000
 
 _TOP_KEYS = {"format", "version", "custseg_version", "feature_definitions_version", "schema", "features",
-             "scaling", "centers", "segments", "training"}
+             "scaling", "centers", "segments", "training", "lifecycle"}
 _REQUIRED_TOP = {"format", "version", "feature_definitions_version", "features", "scaling", "centers", "segments"}
 _FEATURE_KEYS = {"name", "definition"}
 _SCALING_KEYS = {"method", "mean", "scale"}
 _SEGMENT_KEYS = {"id", "name", "description", "strategy"}
 # training: a summary for people; each key is known and each value a number, text, null or a list of those.
 _TRAINING_KEYS = {"customers", "rows_used", "k", "k_method", "k_reason", "inertia", "seed", "scale", "inputs",
-                  "date_range", "date_format", "mapping", "source"}
+                  "date_range", "date_format", "mapping", "source", "horizon"}
 _CODE_LIKE = re.compile(r"^__|^py/|^!!|\$type$|^@class$|^_class$|^\$\$", re.I)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -64,6 +66,8 @@ class SegmentationModel:
     schema: str = "generic"
     training: dict[str, Any] = field(default_factory=dict)
     custseg_version: str = ""
+    lifecycle: LifecycleModel | None = None   # P(alive) and CLV of new customers (None: no dates/amounts, or v1)
+    version: int = MODEL_VERSION              # the format version it was read from
 
     @property
     def k(self) -> int:
@@ -127,6 +131,7 @@ class SegmentationModel:
             "segments": [{"id": int(i), "name": str(s["name"]), "description": str(s.get("description", "")),
                           "strategy": str(s.get("strategy", ""))} for i, s in enumerate(self.segments)],
             "training": json_ready(self.training),
+            "lifecycle": None if self.lifecycle is None else json_ready(self.lifecycle.to_dict()),
         }
 
     def to_json(self) -> str:
@@ -166,8 +171,9 @@ class SegmentationModel:
             raise bad(f"the field {code_like!r} looks like serialized code; a custseg model holds only names and "
                       "numbers, so it is refused")
         version = data.get("version")
-        if not _is_int(version) or version != MODEL_VERSION:
-            raise bad(f"version {version!r} is not supported (this custseg reads version {MODEL_VERSION}); "
+        if not _is_int(version) or version not in READABLE_VERSIONS:
+            raise bad(f"version {version!r} is not supported (this custseg reads versions "
+                      f"{', '.join(map(str, READABLE_VERSIONS))}); "
                       "use the custseg that wrote it or train the model again")
         unknown = set(data) - _TOP_KEYS
         if unknown:
@@ -253,9 +259,18 @@ class SegmentationModel:
         for key, value in training.items():
             if not _is_plain_value(value):
                 raise bad(f"'training.{key}' must be a number, text, null or a list or object of those")
+        lifecycle = data.get("lifecycle")
+        if version < 2 and "lifecycle" in data:
+            raise bad("'lifecycle' is a version 2 field; this file says version 1")
+        if lifecycle is not None:
+            try:
+                lifecycle = LifecycleModel.from_dict(lifecycle)
+            except CustsegError as exc:
+                raise bad(f"'lifecycle': {exc}") from exc
         return cls(
             features=names, scaling=Scaling(scaling["method"], mean, scale), centers=centers,
             segments=clean_segments, schema=schema, training=training, custseg_version=custseg_version,
+            lifecycle=lifecycle, version=int(version),
         )
 
     # -------------------------------------------------------------- CustomerSegmenter bridge

@@ -21,6 +21,18 @@ MAX_ITER = 500
 SWEEP_SAMPLE = 100_000
 SILHOUETTE_SAMPLE = 10_000
 TOP_PRODUCTS = 10
+# The lifecycle models' horizon (expected_orders_12m ...) and the backtest's holdout: durations in
+# days, weeks or months (a month is 365.25 / 12 days), as profiles/backtest.parse_duration reads them.
+HORIZON = "12m"
+_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([dwm])\s*$", re.I)
+
+
+def check_duration(text: Any, option: str) -> None:
+    """A duration such as 90d, 12w or 3m (positive), or one CustsegError naming the option."""
+    match = _DURATION_RE.match(text) if isinstance(text, str) else None
+    if match is None or float(match.group(1)) <= 0:
+        raise CustsegError(f"{option} {text!r} is not a duration: write a positive number of days, weeks or "
+                           "months, e.g. 90d, 12w or 3m.")
 
 # ---------------------------------------------------------------------------- sizes
 
@@ -47,6 +59,33 @@ def parse_memory_limit(text: str) -> str:
         )
     number, unit = match.groups()
     return f"{number}{(unit or 'B').upper()}"
+
+
+# ---------------------------------------------------------------------------- currency
+
+# Currencies shown as their symbol; any other three-letter code is written after the amount
+# (sources/currency.py formats money with this table).
+CURRENCY_SYMBOLS = {
+    "EUR": "€", "USD": "$", "GBP": "£", "JPY": "¥", "CNY": "¥", "INR": "₹", "KRW": "₩", "RUB": "₽",
+    "TRY": "₺", "ILS": "₪", "NGN": "₦", "PHP": "₱", "VND": "₫", "UAH": "₴", "THB": "฿", "BRL": "R$",
+    "AUD": "A$", "CAD": "C$", "NZD": "NZ$", "HKD": "HK$", "SGD": "S$", "MXN": "MX$",
+}
+KNOWN_SYMBOLS = set(CURRENCY_SYMBOLS.values()) | {"kr", "zł", "Fr.", "R"}
+
+
+def normalize_currency(value: str | None, option: str = "--currency") -> str | None:
+    """--currency: an ISO 4217 code ('eur' -> 'EUR') or a symbol ('€'); '' / None -> None (not given);
+    anything else is refused."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    if not text:
+        return None
+    if len(text) == 3 and text.isascii() and text.isalpha():
+        return text.upper()
+    if text in KNOWN_SYMBOLS or (len(text) <= 3 and not any(ch.isalnum() for ch in text)):
+        return text
+    raise CustsegError(f"{option} {value!r} is not a currency; give an ISO code such as EUR or a symbol such as €.")
 
 
 # ---------------------------------------------------------------------------- checks
@@ -116,8 +155,12 @@ class RunOptions:
     engine: EngineOptions = field(default_factory=EngineOptions)
     command: str = ""
     model: Any = None  # a SegmentationModel or the path of a model.json: segment with it, no refit
+    currency: str | None = None  # ISO code (EUR) or symbol (€) for money; None: from the data, else none
+    horizon: str = HORIZON  # lifecycle: expected orders and value over this duration
+    holdout: str | None = None  # backtest: fit on the lines before the last such duration, compare
 
     def validate(self) -> None:
+        self.currency = normalize_currency(self.currency)
         if self.scale not in SCALES:
             raise CustsegError(f"--scale {self.scale!r} is unknown; use one of: {', '.join(SCALES)}.")
         if self.model is not None and self.k is not None:
@@ -128,6 +171,12 @@ class RunOptions:
         if self.model is not None and self.scale != "log":
             raise CustsegError("--scale cannot be combined with --model: the model fixes the scaling; drop --scale.")
         check_k(self.k)
+        check_duration(self.horizon, "--horizon")
+        if self.holdout is not None:
+            check_duration(self.holdout, "--holdout")
+            if self.model is not None:
+                raise CustsegError("--holdout cannot be combined with --model: the backtest fits its own segments "
+                                   "before the holdout; drop --model.")
         if self.k_max < 2:
             raise CustsegError(f"--k-max must be at least 2, not {self.k_max}.")
         if self.n_init < 1:

@@ -29,10 +29,14 @@ from .errors import CustsegError
 from .features import (available, check_features, customer_features, customer_products, natural_order,
                        parse_features)
 from .model import SegmentationModel, as_model, model_label
-from .options import EngineOptions, RunOptions
+from .options import SEED, EngineOptions, RunOptions, normalize_currency
 from .outputs.run import write_run
+from .profiles.holdout import evaluate as evaluate_holdout, split as split_holdout
+from .profiles.lifecycle import (add_to_table, attach as attach_lifecycle, end_of, for_new_customers, run_lifecycle,
+                                 run_lifecycle_spark)
 from .profiles.sellers import best_sellers
-from .profiles.stats import build_profiles, table_traits
+from .profiles.explain import Explanation, add_segment_columns, data_facts, explain, table_facts
+from .profiles.stats import build_profiles
 from .runtime import preload
 from .sources.csv_dialect import typed_reading_failed
 from .sources.read import SourceSpec, is_table_like, read_source, read_source_table
@@ -190,6 +194,10 @@ def compute_features(engine: Engine, data, options: RunOptions, stages: Stages,
                                "(only a header?); export the order lines again.")
         refuse_if_nothing_used(source, quality)
         refuse_if_mostly_unparsed(engine, source, quality)  # > 20% unreadable values (parse_failures.py)
+        holdout = None
+        if options.holdout is not None:  # the run sees only the lines before the holdout
+            cleaned, holdout = split_holdout(cleaned, quality.get("date_range"), options.holdout, source.provided)
+            quality["holdout"] = holdout.info()
         for line in dropped_summary:
             stages.warn(line)
         stages.note(f"{quality['rows_read']:,} lines read, {quality['rows_used']:,} used")
@@ -208,7 +216,7 @@ def compute_features(engine: Engine, data, options: RunOptions, stages: Stages,
             frame, customers = None, None
         stages.note(f"{customers or feats.num_rows:,} customers")
     return Features(source=source, cleaned=cleaned, quality=quality, table=feats, names=names,
-                    frame=frame, customers=customers, engine=engine, products=products)
+                    frame=frame, customers=customers, engine=engine, products=products, holdout=holdout)
 
 
 def keep_customer_products(engine: Engine, cleaned, provided: set[str]):
@@ -307,6 +315,7 @@ class Features:
     customers: int | None = None  # number of customers when `table` is a sample
     engine: Any = None        # the Engine that computed them
     products: Any = None      # features.customer_products, kept by the engine (None: not computed)
+    holdout: Any = None       # profiles.holdout.Holdout of a --holdout run (the lines above stop at its cutoff)
 
     def matrix(self) -> np.ndarray:
         # column_stack makes the one new array (float64 columns give float64; no second copy)
@@ -422,8 +431,10 @@ def cluster_spark(engine, features: Features, options: RunOptions, stages: Stage
 BEST_SELLER_COLUMNS = ["segment", "by", "rank", "product", "product_name", "quantity", "revenue", "customers"]
 
 
-def profile(features: Features, clustering: Clustering, options: RunOptions, stages: Stages):
-    """Profiles (names, strategies, statistics) and best sellers, computed by the engine."""
+def profile(features: Features, clustering: Clustering, options: RunOptions, stages: Stages,
+            explanation: Explanation | None = None):
+    """Profiles (names, strategies, statistics, stability, RFM composition) and best sellers,
+    computed by the engine."""
     with stages.stage("profiles", "profiling segments and finding best sellers"):
         feats, labels, k = features.table, clustering.labels, clustering.k
         all_names = [c for c in feats.column_names if c != "customer_id"]
@@ -431,11 +442,17 @@ def profile(features: Features, clustering: Clustering, options: RunOptions, sta
         feature_arrays = {n: feats.column(n).to_numpy(zero_copy_only=False) for n in all_names}
         spark_resident = clustering.assignments is not None
         customers = clustering.assignments if spark_resident else ibis.memtable(with_segments)
-        profiles = build_profiles(customers, feature_arrays, labels, k, features.names,
-                                  segment_traits=table_traits(customers, features.names, all_names, k)
-                                  if spark_resident else None)
-        if clustering.segment_names is not None:
+        dates = features.quality.get("date_range")
+        facts = (table_facts(customers, all_names, dates) if spark_resident
+                 else data_facts(feature_arrays, dates))
+        profiles = build_profiles(customers, feature_arrays, labels, k, features.names, facts,
+                                  in_engine=spark_resident, currency=run_currency(options, features))
+        profiles = add_segment_columns(profiles, explanation)
+        if explanation is not None:
+            explanation.facts = facts
+        if clustering.segment_names is not None:  # a reused model's names: its words are not this data's
             profiles["segment_name"] = list(clustering.segment_names)
+            profiles["name_words"], profiles["name_evidence"] = "", ""
         if clustering.model is not None:  # descriptions describe this data; strategies stay the model's
             profiles["strategy"] = clustering.model.strategies
         if "product" in features.source.provided:
@@ -497,12 +514,71 @@ def run(data, options: RunOptions, progress: ProgressCallback | None = None,
             else:
                 clustering = cluster(X, options, stages)
         del X  # scaled in place by cluster(); not needed any more (it is large: customers x features)
-        profiles, sellers = profile(features, clustering, options, stages)
-    return assemble(features, clustering, profiles, sellers, options, stages, started)
+        explanation = explain_segments(features, clustering, options, stages)
+        profiles, sellers = profile(features, clustering, options, stages, explanation)
+    result = assemble(features, clustering, profiles, sellers, options, stages, started, explanation)
+    lifecycle(result, features, clustering, options, stages)
+    return result
+
+
+def explain_segments(features: Features, clustering: Clustering, options: RunOptions, stages: Stages
+                     ) -> Explanation:
+    """Stability at the chosen k, margins to the centres and RFM (profiles/explain.py) of the
+    customers in memory (a Spark-resident run: its sample's stability and RFM composition, and no
+    per-customer columns)."""
+    with stages.stage("evidence", "stability, margins to the centres and RFM scores"):
+        table = features.table
+        columns = {n: table.column(n).to_numpy(zero_copy_only=False) for n in table.column_names
+                   if n != "customer_id"}
+        Z = clustering.scaling.transform(features.matrix(), copy=False)
+        explanation = explain(columns, Z, clustering.centers, clustering.labels, clustering.k, options.seed,
+                              per_customer=clustering.assignments is None)
+        if "stability" in explanation.seconds:
+            stages.note(f"stability: {explanation.seconds['stability']:.1f} s")
+    return explanation
+
+
+def run_currency(options: RunOptions, features: Features) -> str | None:
+    """--currency, else the currency the data names, else None (amounts without a symbol)."""
+    return normalize_currency(options.currency) or getattr(features.source, "currency", None)
+
+
+
+
+def lifecycle(result: SegmentationResult, features: Features, clustering: Clustering, options: RunOptions,
+              stages: Stages) -> None:
+    """P(alive), expected orders and value per customer and segment (profiles/lifecycle.py); with
+    --holdout, the backtest (profiles/holdout.py)."""
+    with stages.stage("lifecycle", "fitting the lifecycle models and scoring every customer"):
+        dates = features.quality.get("date_range")
+        cutoff = features.holdout.cutoff if features.holdout is not None else (end_of(dates[1]) if dates else None)
+        reused = clustering.model.lifecycle if clustering.model is not None else None
+        if features.frame is not None and features.holdout is not None:
+            raise CustsegError(f"--holdout {options.holdout} needs the customer table in memory: raise "
+                               "--spark-local-limit above the number of customers (or use --engine duckdb).")
+        if features.frame is not None:  # customers kept in Spark: scored there, joined to the segments there
+            outcome, result.segments_frame = run_lifecycle_spark(
+                features.engine, features.cleaned.lines, features.source.provided, cutoff, result.segments_frame,
+                clustering.k, options.horizon, options.seed, fitted=reused)
+        else:
+            outcome = run_lifecycle(features.cleaned.lines, features.source.provided, cutoff,
+                                    features.table.column("customer_id"), options.horizon, options.seed,
+                                    fitted=reused)
+        backtest = None
+        if features.holdout is not None and outcome.model is not None:
+            names = np.asarray(result.profiles.segment_name, dtype=object)[clustering.labels]
+            backtest = evaluate_holdout(features.holdout, outcome.model, features.table.column("customer_id"), names)
+        elif features.holdout is not None:
+            raise CustsegError(f"--holdout {options.holdout}: {outcome.info.get('reason')}")
+        attach_lifecycle(result, outcome, clustering.labels, clustering.k, backtest)
+    seconds = result.summary["seconds"]
+    seconds["lifecycle"] = stages.seconds["lifecycle"]
+    seconds["total"] = round(seconds["total"] + seconds["lifecycle"], 3)
 
 
 def assemble(features: Features, clustering: Clustering, profiles: pd.DataFrame, sellers: pd.DataFrame,
-             options: RunOptions, stages: Stages, started: float) -> SegmentationResult:
+             options: RunOptions, stages: Stages, started: float,
+             explanation: Explanation | None = None) -> SegmentationResult:
     """The result object: segments table, summary and model."""
     feats, names, labels, k = features.table, features.names, clustering.labels, clustering.k
     source, quality = features.source, dict(features.quality)
@@ -515,7 +591,8 @@ def assemble(features: Features, clustering: Clustering, profiles: pd.DataFrame,
          "segment": pa.array(labels, pa.int64()),
          # Dictionary-encoded: k names, not one string per customer (a GB at 37M customers);
          # written as plain text in CSV, as a dictionary in Parquet; pandas sees a category.
-         "segment_name": pa.DictionaryArray.from_arrays(pa.array(labels, pa.int32()), segment_names)}
+         "segment_name": pa.DictionaryArray.from_arrays(pa.array(labels, pa.int32()), segment_names),
+         **(explanation.customers if explanation is not None else {})}
     )
     dates = quality.get("date_range")
     summary = {
@@ -541,6 +618,10 @@ def assemble(features: Features, clustering: Clustering, profiles: pd.DataFrame,
         "engine": options.engine.engine,
         "clustering_backend": clustering.backend,
         "date_range": dates,
+        "currency": run_currency(options, features),
+        **({"stability": explanation.summary()} if explanation is not None and explanation.stability is not None
+           else {}),
+        **({"naming_facts": explanation.facts_summary()} if explanation is not None else {}),
         "seconds": {**stages.seconds, "total": round(time.perf_counter() - started, 3)},
         "versions": _versions(),
         "command": options.command or " ".join(sys.argv),
@@ -580,6 +661,7 @@ class Predictions:
     table: pa.Table
     model: SegmentationModel
     data_quality: dict[str, Any]
+    lifecycle: dict[str, Any] | None = None  # how p_alive and CLV were scored, or why not
 
     @property
     def frame(self) -> pd.DataFrame:
@@ -607,15 +689,28 @@ def score(model: SegmentationModel | str | os.PathLike, data, *, schema: str = "
         raise CustsegError(f"{where}: no customer with orders after cleaning; there is nothing to score.")
     with stages.stage("scoring", f"assigning {features.table.num_rows:,} customers to the {model.k} segments"):
         labels = model.predict(features.matrix())
+        # the run's per-customer columns (RFM among the scored customers, margins to the model's centres)
+        columns = {n: features.table.column(n).to_numpy(zero_copy_only=False)
+                   for n in features.table.column_names if n != "customer_id"}
+        why = explain(columns, model.scaling.transform(features.matrix(), copy=False), model.centers, labels,
+                      model.k, SEED, stability=False)
     table = pa.table({
         "customer_id": features.table.column("customer_id"),
         **{name: features.table.column(name) for name in model.features},
         "segment": pa.array(labels, pa.int64()),
         "segment_name": pa.array(model.segment_names, pa.string()).take(pa.array(labels)),
+        **why.customers,
     })
+    with stages.stage("lifecycle", "scoring P(alive), expected orders and value"):
+        outcome = for_new_customers(model, features.cleaned.lines, features.source.provided,
+                                    features.quality.get("date_range"), table.column("customer_id"), SEED)
+        if outcome.scores:
+            table = add_to_table(table, outcome)
+        else:
+            stages.warn(outcome.info["reason"])
     quality = dict(features.quality)
     quality["customers_kept"] = table.num_rows
-    return Predictions(table=table, model=model, data_quality=quality)
+    return Predictions(table=table, model=model, data_quality=quality, lifecycle=outcome.info)
 
 
 def predict(model: SegmentationModel | str | os.PathLike, data, **options) -> pd.DataFrame:

@@ -54,7 +54,7 @@ INVALID_QUANTITY = Rule(
 )
 NO_ORDERED_UNITS = Rule(
     "no_ordered_units",
-    "ordered quantity <= 0: a line that only carries returns of an earlier order (the seed's filter)",
+    "ordered quantity <= 0: a line that only carries returns of an earlier order",
     lambda t: t.quantity <= 0, expected=True,
 )
 NON_POSITIVE_PRICE = Rule(

@@ -10,7 +10,8 @@ import csv
 import io
 import os
 import shutil
-from typing import Any
+import sys
+from typing import Any, Callable
 
 import ibis
 import ibis.expr.types as ir
@@ -37,6 +38,10 @@ def spark_session(options: EngineOptions):
     # custseg shows its own progress; Arrow makes collecting the customer table fast.
     builder = builder.config("spark.ui.showConsoleProgress", "false")
     builder = builder.config("spark.sql.execution.arrow.pyspark.enabled", "true")
+    if (options.spark_master or "local").startswith("local"):
+        # local Python workers (the lifecycle scoring's mapInArrow) run this Python, which has custseg's
+        # packages (on a cluster the workers need custseg installed: docs/lifecycle.md)
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     for key, value in options.spark_conf.items():
         builder = builder.config(key, value)
     try:
@@ -162,3 +167,15 @@ class SparkEngine(Engine):
         frame = self.frame(table.select(*columns, "segment"))
         label = F.element_at(F.array(*[F.lit(n) for n in names]), (F.col("segment") + 1).cast("int"))
         return frame.withColumn("segment_name", label)
+
+    def score_batches(self, table: ir.Table, score: Callable[[pa.RecordBatch], pa.RecordBatch],
+                      columns: list[str]) -> Any:
+        """A Spark DataFrame: customer_id (text) and ``columns`` (doubles), computed by ``score`` on the
+        table's Arrow record batches in the executors (mapInArrow; the table is never collected)."""
+        frame = self.frame(table)
+        schema = ", ".join(["customer_id string", *(f"`{c}` double" for c in columns)])
+        return frame.mapInArrow(lambda batches: (score(batch) for batch in batches), schema)
+
+    def with_columns_of(self, frame, scores) -> Any:
+        """``frame`` (a customer DataFrame) with the columns of ``scores`` joined on customer_id."""
+        return frame.join(scores, on="customer_id", how="left")

@@ -188,39 +188,79 @@ def write_migration_csv(path: Path, migration: pd.DataFrame) -> None:
 # ---------------------------------------------------------------------------- compare.html
 
 def sankey_figure(comparison: Comparison):
-    """A plotly Sankey: old segments (and new customers) on the left, new segments (and absent) on the right."""
+    """A plotly Sankey: old segments (and new customers) on the left, new segments (and absent) on the
+    right, in segment order; each flow in its old segment's colour (the report's palette, by segment
+    id); hover gives each flow's share of its row; the title gives both runs' periods."""
     import plotly.graph_objects as go  # plotly: heavy
+
+    from .report.figures import segment_colors  # beside plotly, only for a comparison
 
     migration = comparison.migration
     left = list(migration["from"])
     right = list(migration.columns[1:])
+    grey = "#9aa5b1"
+
+    def colours(names: list[str], run: RunSegments) -> list[str]:
+        palette = segment_colors(max(1, len(run.names)))
+        return [palette[run.names.index(n)] if n in run.names else grey for n in names]
+
+    node_colours = colours(left, comparison.old) + colours(right, comparison.new)
     # plotly draws labels as its own small HTML subset: &, < and > escaped show as typed.
     labels = [html.escape(n, quote=False) for n in left + right]
-    sources, targets, values = [], [], []
-    for i, row in enumerate(migration.itertuples(index=False)):
-        for j, value in enumerate(row[1:]):
-            if value:
+    rows = migration.iloc[:, 1:].to_numpy(dtype="int64")
+    row_totals, column_totals, total = rows.sum(axis=1), rows.sum(axis=0), max(1, int(rows.sum()))
+    sources, targets, values, link_colours, shares = [], [], [], [], []
+    for i in range(len(left)):
+        for j in range(len(right)):
+            if rows[i, j]:
                 sources.append(i)
                 targets.append(len(left) + j)
-                values.append(int(value))
-    grey = "rgba(160,160,160,0.8)"
-    palette = ["#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#EECA3B", "#B279A2", "#FF9DA6",
-               "#9D755D", "#BAB0AC"]
-    colour_of: dict[str, str] = {}
-    for name in dict.fromkeys(left[:-1] + right[:-1]):
-        colour_of[name] = palette[len(colour_of) % len(palette)]
-    node_colours = [colour_of.get(n, grey) for n in left[:-1]] + [grey] + \
-                   [colour_of.get(n, grey) for n in right[:-1]] + [grey]
+                values.append(int(rows[i, j]))
+                link_colours.append(_rgba(node_colours[i], 0.35))
+                shares.append(f"{rows[i, j] / row_totals[i]:.1%}")
+    # Nodes in segment order top to bottom ((new customer) and (absent) last), each column stacked by size.
+    sizes = list(row_totals) + list(column_totals)
+    xs, ys = [0.001] * len(left) + [0.999] * len(right), []
+    for start, count in ((0, len(left)), (len(left), len(right))):
+        column = sizes[start:start + count]
+        gap = 0.04 if count > 1 else 0.0
+        room = 1.0 - gap * max(0, count - 1)
+        offset = 0.0
+        for size in column:
+            height = room * size / max(1, sum(column))
+            ys.append(min(0.999, max(0.001, offset + height / 2)))
+            offset += height + gap
+    node_text = [f"{sizes[n]:,} customers ({sizes[n] / total:.1%} of all)" for n in range(len(sizes))]
     fig = go.Figure(go.Sankey(
         arrangement="snap",
-        node=dict(label=labels, color=node_colours, pad=18, thickness=18,
-                  hovertemplate="%{label}: %{value:,} customers<extra></extra>"),
-        link=dict(source=sources, target=targets, value=values, color="rgba(120,120,120,0.25)",
-                  hovertemplate="%{source.label} → %{target.label}: %{value:,} customers<extra></extra>"),
+        node=dict(label=labels, color=node_colours, pad=18, thickness=18, x=xs, y=ys, customdata=node_text,
+                  hovertemplate="%{label}: %{customdata}<extra></extra>"),
+        link=dict(source=sources, target=targets, value=values, color=link_colours, customdata=shares,
+                  hovertemplate="%{source.label} → %{target.label}: %{value:,} customers "
+                                "(%{customdata} of %{source.label})<extra></extra>"),
     ))
-    fig.update_layout(height=max(420, 48 * max(len(left), len(right))), margin=dict(l=20, r=20, t=40, b=20),
-                      title_text="Old period (left) → new period (right)", font=dict(size=13))
+    old_period, new_period = _period_of(comparison.old.directory), _period_of(comparison.new.directory)
+    title = (f"Old period{' (' + old_period + ')' if old_period else ''} → "
+             f"new period{' (' + new_period + ')' if new_period else ''}")
+    fig.update_layout(height=max(420, 48 * max(len(left), len(right))), margin=dict(l=20, r=20, t=50, b=20),
+                      title_text=html.escape(title, quote=False), font=dict(size=13))
     return fig
+
+
+def _rgba(hex_colour: str, alpha: float) -> str:
+    r, g, b = (int(hex_colour[i:i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+def _period_of(directory: Path) -> str | None:
+    """'2018-11-01 to 2019-04-30': the orders' dates of a run (its summary.json), when known."""
+    try:
+        dates = json.loads((Path(directory) / "summary.json").read_text(encoding="utf-8")).get("date_range")
+    except (OSError, ValueError, AttributeError):
+        return None
+    if not isinstance(dates, list) or len(dates) < 2 or not dates[0] or not dates[1]:
+        return None
+    return f"{dates[0]} to {dates[1]}"
 
 
 def compare_html(comparison: Comparison) -> str:

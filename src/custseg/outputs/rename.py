@@ -38,6 +38,8 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from ..errors import CustsegError
+from ..profiles.explain import CUSTOMER_COLUMN_TYPES
+from ..profiles.lifecycle import is_lifecycle_column
 
 MAX_NAME = 200                                    # as model.py allows
 RESERVED_NAMES = ("(new customer)", "(absent)")   # compare's row and column labels
@@ -323,7 +325,9 @@ def _rewrite_csv(path: Path, names: list[str], features: list[str]) -> None:
     _check_columns(path, header)
     types = {c: pa.string() for c in header}
     types.update({f: pa.float64() for f in features if f in types})
+    types.update({c: pa.float64() for c in header if is_lifecycle_column(c)})  # numbers, written unquoted
     types["segment"] = pa.int64()
+    types.update({c: t for c, t in CUSTOMER_COLUMN_TYPES.items() if c in types})  # RFM and margins
     source = pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=1 << 24),
                             convert_options=pacsv.ConvertOptions(column_types=types, strings_can_be_null=True,
                                                                  quoted_strings_can_be_null=False))
@@ -363,6 +367,7 @@ def _rebuild_workbook(tmp: Path, features: list[str]) -> None:
             header = next(csv.reader(fh), [])
         types = {c: pa.string() for c in header}
         types.update({f: pa.float64() for f in features if f in types})
+        types.update({c: pa.float64() for c in header if is_lifecycle_column(c)})
         types["segment"] = pa.int64()
         segments = pacsv.read_csv(tmp / "segments.csv", convert_options=pacsv.ConvertOptions(column_types=types))
 

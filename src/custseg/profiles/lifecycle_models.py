@@ -162,8 +162,29 @@ class LifecycleModel:
     monthly_discount: float = DEFAULT_MONTHLY_DISCOUNT
     days_per_month: float = DAYS_PER_MONTH
     format: int = field(default=_FORMAT)
+    #: A horizon that is not whole months (``--horizon 90d``), in days; ``None``: ``horizon_months``.
+    horizon_days: float | None = None
+
+    def horizon_boundaries(self) -> tuple[np.ndarray, np.ndarray]:
+        """Ends of the horizon's months in days and their discount factors.
+
+        Whole months: month m ends at m * days_per_month, discounted by 1 / (1 + d)^m.  A
+        horizon in days (``horizon_days``) ends its last, partial month at the horizon, discounted
+        by 1 / (1 + d)^(days / days_per_month).
+        """
+        if self.horizon_days is None:
+            discounts = discount_factors(self.horizon_months, self.monthly_discount)
+            return self.days_per_month * np.arange(1, self.horizon_months + 1, dtype=np.float64), discounts
+        days = float(self.horizon_days)
+        if not (math.isfinite(days) and days > 0):
+            raise CustsegError(f"the horizon must be a positive number of days, not {days}")
+        discount_factors(1, self.monthly_discount)  # the rate's check
+        months = max(int(math.ceil(days / self.days_per_month - 1e-9)), 1)
+        ends = np.minimum(self.days_per_month * np.arange(1, months + 1, dtype=np.float64), days)
+        return ends, (1.0 + self.monthly_discount) ** -(ends / self.days_per_month)
 
     def to_dict(self) -> dict[str, Any]:
+        extra = {} if self.horizon_days is None else {"horizon_days": float(self.horizon_days)}
         return {
             "format": max(self.format, _FORMAT_PNBD) if self.purchases.model == PNBD else self.format,
             "purchases": self.purchases.to_dict(),
@@ -171,6 +192,7 @@ class LifecycleModel:
             "horizon_months": self.horizon_months,
             "monthly_discount": self.monthly_discount,
             "days_per_month": self.days_per_month,
+            **extra,
         }
 
     @classmethod
@@ -193,7 +215,20 @@ class LifecycleModel:
             monthly_discount=float(data.get("monthly_discount", DEFAULT_MONTHLY_DISCOUNT)),
             days_per_month=float(data.get("days_per_month", DAYS_PER_MONTH)),
             format=int(data.get("format", _FORMAT)),
+            horizon_days=_horizon_days(data.get("horizon_days")),
         )
+
+
+def _horizon_days(value: Any) -> float | None:
+    if value is None:
+        return None
+    try:
+        days = float(value)
+    except (TypeError, ValueError):
+        days = float("nan")
+    if isinstance(value, bool) or not (math.isfinite(days) and days > 0):
+        raise CustsegError(f"the lifecycle model's horizon_days must be a positive number, not {value!r}: refit the model")
+    return days
 
 
 def _positive(data: dict[str, Any], names: tuple[str, ...], what: str) -> dict[str, float]:
@@ -838,8 +873,7 @@ def score_customers(
     for extra, name in ((mean_value, "mean order value"), (value_orders, "order counts")):
         if extra is not None and extra.shape != (n,):
             raise CustsegError(f"the {name} must have one value per customer ({n}), not shape {extra.shape}")
-    discounts = discount_factors(model.horizon_months, model.monthly_discount)
-    boundaries = model.days_per_month * np.arange(1, model.horizon_months + 1, dtype=np.float64)
+    boundaries, discounts = model.horizon_boundaries()
     want_value = model.spend is not None and mean_value is not None
     out = {"p_alive": np.empty(n), "expected_orders": np.empty(n)}
     if want_value:

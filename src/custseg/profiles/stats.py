@@ -1,7 +1,8 @@
 """Profiles: what each segment is, in the shop's own units, what it is called and what to do.
 
 Statistics are computed by numpy on a customer table in memory, or by the engine on a large one;
-names, descriptions and strategies (profiles/describe.py) are small, deterministic rules over them.
+names and strategies (profiles/naming.py, each word a checked claim) and descriptions
+(profiles/describe.py) are small, deterministic rules over them.
 """
 
 from __future__ import annotations
@@ -13,9 +14,13 @@ import pandas as pd
 
 from ..clustering.scaling import signed_log1p
 from ..runtime.parallel import parallel_map
-from .describe import SegmentTraits, describe, name_segments, strategy_for, value_tiers
+from .describe import describe
+from .explain import checked_names
+from .naming import DataFacts
 
 STATS = ("mean", "median", "min", "max")
+# described in every segment's sentence when computed, beside the clustering features
+DESCRIBED = ("order_count", "recency_days", "first_order_age_days", "total_spending")
 
 
 MEDIANS_AT_ONCE = 5_000_000  # customers up to which all medians are one query (see segment_stats)
@@ -98,89 +103,46 @@ def standardized_means(columns: dict[str, np.ndarray], labels: np.ndarray, k: in
     return pd.DataFrame(out, index=pd.RangeIndex(k, name="segment"))
 
 
-def traits(features: dict[str, np.ndarray], labels: np.ndarray, k: int) -> list[SegmentTraits]:
-    """Each segment's standardised log-scale mean per feature (standardized_means) and plain mean."""
-    out = [SegmentTraits({}, {}) for _ in range(k)]
-    counts = np.bincount(labels, minlength=k).astype(float)
-    z = standardized_means(features, labels, k)
-    for name, values in features.items():
-        raw = np.bincount(labels, weights=values, minlength=k)
-        for s in range(k):
-            if counts[s] == 0:
-                continue
-            out[s].z[name] = float(z[name].iloc[s])
-            out[s].means[name] = float(raw[s] / counts[s])
-    return out
-
-
 # ---------------------------------------------------------------------------- profiles
 
 
-def table_traits(table: ir.Table, clustering_features: list[str], computed: list[str], k: int
-                 ) -> list[SegmentTraits]:
-    """`traits` computed by the engine on a customer table with a `segment` column.
-
-    For customer tables that stay in Spark; log1p(|x|) is written ln(1 + |x|), which Ibis
-    can compile everywhere.
-    """
-    names = [n for n in clustering_features + ["total_spending"] if n in computed]
-    names = list(dict.fromkeys(names))
-    logged = {n: table[n].sign() * (table[n].abs() + 1).ln() for n in names}
-    overall = table.aggregate(
-        **{f"{n}__mu": logged[n].mean() for n in names},
-        **{f"{n}__sd": logged[n].std(how="pop") for n in names},
-    ).to_pandas().iloc[0]
-    per_segment = table.group_by("segment").aggregate(
-        customers=table.count(),
-        **{f"{n}__log": logged[n].mean() for n in names},
-        **{f"{n}__raw": table[n].mean() for n in names},
-    ).to_pandas()
-    out = [SegmentTraits({}, {}) for _ in range(k)]
-    for row in per_segment.itertuples(index=False):
-        s, values = int(row.segment), row._asdict()
-        for n in names:
-            mu, sd = float(overall[f"{n}__mu"]), float(overall[f"{n}__sd"] or 0.0)
-            out[s].z[n] = float((values[f"{n}__log"] - mu) / sd) if sd > 0 else 0.0
-            out[s].means[n] = float(values[f"{n}__raw"])
-    return out
-
-
 def build_profiles(table: ir.Table, features: dict[str, np.ndarray], labels: np.ndarray, k: int,
-                   clustering_features: list[str], segment_traits: list[SegmentTraits] | None = None
-                   ) -> pd.DataFrame:
-    """One row per segment: ids, name, shares, description, strategy and feature statistics."""
+                   clustering_features: list[str], facts: DataFacts, in_engine: bool = False,
+                   currency: str | None = None) -> pd.DataFrame:
+    """One row per segment: ids, name, shares, description, strategy, the name's words and
+    evidence, and feature statistics.
+
+    `in_engine`: the statistics come from `table` (a customer table the engine holds, e.g. in
+    Spark; `features` and `labels` are then a sample's). Names and strategies come from the
+    per-segment statistics and `facts` (naming.py), each name checked against its rules."""
     names_all = list(features)
-    # (segment_traits come with a Spark-resident table, whose labels here are a sample's)
-    if segment_traits is None and len(labels) <= LOCAL_STATS_UP_TO:
+    if not in_engine and len(labels) <= LOCAL_STATS_UP_TO:
         stats = local_segment_stats(features, labels, k)
     else:
-        stats = segment_stats(table, names_all, customers=len(labels) if segment_traits is None else None)
+        stats = segment_stats(table, names_all, customers=None if in_engine else len(labels))
     full = pd.DataFrame({"segment": np.arange(k)})
     stats = full.merge(stats, on="segment", how="left")
     stats["customers"] = stats["customers"].fillna(0).astype("int64")
-    # Names and strategies speak of what separates the segments: the clustering
-    # features, plus spending (the value axis) when it was computed.
-    named = {n: features[n] for n in clustering_features + ["total_spending"] if n in features}
-    t = segment_traits if segment_traits is not None else traits(named, labels, k)
-    names = name_segments(t)
+    named = checked_names(stats, facts)
     total_customers = max(1, int(stats["customers"].sum()))
     out = pd.DataFrame({
         "segment": stats["segment"].astype("int64"),
-        "segment_name": names,
+        "segment_name": named["segment_name"].to_numpy(),
         "customers": stats["customers"],
         "customer_share": stats["customers"] / total_customers,
     })
     if "revenue" in stats:
-        total_revenue = float(stats["revenue"].sum())
-        out["revenue"] = stats["revenue"].astype(float)
-        out["revenue_share"] = stats["revenue"] / total_revenue if total_revenue else 0.0
-    described = list(dict.fromkeys(clustering_features + [f for f in ("total_spending",) if f in names_all]))
-    out["description"] = [describe(stats.iloc[i], described) for i in range(k)]
-    tiers = value_tiers(t)
-    out["strategy"] = [strategy_for(t[i], tiers[i]) for i in range(k)]
+        total_revenue = float(stats["revenue"].fillna(0.0).sum())
+        out["revenue"] = stats["revenue"].fillna(0.0).astype(float)
+        out["revenue_share"] = out["revenue"] / total_revenue if total_revenue else 0.0
+    # Descriptions speak of what separates the segments (the clustering features) and of the
+    # lifecycle facts and spending, clustered or not.
+    described = list(dict.fromkeys(clustering_features + [f for f in DESCRIBED if f in names_all]))
+    out["description"] = [describe(stats.iloc[i], described, currency) for i in range(k)]
+    out["strategy"] = named["strategy"].to_numpy()
+    out["name_words"] = named["name_words"].to_numpy()
+    out["name_evidence"] = named["name_evidence"].to_numpy()
     for name in names_all:
         for stat in STATS:
-            out[f"{name}_{stat}"] = stats[f"{name}_{stat}"].astype(float)
+            out[f"{name}_{stat}"] = stats[f"{name}_{stat}"].astype(float).fillna(0.0)
     return out
-
-

@@ -17,6 +17,7 @@ import ibis.expr.types as ir
 from ..engines.base import unique_names
 from ..errors import CustsegError, first_line
 from .csv_dialect import CsvDialect, checked_keys, sniff_csv, typed_for_files
+from .currency import data_currency
 from .files import expand_inputs, expand_url_inputs, file_kind, is_url
 from .number_formats import formats_for
 from .schemas import SCHEMA_CHOICES, SCHEMAS, SHARED_WARNING, column_roles, detect_schema, normalised_headers
@@ -57,6 +58,7 @@ class Source:
     number_formats: dict = field(default_factory=dict)  # column -> number_formats.NumberFormat
     raw: ir.Table | None = None  # the table as read, and the canonical expressions over it (`lines`
     values: dict[str, ir.Value] = field(default_factory=dict)  # selects them; cleaning/parse_failures.py)
+    currency: str | None = None  # named by a column of the data (Shopify: `currency`), when it names one
 
 
 def read_raw(engine, files: list[str], sheet: str | None, roles: dict[str, str] | None = None,
@@ -255,4 +257,5 @@ def adapt(engine, raw: ir.Table, columns: list[str], spec: SourceSpec, files: li
         notes=[n for n in notes if n not in warnings], product_is_name=entry.product_is_name,
         warnings=warnings, parsed_from=entry.parsed_from(columns, resolved), number_formats=formats,
         raw=raw, values=values,
+        currency=data_currency(engine, raw),
     )

@@ -20,9 +20,12 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from ...features import REGISTRY
+
 # box_stats groups the rows of each segment with SegmentGroups; standardized_means is what names
 # the segments (profiles.py) and what the profile heatmap draws.
 from ...profiles.stats import SegmentGroups, standardized_means  # noqa: F401
+from ...sources.currency import money, prefix_suffix
 
 # Okabe & Ito (2008), the colour-blind safe qualitative palette, then Paul Tol's "muted"
 # palette for k > 8. Yellow sits late: it is the hardest to see on white.
@@ -32,7 +35,19 @@ PALETTE = OKABE_ITO + TOL_MUTED
 CENTRE_COLOR = "#111111"
 INK, MUTED, GRID = "#1f2933", "#616e7c", "#e4e7eb"
 FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, sans-serif"
-DIVERGING = "RdBu_r"  # blue below average, red above; readable with red-green colour blindness
+# Brown below average, teal above: a neutral diverging scale (ColorBrewer BrBG, colour-blind safe)
+# that says "more" or "less", not "good" or "bad" (red would make a lapsed segment's recency glow).
+DIVERGING = "BrBG"
+# What a high value of each feature means for the shop (the heatmap's legend and hover).
+HIGH_MEANS = {
+    "products_ordered": "buys many different products",
+    "average_return_rate": "returns much of what they buy (bad)",
+    "total_spending": "spends more in total (good)",
+    "order_count": "orders often (good)",
+    "avg_order_value": "bigger baskets (good)",
+    "recency_days": "has not ordered for long: lapsing (bad)",
+    "tenure_days": "a customer for longer",
+}
 
 
 def segment_colors(k: int) -> list[str]:
@@ -59,6 +74,70 @@ def scaled_title(name: str, scale: str) -> str:
         "log-standard": f"log(1 + {title}), standardized",
         "standard": f"{title}, standardized",
     }.get(scale, title)
+
+
+def unit_of(name: str) -> str:
+    """products | rate | money | orders | days, or '' for a feature custseg does not know."""
+    feature = REGISTRY.get(name)
+    return feature.unit if feature else ""
+
+
+def hover_number(field: str, unit: str, currency: str | None = None) -> str:
+    """A plotly hover placeholder for a value in the shop's units, e.g. '€%{customdata[1]:,.2f}'."""
+    if unit == "rate":
+        return f"%{{{field}:.0%}}"
+    if unit == "money":
+        before, after = prefix_suffix(currency)
+        return f"{label(before)}%{{{field}:,.2f}}{label(after)}"
+    return f"%{{{field}:,.4~g}}"
+
+
+def shop_axis_title(name: str, scale: str) -> str:
+    """Axis title of a feature drawn where K-means saw it, with ticks in the shop's units."""
+    return f"{feature_title(name)} (log scale)" if scale.startswith("log") else feature_title(name)
+
+
+Ticks = dict  # feature -> (positions on the transformed axis, labels in the shop's units)
+
+
+def nice_values(lo: float, hi: float, unit: str = "") -> list[float]:
+    """Round values between lo and hi to label an axis with: 0, 1, 2, 5, 10, 20, 50, ... (and
+    their negatives); shares (unit "rate") as 0, 10%, 25%, 50%, 75%, 100%."""
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return []
+    if unit == "rate":
+        steps = [0.0, 0.1, 0.25, 0.5, 0.75, 1.0]
+    else:
+        steps = [0.0] + [m * 10.0 ** e for e in range(-2, 13) for m in (1, 2, 5)]
+    # (negatives from -1 down only: a refund of a few cents is not worth a tick)
+    values = sorted({v for s in steps for v in ((s, -s) if s >= 1 else (s,))})
+    return [v for v in values if lo - 1e-12 <= v <= hi + 1e-12]
+
+
+def axis_ticks(values: Sequence[float], positions: Sequence[float], labels: Sequence[str],
+               most: int = 7) -> tuple[list[float], list[str]]:
+    """At most `most` of the candidate ticks, spread evenly along the (transformed) axis."""
+    pos = np.asarray(positions, dtype=float)
+    if len(pos) == 0:
+        return [], []
+    span = float(pos.max() - pos.min()) or 1.0
+    gap = span / (most + 1)
+    kept: list[int] = []
+    for i in np.argsort(pos):
+        if not kept or pos[i] - pos[kept[-1]] >= gap:
+            kept.append(int(i))
+    return [float(pos[i]) for i in kept], [labels[i] for i in kept]
+
+
+def tick_label(value: float, unit: str = "", currency: str | None = None) -> str:
+    """A tick in the shop's units: '25%', '€1,000', '€0.50', '1,000', '0.5'."""
+    if unit == "rate":
+        return f"{value:.0%}"
+    if unit == "money":
+        return money(value, currency, whole=float(value).is_integer())
+    if float(value).is_integer():
+        return f"{value:,.0f}"
+    return f"{value:,.4g}"
 
 
 def sample_note(shown: int, total: int, what: str = "customers") -> str:
@@ -108,15 +187,15 @@ def elbow_figure(k_selection: pd.DataFrame, k: int) -> go.Figure:
         fig.add_annotation(x=k, y=chosen, text=f"chosen: k = {k}", showarrow=True, arrowhead=2, ax=40, ay=-40,
                            font={"color": OKABE_ITO[5], "size": 13})
     fig.update_xaxes(title="number of segments k", dtick=1)
-    fig.update_yaxes(title="inertia (within-segment sum of squares)", rangemode="tozero")
-    return _layout(fig, "Elbow curve: how much tighter the segments get with each extra segment",
-                   "Inertia always falls as k grows; the elbow is where adding segments stops paying off.")
+    fig.update_yaxes(title="inertia (lower: tighter)", rangemode="tozero")  # (short: it runs up the plot)
+    return _layout(fig, "Elbow curve: how much tighter segments get per extra segment",
+                   "Inertia always falls as k grows; the elbow is where more segments stop paying off.")
 
 
 K_SCORES = (
-    ("silhouette", "Silhouette (higher is better)"),
-    ("calinski_harabasz", "Calinski-Harabasz (higher is better)"),
-    ("davies_bouldin", "Davies-Bouldin (lower is better)"),
+    ("silhouette", "Silhouette<br>(higher is better)"),
+    ("calinski_harabasz", "Calinski-Harabasz<br>(higher is better)"),
+    ("davies_bouldin", "Davies-Bouldin<br>(lower is better)"),
 )
 
 
@@ -138,11 +217,12 @@ def k_scores_figure(k_selection: pd.DataFrame, k: int) -> go.Figure:
                                              "line": {"width": 3}},
                                      hovertemplate=f"chosen k = %{{x}}<br>{name} %{{y:,.3f}}<extra></extra>"),
                           row=1, col=col)
-        fig.update_xaxes(title="k", dtick=1, row=1, col=col)
+        # (a third of the width each: at most ~8 tick labels, so they stay level at 800 px)
+        fig.update_xaxes(title="k", tick0=0, dtick=max(1, -(-max(ks, default=1) // 8)), row=1, col=col)
     fig.update_annotations(font={"size": 12})
     return _layout(fig, "Cross-checks: cluster quality indices for each k",
-                   "Three independent views of how well separated the segments are; the ring marks the chosen k.",
-                   height=400, margin={"l": 60, "r": 20, "t": 110, "b": 90})
+                   "Three views of how well separated the segments are; the ring marks the chosen k.",
+                   height=420, margin={"l": 60, "r": 20, "t": 124, "b": 90})
 
 
 def silhouette_figure(values: np.ndarray, labels: np.ndarray, names: Sequence[str], colors: Sequence[str],
@@ -171,12 +251,12 @@ def silhouette_figure(values: np.ndarray, labels: np.ndarray, names: Sequence[st
     mean = float(values.mean()) if len(values) else 0.0
     fig.add_vline(x=mean, line={"color": INK, "dash": "dash", "width": 1.5},
                   annotation_text=f"average {mean:.2f}", annotation_position="top")
-    fig.update_xaxes(title="silhouette value (-1: in the wrong segment, 0: on a border, 1: well inside)",
+    fig.update_xaxes(title="silhouette (-1: wrong segment, 0: on a border, 1: well inside)",
                      range=[min(-0.1, float(values.min()) - 0.02) if len(values) else -0.1, 1])
     fig.update_yaxes(tickvals=ticks, ticktext=ticktext, showgrid=False, zeroline=False, autorange="reversed")
     return _layout(fig, "Silhouette per segment at the chosen k",
-                   f"How clearly each customer belongs to its segment; {sample_note(len(values), total)}.",
-                   height=max(360, 90 * len(names)), showlegend=False, margin={"l": 200, "r": 20, "t": 80, "b": 50})
+                   f"How clearly each customer belongs; {sample_note(len(values), total)}.",
+                   height=max(360, 90 * len(names)), showlegend=False, margin={"l": 20, "r": 20, "t": 80, "b": 50})
 
 
 # ---------------------------------------------------------------------------- segments
@@ -188,31 +268,31 @@ def sizes_figure(profiles: pd.DataFrame, colors: Sequence[str]) -> go.Figure:
     seg_colors = [colors[int(s)] for s in profiles["segment"]]
     has_revenue = "revenue_share" in profiles
     fig = make_subplots(rows=1, cols=2 if has_revenue else 1, horizontal_spacing=0.06, shared_yaxes=True,
-                        subplot_titles=["Customers"] + (["Share of customers (hatched) and of revenue (solid)"]
-                                                        if has_revenue else []))
+                        subplot_titles=["Customers"] + (["Share of customers and of revenue"] if has_revenue else []))
     customers = profiles["customers"].astype(int).tolist()
     fig.add_trace(go.Bar(y=names, x=customers, orientation="h", marker={"color": seg_colors}, name="customers",
                          showlegend=False, text=[f"{c:,}" for c in customers], textposition="outside",
                          cliponaxis=False, hovertemplate="%{y}<br>%{x:,} customers<extra></extra>"), row=1, col=1)
     if has_revenue:
         fig.add_trace(go.Bar(y=names, x=profiles["customer_share"].astype(float).tolist(), orientation="h",
-                             name="share of customers",
+                             name="share of customers (hatched)",
                              marker={"color": "white", "line": {"color": seg_colors, "width": 1.5},
                                      "pattern": {"shape": "/", "fgcolor": seg_colors, "size": 6}},
-                             texttemplate="%{x:.0%} of customers", textposition="outside", cliponaxis=False,
+                             texttemplate="%{x:.0%}", textposition="outside", cliponaxis=False,
                              hovertemplate="%{y}<br>%{x:.1%} of customers<extra></extra>"), row=1, col=2)
         fig.add_trace(go.Bar(y=names, x=profiles["revenue_share"].astype(float).tolist(), orientation="h",
-                             name="share of revenue", marker={"color": seg_colors},
-                             texttemplate="<b>%{x:.0%} of revenue</b>", textposition="outside", cliponaxis=False,
+                             name="share of revenue (solid)", marker={"color": seg_colors},
+                             texttemplate="<b>%{x:.0%}</b>", textposition="outside", cliponaxis=False,
                              hovertemplate="%{y}<br>%{x:.1%} of revenue<extra></extra>"), row=1, col=2)
         top = max(profiles["customer_share"].max(), profiles["revenue_share"].max())
-        fig.update_xaxes(tickformat=".0%", range=[0, float(top) * 1.45], row=1, col=2)
-    fig.update_xaxes(range=[0, max(customers) * 1.25], row=1, col=1)
-    fig.update_layout(barmode="group", bargap=0.3, bargroupgap=0.08, showlegend=False)
+        fig.update_xaxes(tickformat=".0%", range=[0, float(top) * 1.3], row=1, col=2)
+    fig.update_xaxes(range=[0, max(customers) * 1.3], row=1, col=1)
+    # The legend (below) says which bar is which share, so no bar label has to.
+    fig.update_layout(barmode="group", bargap=0.3, bargroupgap=0.08, showlegend=has_revenue)
     fig.update_yaxes(autorange="reversed", showgrid=False)
     fig.update_annotations(font={"size": 13})
     return _layout(fig, "How big each segment is, and what it is worth", None,
-                   height=max(300, 80 * len(names) + 120), margin={"l": 200, "r": 30, "t": 80, "b": 40})
+                   height=max(320, 80 * len(names) + 160), margin={"l": 20, "r": 30, "t": 80, "b": 80})
 
 
 def principal_components(Z: np.ndarray, n: int = 2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -229,31 +309,37 @@ def principal_components(Z: np.ndarray, n: int = 2) -> tuple[np.ndarray, np.ndar
 
 def segments_scatter_figure(Z: np.ndarray, X: np.ndarray, labels: np.ndarray, features: Sequence[str],
                             centers: np.ndarray, names: Sequence[str], colors: Sequence[str], scale: str,
-                            total: int, customer_ids: Sequence | None = None) -> go.Figure:
+                            total: int, customer_ids: Sequence | None = None, ticks: Ticks | None = None,
+                            currency: str | None = None) -> go.Figure:
     """The customers in the space K-means worked in, coloured by segment, centres marked.
 
     Three features: a 3D scatter of the transformed features. Two: a 2D scatter of them.
-    Otherwise the first two principal components. Hover shows the original units.
+    Otherwise the first two principal components. Hover shows the original units; `ticks`
+    (from `axis_ticks`) label the transformed axes in the shop's units.
     """
     Z, X, labels, centers = np.asarray(Z, float), np.asarray(X, float), np.asarray(labels), np.asarray(centers, float)
     n_features = Z.shape[1]
-    hover = "<br>".join(f"{feature_title(f)}: %{{customdata[{j}]:,.4~g}}" for j, f in enumerate(features))
+    hover = "<br>".join(f"{feature_title(f)}: {hover_number(f'customdata[{j}]', unit_of(f), currency)}"
+                        for j, f in enumerate(features))
+    ticks = ticks or {}
     ids = [label(c) for c in customer_ids] if customer_ids is not None else None
     three_d = n_features == 3
     if n_features in (2, 3):
         coords, centre_coords = Z, centers
-        titles = [scaled_title(f, scale) for f in features]
-        how = "the features K-means used, after the transform"
+        titles = [shop_axis_title(f, scale) if f in ticks else scaled_title(f, scale) for f in features]
+        axis_ticks_ = [_tick_settings(ticks.get(f)) for f in features]
     else:
+        axis_ticks_ = [{}, {}]
         mean, axes, share = principal_components(Z, min(2, n_features))
         coords, centre_coords = (Z - mean) @ axes.T, (centers - mean) @ axes.T
         if coords.shape[1] == 1:  # one feature: spread the points by segment
             coords = np.column_stack([coords[:, 0], labels + np.random.default_rng(0).uniform(-0.3, 0.3, len(labels))])
             centre_coords = np.column_stack([centre_coords[:, 0], np.arange(len(centers))])
-            titles = [scaled_title(features[0], scale), "segment"]
+            titles = [shop_axis_title(features[0], scale) if features[0] in ticks else scaled_title(features[0], scale),
+                      "segment"]
+            axis_ticks_ = [_tick_settings(ticks.get(features[0])), {}]
         else:
             titles = [f"principal component {i + 1} ({share[i]:.0%} of the variance)" for i in range(2)]
-        how = "the first two principal components of the transformed features"
     fig = go.Figure()
     trace = go.Scatter3d if three_d else go.Scatter
     for s, name in enumerate(names):
@@ -279,25 +365,39 @@ def segments_scatter_figure(Z: np.ndarray, X: np.ndarray, labels: np.ndarray, fe
                 "line": {"color": CENTRE_COLOR, "width": 2}},
         hovertemplate="centre of %{text}<extra></extra>",
     ))
-    subtitle = f"{sample_note(len(labels), total)}, on {how}; hover for values in original units."
+    subtitle = f"{sample_note(len(labels), total).capitalize()}; hover a dot for its values."
     if three_d:
         fig.update_layout(scene={
-            "xaxis": {"title": {"text": titles[0]}, "backgroundcolor": "#f7f8fa"},
-            "yaxis": {"title": {"text": titles[1]}, "backgroundcolor": "#f7f8fa"},
-            "zaxis": {"title": {"text": titles[2]}, "backgroundcolor": "#f7f8fa"},
-            "camera": {"eye": {"x": 1.45, "y": -1.45, "z": 0.7}},
+            "xaxis": {"title": {"text": titles[0]}, "backgroundcolor": "#f7f8fa", **axis_ticks_[0]},
+            "yaxis": {"title": {"text": titles[1]}, "backgroundcolor": "#f7f8fa", **axis_ticks_[1]},
+            "zaxis": {"title": {"text": titles[2]}, "backgroundcolor": "#f7f8fa", **axis_ticks_[2]},
+            # a little further away and the scene above the legend: no axis title is cut off
+            "camera": {"eye": {"x": 1.6, "y": -1.6, "z": 0.75}, "center": {"x": 0, "y": 0, "z": -0.08}},
             "aspectmode": "cube",
+            "domain": {"x": [0, 1], "y": [0.1, 1]},
         })
-        return _layout(fig, "The segments in feature space (drag to rotate)", subtitle, height=640,
+        # (no "drag to rotate" here: the title is in the static PNG exports too; the page says it)
+        return _layout(fig, "The segments in feature space", subtitle, height=640,
                        margin={"l": 0, "r": 0, "t": 80, "b": 40})
-    fig.update_xaxes(title=titles[0])
-    fig.update_yaxes(title=titles[1])
+    fig.update_xaxes(title=titles[0], **axis_ticks_[0])
+    fig.update_yaxes(title=titles[1], **axis_ticks_[1])
     return _layout(fig, "The segments in feature space", subtitle, height=560)
 
 
+def _tick_settings(ticks: tuple | None) -> dict:
+    if not ticks or not len(ticks[0]):
+        return {}
+    return {"tickmode": "array", "tickvals": list(ticks[0]), "ticktext": list(ticks[1])}
+
+
 def scatter_matrix_figure(Z: np.ndarray, labels: np.ndarray, features: Sequence[str], names: Sequence[str],
-                          colors: Sequence[str], scale: str, total: int) -> go.Figure:
-    """Every pair of (transformed) features against each other, coloured by segment (SVG, no WebGL)."""
+                          colors: Sequence[str], scale: str, total: int, ticks: Ticks | None = None) -> go.Figure:
+    """Every pair of (transformed) features against each other, coloured by segment (SVG, no WebGL);
+    `ticks` label the axes in the shop's units."""
+    ticks = ticks or {}
+
+    def title(f: str) -> str:
+        return shop_axis_title(f, scale) if f in ticks else scaled_title(f, scale)
     Z, labels = np.asarray(Z, float), np.asarray(labels)
     n = len(features)
     pairs = [(i, j) for i in range(1, n) for j in range(i)]
@@ -313,42 +413,68 @@ def scatter_matrix_figure(Z: np.ndarray, labels: np.ndarray, features: Sequence[
                 showlegend=(i, j) == pairs[0], marker={"size": 4, "color": colors[s], "opacity": 0.55},
                 hovertemplate=f"{label(name)}<extra></extra>",
             ), row=i, col=j + 1)
+        fig.update_xaxes(**_tick_settings(ticks.get(features[j])), row=i, col=j + 1)
+        fig.update_yaxes(**_tick_settings(ticks.get(features[i])), row=i, col=j + 1)
         if i == n - 1:
-            fig.update_xaxes(title=scaled_title(features[j], scale), row=i, col=j + 1)
+            fig.update_xaxes(title=title(features[j]), row=i, col=j + 1)
         if j == 0:
-            fig.update_yaxes(title=scaled_title(features[i], scale), row=i, col=1)
+            fig.update_yaxes(title=title(features[i]), row=i, col=1)
     for i in range(1, n):  # hide the empty upper triangle
         for j in range(i, n - 1):
             fig.update_xaxes(visible=False, row=i, col=j + 1)
             fig.update_yaxes(visible=False, row=i, col=j + 1)
     return _layout(fig, "Pairs of features, coloured by segment",
-                   f"{sample_note(len(labels), total)}; axes after the transform K-means used.",
+                   f"{sample_note(len(labels), total).capitalize()}; axes as K-means saw them.",
                    height=max(440, 260 * size + 130), margin={"l": 80, "r": 20, "t": 90, "b": 100})
 
 
 def profile_heatmap_figure(z: pd.DataFrame, names: Sequence[str], clustering_features: Sequence[str],
-                           means: pd.DataFrame | None = None) -> go.Figure:
-    """The standardized segment means as a heatmap: red above average, blue below."""
+                           means: pd.DataFrame | None = None, currency: str | None = None) -> go.Figure:
+    """The standardized segment means as a heatmap: teal above average, brown below (a neutral
+    scale: whether high is good depends on the feature, see HIGH_MEANS)."""
     features = list(z.columns)
-    x = [feature_title(f).replace(" ", "<br>", 1) + (" *" if f in clustering_features else "") for f in features]
+    x = [feature_title(f).replace(" ", "<br>") + (" *" if f in clustering_features else "") for f in features]
     y = [label(n) for n in names]
     values = z.to_numpy(dtype=float)
     limit = max(1.0, float(np.nanmax(np.abs(values)))) if values.size else 1.0
-    custom = means[features].to_numpy(dtype=float) if means is not None else None
+    # the segment means in the shop's units, written out (money with its currency, shares in %)
+    custom = ([[_shop_text(float(means[f].iloc[i]), unit_of(f), currency) for f in features]
+               for i in range(len(means))] if means is not None else None)
     fig = go.Figure(go.Heatmap(
         z=values, x=x, y=y, colorscale=DIVERGING, zmid=0, zmin=-limit, zmax=limit,
         texttemplate="%{z:+.2f}", textfont={"size": 13},
         customdata=custom, xgap=2, ygap=2,
-        colorbar={"title": {"text": "std. dev.<br>from average"}, "thickness": 14},
+        text=[[f"high: {HIGH_MEANS[f]}" if f in HIGH_MEANS else "" for f in features] for _ in names],
+        colorbar={"title": {"text": "vs. the<br>average", "side": "top"}, "thickness": 14, "len": 0.9,
+                  "tickvals": [-limit, 0, limit], "ticktext": ["below", "average", "above"]},
         hovertemplate=("%{y}<br>%{x}: %{z:+.2f} standard deviations"
-                       + ("<br>segment mean %{customdata:,.4~g}" if custom is not None else "") + "<extra></extra>"),
+                       + ("<br>segment mean %{customdata}" if custom is not None else "") + "<br>%{text}"
+                       + "<extra></extra>"),
     ))
     fig.update_yaxes(autorange="reversed", showgrid=False)
-    fig.update_xaxes(showgrid=False)
-    return _layout(fig, "Segment profiles: each segment's average against everyone's",
-                   "Mean of log(1 + value) per segment, in standard deviations from the average of all customers "
-                   "(* = used for clustering).",
-                   height=max(300, 66 * len(names) + 170), margin={"l": 200, "r": 20, "t": 80, "b": 60})
+    fig.update_xaxes(showgrid=False, tickangle=0, side="bottom")
+    return _layout(fig, "Segment profiles: each segment against the average",
+                   "In standard deviations from the average customer; * = used for clustering.",
+                   height=max(320, 66 * len(names) + 190), margin={"l": 20, "r": 20, "t": 80, "b": 40})
+
+
+def rfm_heatmap_figure(shares: pd.DataFrame, names: Sequence[str]) -> go.Figure:
+    """Each K-means segment's RFM composition (rows: segments; columns: the RFM segments; cells: the
+    share of the segment's customers, rows summing to 1)."""
+    columns = [str(c) for c in shares.columns]
+    values = shares.to_numpy(dtype=float)
+    fig = go.Figure(go.Heatmap(
+        z=values, x=[label(c) for c in columns], y=[label(n) for n in names], colorscale="Blues", zmin=0, zmax=1,
+        texttemplate="%{z:.0%}", textfont={"size": 12}, xgap=2, ygap=2,
+        colorbar={"title": {"text": "share of<br>the segment"}, "thickness": 14, "tickformat": ".0%"},
+        hovertemplate="%{y}<br>%{x}: %{z:.1%} of the segment's customers<extra></extra>",
+    ))
+    fig.update_yaxes(autorange="reversed", showgrid=False)
+    fig.update_xaxes(showgrid=False, tickangle=-30)
+    return _layout(fig, "RFM composition: the marketer's segments inside each K-means segment",
+                   "Share of each segment's customers per RFM segment (recency, frequency and spending quintile "
+                   "scores; rows sum to 100%).",
+                   height=max(300, 66 * len(names) + 200), margin={"l": 200, "r": 20, "t": 80, "b": 110})
 
 
 def box_stats(values: np.ndarray, labels: np.ndarray, k: int, groups: SegmentGroups | None = None) -> pd.DataFrame:
@@ -375,7 +501,7 @@ def box_stats(values: np.ndarray, labels: np.ndarray, k: int, groups: SegmentGro
 
 
 def box_figure(stats: dict[str, pd.DataFrame], names: Sequence[str], colors: Sequence[str],
-               clustering_features: Sequence[str], total: int) -> go.Figure:
+               clustering_features: Sequence[str], total: int, currency: str | None = None) -> go.Figure:
     """Box plots of each feature by segment, in original units (from `box_stats`: every customer)."""
     features = list(stats)
     cols = min(3, max(1, len(features)))
@@ -398,11 +524,41 @@ def box_figure(stats: dict[str, pd.DataFrame], names: Sequence[str], colors: Seq
                 hovertemplate=None,
             ), row=r, col=c)
         fig.update_xaxes(showticklabels=False, row=r, col=c)
+        fig.update_yaxes(**_money_axis(feature, currency), row=r, col=c)
+        same = _constant(st)
+        if same is not None:  # every customer has the same value: say so instead of an empty -1..1 axis
+            unit = unit_of(feature)
+            fig.update_yaxes(range=[same - 0.05, same + 1] if same == 0 else [same * 0.5, same * 1.5], row=r, col=c)
+            shown = _shop_text(same, unit, currency) if unit in ("rate", "money") else f"{same:,.4g}"
+            fig.add_annotation(text=f"{shown} for every<br>customer", showarrow=False, xref="x domain" if i == 0
+                               else f"x{i + 1} domain", yref="y domain" if i == 0 else f"y{i + 1} domain",
+                               x=0.5, y=0.55, font={"size": 12, "color": MUTED})
     fig.update_annotations(font={"size": 13})
     return _layout(fig, "Each feature by segment, in the shop's units",
-                   f"Boxes: middle half of the customers, line: median, dashed: mean, whiskers: 1.5 x IQR "
-                   f"(outliers not drawn); {sample_note(total, total)} (* = used for clustering).",
+                   f"{sample_note(total, total).capitalize()}; * = used for clustering.",
                    height=250 * rows + 170, margin={"l": 60, "r": 20, "t": 100, "b": 70})
+
+
+def _constant(stats: pd.DataFrame) -> float | None:
+    """The one value of a feature when every customer of every segment has it (else None)."""
+    rows = stats[stats["count"] > 0]
+    if not len(rows):
+        return None
+    values = rows[["lowerfence", "q1", "median", "q3", "upperfence", "mean"]].to_numpy(dtype=float)
+    if np.all(values == values[0, 0]):
+        return float(values[0, 0])
+    return None
+
+
+def _shop_text(value: float, unit: str, currency: str | None = None) -> str:
+    """A value as text in the shop's units (for hover labels that mix units)."""
+    if not np.isfinite(value):
+        return "–"
+    if unit == "money":
+        return label(money(value, currency))
+    if unit == "rate":
+        return f"{value:.1%}"
+    return f"{value:,.4g}"
 
 
 def _tint(hex_color: str, alpha: float = 0.35) -> str:
@@ -432,34 +588,62 @@ def histogram(values: np.ndarray, bins: int = 40, clip_quantile: float | None = 
     return {"edges": edges, "counts": counts, "beyond": int((values > edges[-1]).sum())}
 
 
-def distributions_figure(before: dict[str, dict], after: dict[str, dict], scale: str, total: int) -> go.Figure:
-    """Histograms of each clustering feature before (original units) and after the transform."""
+def distributions_figure(before: dict[str, dict], after: dict[str, dict], scale: str, total: int,
+                         ticks: Ticks | None = None, currency: str | None = None) -> go.Figure:
+    """Histograms of each clustering feature before (original units) and after the transform;
+    `ticks` label the transformed axes in the shop's units."""
     features = list(before)
     n = len(features)
-    titles = [feature_title(f) for f in features] + [scaled_title(f, scale) for f in features]
+    ticks = ticks or {}
+    titles = [feature_title(f) for f in features] + [shop_axis_title(f, scale) if f in ticks
+                                                     else scaled_title(f, scale) for f in features]
     fig = make_subplots(rows=2, cols=n, subplot_titles=titles, vertical_spacing=0.2, horizontal_spacing=0.06)
     for row, hists, color in ((1, before, OKABE_ITO[4]), (2, after, OKABE_ITO[0])):
         for j, f in enumerate(features):
             h = hists[f]
             edges = np.asarray(h["edges"], float)
+            where = (f"around {hover_number('x', unit_of(f), currency)}: " if row == 1
+                     else ("" if f in ticks else "around %{x:,.4~g}: "))
             fig.add_trace(go.Bar(x=(edges[:-1] + edges[1:]) / 2, y=np.asarray(h["counts"]), width=np.diff(edges),
                                  marker={"color": color, "line": {"width": 0.5, "color": "white"}}, showlegend=False,
                                  name="before" if row == 1 else "after",
-                                 hovertemplate="around %{x:,.4~g}: %{y:,} customers<extra></extra>"),
+                                 hovertemplate=where + "%{y:,} customers<extra></extra>"),
                           row=row, col=j + 1)
+            if row == 2 and f in ticks:  # (fewer ticks side by side: they stay level at 800 px)
+                thinned = axis_ticks(ticks[f][0], ticks[f][0], ticks[f][1], most=5 if n >= 3 else 7)
+                fig.update_xaxes(**_tick_settings(thinned), row=2, col=j + 1)
+            else:
+                fig.update_xaxes(**_money_axis(f, currency), row=1, col=j + 1)
     fig.update_layout(bargap=0)
     fig.update_annotations(font={"size": 12})
     fig.update_yaxes(title="customers", col=1)
-    cut = [f"{feature_title(f)}: {h['beyond']:,}" for f, h in before.items() if h["beyond"]]
-    subtitle = f"Top: original units. Bottom: as K-means sees them. {sample_note(total, total).capitalize()}."
-    if cut:
-        subtitle += " Top axes stop at the 99th percentile; beyond it: " + ", ".join(cut) + " customers."
+    cut = beyond_note(before)
+    subtitle = "Top: the shop's units" + (" (to the 99th percentile)" if cut else "") + ". Bottom: as K-means sees them."
     return _layout(fig, "Distribution of the features, before and after the transform", subtitle,
                    height=560, margin={"l": 70, "r": 20, "t": 110, "b": 40})
 
 
+def _money_axis(feature: str, currency: str | None) -> dict:
+    """tickprefix/ticksuffix with the currency for a money feature's axis (shop's units)."""
+    unit = unit_of(feature)
+    if unit == "rate":
+        return {"tickformat": ".0%"}
+    if unit != "money" or not currency:
+        return {}
+    before, after = prefix_suffix(currency)
+    return {"tickprefix": label(before), "ticksuffix": label(after), "tickformat": ",~g"}
+
+
+def beyond_note(before: dict[str, dict]) -> str:
+    """What the histograms of the shop's units leave out: '' or 'Top axes stop at the 99th percentile; ...'."""
+    cut = [f"{feature_title(f)}: {h['beyond']:,}" for f, h in before.items() if h["beyond"]]
+    if not cut:
+        return ""
+    return "The top axes stop at the 99th percentile; customers beyond it: " + ", ".join(cut) + "."
+
+
 def best_sellers_figure(sellers: pd.DataFrame, color: str, by: str = "quantity", top: int = 10,
-                        segment_name: str | None = None) -> go.Figure:
+                        segment_name: str | None = None, currency: str | None = None) -> go.Figure:
     """One segment's best-selling products (rows of best_sellers for that segment)."""
     rows = sellers[sellers["by"] == by].sort_values("rank").head(top)
     names = [str(n) if isinstance(n, str) and n else str(p) for n, p in zip(rows["product_name"], rows["product"])]
@@ -469,8 +653,10 @@ def best_sellers_figure(sellers: pd.DataFrame, color: str, by: str = "quantity",
     values = rows[by].astype(float).tolist()
     fig = go.Figure(go.Bar(
         x=values, y=shown, orientation="h", marker={"color": color}, customdata=[label(n) for n in names],
-        text=[f"{v:,.0f}" for v in values], textposition="outside", cliponaxis=False, name=by,
-        hovertemplate="%{customdata}<br>" + ("%{x:,.0f} units" if by == "quantity" else "%{x:,.2f} revenue")
+        text=[f"{v:,.0f}" if by == "quantity" else _shop_text(v, "money", currency) for v in values],
+        textposition="outside", cliponaxis=False, name=by,
+        hovertemplate="%{customdata}<br>" + ("%{x:,.0f} units" if by == "quantity"
+                                             else hover_number("x", "money", currency) + " revenue")
                       + "<extra></extra>",
     ))
     fig.update_yaxes(autorange="reversed", showgrid=False, automargin=True)
@@ -487,3 +673,25 @@ def best_sellers_figure(sellers: pd.DataFrame, color: str, by: str = "quantity",
 
 def _shorten(text: str, limit: int = 40) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def tracking_figure(tracking: dict, holdout_label: str) -> go.Figure:
+    """The papers' tracking plot: cumulative repeat orders, actual vs the model's expectation, week by week.
+
+    Days are counted from the holdout's first day (day 0): left of it the model is checked
+    in-sample, right of it it forecasts."""
+    days = [float(d) for d in tracking["week_end_day"]]
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=days, y=tracking["actual"], mode="lines", name="actual",
+                             line={"color": OKABE_ITO[0], "width": 2},
+                             hovertemplate="day %{x:.0f}<br>actual %{y:,.0f}<extra></extra>"))
+    fig.add_trace(go.Scatter(x=days, y=tracking["predicted"], mode="lines", name="predicted",
+                             line={"color": OKABE_ITO[5], "width": 2, "dash": "dash"},
+                             hovertemplate="day %{x:.0f}<br>predicted %{y:,.0f}<extra></extra>"))
+    fig.add_vline(x=float(tracking.get("holdout_starts_at_day", 0.0)), line={"color": "#888", "dash": "dot"})
+    fig.add_annotation(x=0, yref="paper", y=1.0, text=f"holdout starts ({holdout_label})", showarrow=False,
+                       xanchor="left", font={"size": 12, "color": "#555"})
+    fig.update_xaxes(title="days from the start of the holdout (weeks end every 7 days)")
+    fig.update_yaxes(title="cumulative repeat orders", rangemode="tozero")
+    return _layout(fig, "Tracking: cumulative repeat orders, predicted vs actual",
+                   "Before day 0 the model is checked against the data it was fitted on; after it, it forecasts.")

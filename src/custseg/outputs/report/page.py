@@ -20,7 +20,7 @@ import json
 import math
 import os
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,10 @@ from ...errors import CustsegError
 from ...features import REGISTRY
 from ...options import SEED
 from ...profiles.describe import number_text
+from ...profiles.explain import RFM_COLUMNS
+from ...profiles.rfm import RFM_SEGMENTS
 from ...profiles.stats import LOCAL_STATS_UP_TO
+from ...sources.currency import money
 from . import figures as F
 
 PLOT_SAMPLE = 5_000     # points drawn in the scatter plots
@@ -72,13 +75,33 @@ BOOTSTRAP_JS = """(function () {
     return {data: data, layout: layout};
   }
   var webgl = hasWebGL();
-  var nodes = document.querySelectorAll("[data-figure]");
-  for (var i = 0; i < nodes.length; i++) {
-    var spec = specs[nodes[i].getAttribute("data-figure")];
-    if (!spec) { continue; }
+  function draw(node) {
+    if (node.getAttribute("data-drawn")) { return; }
+    node.setAttribute("data-drawn", "1");
+    var spec = specs[node.getAttribute("data-figure")];
+    if (!spec) { return; }
     if (!webgl && spec.data.some(function (t) { return t.type === "scatter3d"; })) { spec = flatten(spec); }
-    Plotly.newPlot(nodes[i], spec.data, spec.layout, config);
+    Plotly.newPlot(node, spec.data, spec.layout, config);
   }
+  // One chart per task, those on screen first, the rest in page order: the page shows and scrolls
+  // while the charts below are still being drawn (drawing all at once kept it blank for seconds).
+  var nodes = Array.prototype.slice.call(document.querySelectorAll("[data-figure]"));
+  var near = window.innerHeight * 1.5;
+  var queue = nodes.filter(function (n) { return n.getBoundingClientRect().top < near; })
+    .concat(nodes.filter(function (n) { return n.getBoundingClientRect().top >= near; }));
+  function next() {
+    var node = queue.shift();
+    if (!node) { return; }
+    draw(node);
+    setTimeout(next, 0);
+  }
+  if ("IntersectionObserver" in window) {  // a chart scrolled to is drawn before the rest of the queue
+    var seen = new IntersectionObserver(function (entries) {
+      entries.forEach(function (e) { if (e.isIntersecting) { seen.unobserve(e.target); draw(e.target); } });
+    }, {rootMargin: "300px 0px"});
+    nodes.forEach(function (n) { seen.observe(n); });
+  }
+  next();
 })();
 """
 
@@ -98,6 +121,7 @@ class ReportData:
     sample: np.ndarray            # row indices of the plotted sample
     detail: np.ndarray            # row indices of the silhouette / scatter-matrix sample (subset of sample)
     total: int
+    notes: dict[str, str] = field(default_factory=dict)  # sentences for the page, set by build_figures
 
 
 def report_data(result, plot_sample: int = PLOT_SAMPLE, detail_sample: int = DETAIL_SAMPLE) -> ReportData:
@@ -148,30 +172,69 @@ def build_figures(result, data: ReportData | None = None) -> OrderedDict:
         figs["silhouette"] = F.silhouette_figure(sil, labels_detail, d.names, d.colors, d.total)
     figs["sizes"] = F.sizes_figure(result.profiles.sort_values("segment"), d.colors)
     ids = result.all_features.column("customer_id").take(d.sample).to_pylist()
+    currency = result.summary.get("currency")
+    ticks = shop_ticks(d, scaling, currency)
     figs["scatter"] = F.segments_scatter_figure(Z_sample, X_sample, labels_sample, d.features,
                                                 np.asarray(result.model.centers), d.names, d.colors, scale,
-                                                d.total, customer_ids=ids)
+                                                d.total, customer_ids=ids, ticks=ticks, currency=currency)
     if len(d.features) >= 2:
         pairs = len(d.features) * (len(d.features) - 1) // 2
         keep = max(300, MATRIX_POINTS // pairs)  # SVG points in all panels stay bounded
         figs["matrix"] = F.scatter_matrix_figure(Z_detail[:keep], labels_detail[:keep], d.features, d.names,
-                                                 d.colors, scale, d.total)
+                                                 d.colors, scale, d.total, ticks=ticks)
     ordered = d.features + [c for c in d.columns if c not in d.features]
     stats = column_stats(d, ordered, scaling)
     z = pd.concat([stats[("z", c)] for c in ordered], axis=1)
     means = _segment_means(result.profiles, ordered)
-    figs["profile"] = F.profile_heatmap_figure(z, d.names, d.features, means)
-    figs["boxes"] = F.box_figure({c: stats[("box", c)] for c in ordered}, d.names, d.colors, d.features, d.total)
+    figs["profile"] = F.profile_heatmap_figure(z, d.names, d.features, means, currency=currency)
+    rfm = rfm_shares(result.profiles)
+    if rfm is not None:
+        figs["rfm"] = F.rfm_heatmap_figure(rfm, d.names)
+    figs["boxes"] = F.box_figure({c: stats[("box", c)] for c in ordered}, d.names, d.colors, d.features, d.total,
+                                 currency=currency)
     before = {f: stats[("before", f)] for f in d.features}
     after = {f: stats[("after", f)] for f in d.features}
-    figs["distributions"] = F.distributions_figure(before, after, scale, d.total)
+    figs["distributions"] = F.distributions_figure(before, after, scale, d.total, ticks=ticks, currency=currency)
+    d.notes["distributions"] = F.beyond_note(before)
+    backtest = result.summary.get("backtest")
+    if backtest and backtest.get("tracking"):
+        figs["tracking"] = F.tracking_figure(backtest["tracking"], str(backtest.get("holdout", "")))
     sellers = result.best_sellers
     if sellers is not None and len(sellers):
         for s in range(k):
             rows = sellers[sellers["segment"] == s]
             if len(rows):
-                figs[f"best_sellers_{s}"] = F.best_sellers_figure(rows, d.colors[s], segment_name=d.names[s])
+                figs[f"best_sellers_{s}"] = F.best_sellers_figure(rows, d.colors[s], segment_name=d.names[s],
+                                                                  currency=currency)
     return figs
+
+
+def shop_ticks(d: ReportData, scaling: Scaling, currency: str | None = None) -> dict:
+    """For each clustering feature, ticks for its transformed axis labelled in the shop's units:
+    round values (0, 1, 2, 5, 10, ... or shares) placed where the transform puts them. Empty
+    when K-means ran on the raw values (plotly's own ticks are the shop's units then)."""
+    if scaling.method == "none":
+        return {}
+    ticks = {}
+    for j, f in enumerate(d.features):
+        column = d.columns[f]
+        if not len(column):
+            continue
+        unit = F.unit_of(f)
+        values = F.nice_values(float(column.min()), float(column.max()), unit)
+        if len(values) < 2:
+            continue
+        positions = _transform_column(scaling, j, np.asarray(values, dtype=float))
+        ticks[f] = F.axis_ticks(values, positions, [F.tick_label(v, unit, currency) for v in values])
+    return ticks
+
+
+def rfm_shares(profiles: pd.DataFrame) -> pd.DataFrame | None:
+    """The profiles' RFM composition (segments x RFM segments, in segment order), or None."""
+    if not all(c in profiles for c in RFM_COLUMNS):
+        return None
+    p = profiles.sort_values("segment")
+    return pd.DataFrame(p[list(RFM_COLUMNS)].to_numpy(dtype=float), columns=list(RFM_SEGMENTS))
 
 
 def column_stats(d: ReportData, columns: list[str], scaling: Scaling) -> dict[tuple[str, str], Any]:
@@ -232,8 +295,9 @@ def content_security_policy(scripts: list[str]) -> str:
               "base-uri 'none'; form-action 'none'")
 
 
-def environment():
-    """The Jinja2 environment of custseg's pages (report.html, compare.html): autoescaped, strict."""
+def environment(currency: str | None = None):
+    """The Jinja2 environment of custseg's pages (report.html, compare.html): autoescaped, strict;
+    the `value` filter writes money in `currency`."""
     from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape  # (imported with the page)
 
     env = Environment(loader=PackageLoader("custseg.outputs.report", "templates"),
@@ -241,7 +305,19 @@ def environment():
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["num"] = _num
     env.filters["pct"] = _pct
+    env.filters["value"] = lambda x, unit="": _value(x, unit, currency)
     return env
+
+
+def _value(x, unit: str = "", currency: str | None = None) -> str:
+    """A feature's value in its unit: money with two decimals and the currency, shares as percentages."""
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "–"
+    if unit == "money":
+        return money(float(x), currency)
+    if unit == "rate":
+        return _pct(x, 0 if float(x) in (0.0, 1.0) or float(x) >= 0.1 else 1)
+    return _num(x)
 
 
 def _num(x, digits: int | None = None) -> str:
@@ -306,7 +382,7 @@ def _feature_rows(result, columns: dict[str, np.ndarray]) -> list[dict[str, Any]
 
 
 SCALE_WORDS = {
-    "log": "log(1 + value) of each feature (as the case study): it tames the long tail of big spenders, so "
+    "log": "log(1 + value) of each feature: it tames the long tail of big spenders, so "
            "K-means is not driven by a handful of customers",
     "log-standard": "log(1 + value), then standardized to mean 0 and standard deviation 1",
     "standard": "standardized to mean 0 and standard deviation 1",
@@ -328,7 +404,8 @@ def _cards(result, data: ReportData) -> list[dict[str, Any]]:
                 top.append({"name": str(name), "quantity": float(r.quantity)})
         stats = []
         for f in data.features:
-            stats.append({"title": F.feature_title(f), "median": getattr(row, f"{f}_median", None),
+            stats.append({"title": F.feature_title(f), "unit": F.unit_of(f),
+                          "median": getattr(row, f"{f}_median", None),
                           "mean": getattr(row, f"{f}_mean", None), "min": getattr(row, f"{f}_min", None),
                           "max": getattr(row, f"{f}_max", None)})
         cards.append({
@@ -336,6 +413,10 @@ def _cards(result, data: ReportData) -> list[dict[str, Any]]:
             "customer_share": float(row.customer_share),
             "revenue_share": float(row.revenue_share) if hasattr(row, "revenue_share") else None,
             "description": str(row.description), "strategy": str(row.strategy), "stats": stats, "top": top,
+            "evidence": str(getattr(row, "name_evidence", "") or ""),
+            "stability": float(row.stability) if hasattr(row, "stability") else None,
+            "unstable": bool(row.unstable) if hasattr(row, "unstable") else False,
+            "borderline": int(row.borderline_customers) if hasattr(row, "borderline_customers") else None,
             "figure": f"best_sellers_{s}",
         })
     return cards
@@ -354,6 +435,7 @@ def _method_rows(result) -> list[tuple[str, str]]:
                   f"{s.get('silhouette_sample', 0):,}"),
         ("K-means", f"k-means++, {s.get('n_init')} starts, at most {s.get('max_iter')} iterations "
                     f"({s.get('clustering_backend', 'scikit-learn')})"),
+        ("Currency", str(s.get("currency") or "not given (amounts shown without a symbol; --currency EUR)")),
         ("Random seed", str(s.get("seed"))),
         ("Engine", str(s.get("engine"))),
         ("Within-segment sum of squares", f"{s.get('inertia', float('nan')):,.2f}"),
@@ -379,19 +461,40 @@ def render_report(result, figs: dict | None = None, data: ReportData | None = No
         "scale": s.get("scale"),
         "scale_words": SCALE_WORDS.get(str(s.get("scale")), str(s.get("scale"))),
         "cards": _cards(result, d),
+        "stability": s.get("stability"),
         "method": _method_rows(result),
         "seconds": s.get("seconds", {}),
         "versions": s.get("versions", {}),
         "command": s.get("command", ""),
         "has": set(figs),
         "sample_note": F.sample_note(len(d.sample), d.total),
+        "notes": d.notes,
+        "high_means": [(F.feature_title(f), F.HIGH_MEANS[f])
+                       for f in d.features + [c for c in d.columns if c not in d.features] if f in F.HIGH_MEANS],
         "plotly_js": Markup(plotly_js),
         "bootstrap_js": Markup(BOOTSTRAP_JS),
         "figures_json": Markup(figures_json(figs)),
         "csp": content_security_policy([plotly_js, BOOTSTRAP_JS]),
         "custseg_version": s.get("custseg_version", ""),
+        "lifecycle": lifecycle_context(result),
     }
-    return environment().get_template("report.html.j2").render(**context)
+    return environment(s.get("currency")).get_template("report.html.j2").render(**context)
+
+
+def lifecycle_context(result) -> dict[str, Any]:
+    """The report's "worth ahead" section: per segment (profiles' lifecycle columns) and the backtest."""
+    info = result.summary.get("lifecycle") or {}
+    if info.get("status") != "scored":
+        return {"scored": False, "reason": info.get("reason", "")}
+    p = result.profiles
+    horizon = info.get("horizon", "")
+    value, orders = f"expected_value_{horizon}", f"expected_orders_{horizon}"
+    rows = [{"name": r["segment_name"], "orders": r[orders], "value": r[value], "share": r[f"{value}_share"],
+             "alive": r["mean_p_alive"], "lost": r["likely_lost"], "lost_share": r["likely_lost_share"],
+             "stake": r["revenue_at_stake"]} for _, r in p.iterrows()]
+    backtest = result.summary.get("backtest")
+    return {"scored": True, "horizon": horizon, "model": info.get("model"), "rows": rows,
+            "discount": info.get("monthly_discount"), "backtest": backtest}
 
 
 def write_report(result, directory: Path, figures: str | None = None) -> list[str]:
@@ -504,11 +607,11 @@ def summary_html(result) -> str:
 
 
 def _diverging(z: float, limit: float = 2.0) -> str:
-    """Background colour for a standardized mean: blue below average, red above (as the heatmap)."""
+    """Background colour for a standardized mean: brown below average, teal above (as the heatmap)."""
     if not math.isfinite(z):
         return "#ffffff"
     t = max(-1.0, min(1.0, z / limit))
-    target = (178, 24, 43) if t > 0 else (33, 102, 172)
+    target = (1, 102, 94) if t > 0 else (140, 81, 10)
     a = abs(t) * 0.85
     r, g, b = (round(255 + (c - 255) * a) for c in target)
     return f"#{r:02x}{g:02x}{b:02x}"
