@@ -38,9 +38,16 @@ def _evaluate(expression_of, values: list, dtype: str = "string") -> list:
 
 
 def _reference_date(text: str | None, fmt: str) -> dt.date | None:
-    """The documented rule: day/month/year (or year-month-day) with / - or . , time ignored."""
+    """The documented rule: day/month/year (or year-month-day) with / - or . , time ignored; an
+    ISO date in a day/month column is read as ISO (issue 18: two formats in one column)."""
     if text is None:
         return None
+    if fmt != "iso":
+        return _slashed_reference(text, fmt) or _slashed_reference(text, "iso")
+    return _slashed_reference(text, fmt)
+
+
+def _slashed_reference(text: str, fmt: str) -> dt.date | None:
     if fmt == "iso":
         m = re.match(r"^\s*(\d{4})[/.\-](\d{1,2})[/.\-](\d{1,2})", text)
         if not m:

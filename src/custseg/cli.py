@@ -89,7 +89,10 @@ def _parse_pairs(values: list[str] | None, option: str) -> dict[str, str]:
         key, sep, val = value.partition("=")
         if not sep or not key.strip() or not val.strip():
             raise CustsegError(f"{option} {value!r}: write it as key=value (e.g. {option} customer_id=Client).")
-        pairs[key.strip()] = val.strip()
+        key, val = key.strip(), val.strip()
+        if key in pairs and pairs[key] != val:  # the last would silently win
+            raise CustsegError(f"{option} {key}= is given twice ({pairs[key]} and {val}); give each {key} once.")
+        pairs[key] = val
     return pairs
 
 
@@ -138,7 +141,7 @@ MAP_HELP = ("Map a canonical column to a source column, e.g. --map customer_id=C
             "customer_id, order_id, order_date, product, quantity, returned_quantity, amount, unit_price.")
 Map = Annotated[Optional[list[str]], typer.Option("--map", help=MAP_HELP)]
 Sheet = Annotated[Optional[str], typer.Option(help="Worksheet of an .xlsx input (name or 0-based index).")]
-DateFormat = Annotated[str, typer.Option("--date-format", help="Dates: auto, iso, dmy (31/12/2024) or mdy.")]
+DateFormat = Annotated[str, typer.Option("--date-format", help="Dates: auto, iso, dmy (31/12/2024), mdy or excel (day numbers).")]
 Engine = Annotated[str, typer.Option(help="Engine: duckdb (embedded) or spark.")]
 MemoryLimit = Annotated[Optional[str], typer.Option(
     "--memory-limit", help="DuckDB memory limit, e.g. 4GB or 4GiB (default: a tenth of the RAM, at least 1GB).")]

@@ -27,7 +27,9 @@ from .cleaning.rules import cache_lines, clean, data_quality, discard_cache, wor
 from .clustering.in_database import named, nearest_centre
 from .clustering.scaling import assign
 from .engines import Engine, connect, engine_of, translate_read_errors
+from .cleaning.parse_failures import refuse_if_mostly_unparsed
 from .errors import CustsegError, CustsegWarning
+from .sources.encodings import fix_misdecoded
 from .features import (available, check_features, customer_features, customer_products, natural_order,
                        parse_features)
 from .model import SegmentationModel, as_model, model_label
@@ -157,6 +159,8 @@ def compute_features(engine: Engine, data, options: RunOptions, stages: Stages,
     spec = _input_as_spec(data, options)
     with stages.stage("read", "reading and checking the columns"):
         source = read_dataframe_or_files(engine, data, spec)
+        for warning in source.warnings:
+            stages.warn(warning)
         if model is not None:
             model.check_columns(source.provided, source.files[0] if source.files else "the data", model_name)
             feature_names = list(model.features)
@@ -166,12 +170,30 @@ def compute_features(engine: Engine, data, options: RunOptions, stages: Stages,
         cleaned = clean(source)
     with stages.stage("clean", "counting the cleaning rules"):
         if worth_caching(engine, source):
-            cleaned = cache_lines(engine, cleaned, source)
-            if source.typed_rejects and typed_reading_failed(engine, source, cleaned.cached):
-                # A value the typed reader could not parse: read everything as text (typed_csv.py).
-                stages.note("a value needs the careful text parser; reading the file again")
+            try:
+                cleaned = cache_lines(engine, cleaned, source)
+            except Exception as exc:  # line endings that change beyond the sniffed 64 KB (text_files.py)
+                if "state machine reached an invalid state" not in str(exc) or not engine.read_leniently():
+                    raise
+                stages.note("the lines end in different ways (LF and CRLF); reading the files again")
+                engine.drop_all_rejects()
+                source = read_source(engine, spec)
+                cleaned = cache_lines(engine, clean(source), source)
+            misdecoded = engine.rejected_files("INVALID ENCODING")  # not UTF-8 beyond the sniffed 64 KB
+            # a line beyond the engine's default limit: read again with a larger one
+            long = engine.rejected_files("LINE SIZE OVER MAXIMUM")
+            if long and not engine.raise_line_limit():  # already raised: such a line stays malformed
+                long = []
+            if misdecoded or long or (source.typed_rejects and typed_reading_failed(engine, source, cleaned.cached)):
+                # A value the typed reader could not parse: read everything as text (csv_dialect.py).
+                for note in fix_misdecoded(misdecoded) if misdecoded else \
+                        [f"{long[0]}: a line longer than 2 MB; reading again" if long else
+                         "a value needs the careful text parser; reading the file again"]:
+                    stages.note(note)
                 discard_cache(engine, cleaned)
                 engine.forget_rejects(source.typed_rejects)
+                if misdecoded or long:
+                    engine.drop_all_rejects()
                 source = read_source(engine, spec)
                 cleaned = cache_lines(engine, clean(source), source)
         counted = cleaned.counts.to_pyarrow().to_pydict()
@@ -186,6 +208,7 @@ def compute_features(engine: Engine, data, options: RunOptions, stages: Stages,
             raise CustsegError(f"{source.files[0] if source.files else 'the data'}: no order lines to read "
                                "(only a header?); export the order lines again.")
         refuse_if_nothing_used(source, quality)
+        refuse_if_mostly_unparsed(engine, source, quality)  # > 20% unreadable values (parse_failures.py)
         cancelled = cancellations(cleaned.lines, source.schema)
         if cancelled is not None:
             quality["cancellations"] = cancelled
@@ -398,6 +421,12 @@ def check_matrix(X: np.ndarray, features: Features, k: int | None) -> None:
     where = _where(features.source)
     n_customers = len(X)
     k_needed = k or 2
+    used = features.quality.get("rows_used", 0) if isinstance(features.quality, dict) else 0
+    if n_customers == 0 and used:
+        raise CustsegError(
+            f"{where}: every one of the {used:,} lines used is a cancellation, return or refund (no ordered units): "
+            "there is no purchase to segment. Give the order lines, not only the cancellations."
+        )
     if n_customers < max(2, k_needed):
         raise CustsegError(
             f"{where}: only {n_customers} customer(s) with orders after cleaning; at least "

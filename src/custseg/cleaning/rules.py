@@ -137,7 +137,7 @@ def worth_caching(engine, source: Source) -> bool:
 def cache_lines(engine, cleaned: Cleaned, source: Source) -> Cleaned:
     """The parsed, marked order lines kept in a DuckDB temporary table (spilled to disk when large).
 
-    Parsing text order lines (a CSV read as text, see sources.py) costs more than the
+    Parsing text order lines (a CSV read as text, see sources/read.py) costs more than the
     aggregations that follow; with the lines cached, the CSV is read and parsed once
     instead of once per query (the rule counts, the two feature group-bys and the best
     sellers). A unit price the data does not provide (Shopify's, derived from gross sales)

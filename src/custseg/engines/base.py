@@ -53,6 +53,26 @@ class Engine:
     def read_parquet(self, files: list[str]) -> ir.Table:
         raise NotImplementedError
 
+    def rejected_files(self, error_type: str) -> list[str]:
+        """Files (as given) in which the CSV reader rejected lines for `error_type` ("INVALID
+        ENCODING", "LINE SIZE OVER MAXIMUM"); engines without rejects tables find none."""
+        return []
+
+    def raise_line_limit(self) -> bool:
+        """Allow longer lines in later readings; False when already raised (or not possible)."""
+        return False
+
+    def read_leniently(self) -> bool:
+        """Read later CSVs whose line endings change (LF and CRLF); False when already so."""
+        return False
+
+    def drop_all_rejects(self) -> None:
+        """Forget every rejects table (a reading abandoned as a whole)."""
+
+    def integer_column_holds(self, table: str, columns: tuple[str, ...], value: int) -> bool:
+        """Does one of the integer `columns` of a cached table hold `value`?"""
+        return False
+
     def sniff_remote_csv(self, path: str):
         """(delimiter, encoding, header) of a CSV file at a URL (only engines that read URLs)."""
         raise NotImplementedError

@@ -13,6 +13,7 @@ from typing import Any, Iterable
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
@@ -83,14 +84,49 @@ def write_json(path: Path, value: Any) -> None:
                     encoding="utf-8")
 
 
+# Cells written exactly as read, never neutralised: users join on them (docs/formats.md).
+VERBATIM_COLUMNS = ("customer_id",)
+
+
+def neutralise_table(table: pa.Table) -> pa.Table:
+    """Every text cell but the ids (VERBATIM_COLUMNS) that a spreadsheet would run as a formula
+    gets a leading apostrophe: the one neutraliser of every CSV output (names, descriptions,
+    strategies, products, whatever their origin: the data, a model file)."""
+    def text(dtype):
+        return pa.types.is_string(dtype) or pa.types.is_large_string(dtype)
+
+    def fixed(values):
+        risky = pc.starts_with(values, FORMULA_STARTS[0])
+        for start in FORMULA_STARTS[1:]:
+            risky = pc.or_(risky, pc.starts_with(values, start))
+        if not pc.any(risky).as_py():
+            return values
+        return pc.if_else(risky, pc.binary_join_element_wise("'", values, ""), values)
+
+    for index, name in enumerate(table.column_names):
+        column = table.column(name)
+        if name in VERBATIM_COLUMNS:
+            continue
+        if pa.types.is_dictionary(column.type) and text(column.type.value_type):
+            # segment names: a few distinct values, neutralised once each
+            chunks = [pa.DictionaryArray.from_arrays(chunk.indices, fixed(chunk.dictionary)) for chunk in column.chunks]
+            table = table.set_column(index, name, pa.chunked_array(chunks, type=column.type))
+        elif text(column.type):
+            table = table.set_column(index, name, fixed(column))
+    return table
+
+
 def write_table_csv(path: Path, table: pa.Table) -> None:
-    pacsv.write_csv(table, str(path), write_options=pacsv.WriteOptions(quoting_style="needed"))
+    pacsv.write_csv(neutralise_table(table), str(path), write_options=pacsv.WriteOptions(quoting_style="needed"))
 
 
 def write_frame_csv(path: Path, frame: pd.DataFrame, text_columns: tuple[str, ...] = ()) -> None:
+    """A frame as CSV; every text column but the ids neutralised (`text_columns`: kept for callers,
+    the neutraliser covers every text column anyway)."""
     frame = frame.copy()
-    for column in text_columns:
-        if column in frame:
+    for column in frame.columns:
+        if column not in VERBATIM_COLUMNS and (frame[column].dtype == object or pd.api.types.is_string_dtype(
+                frame[column].dtype)):
             frame[column] = frame[column].map(neutralise)
     frame.to_csv(path, index=False, lineterminator="\n", float_format="%.10g")
 
@@ -115,6 +151,14 @@ def _kept_neutralised(result) -> pa.Table:
 def write_segments_spark(directory: Path, frame, fmt: str) -> str:
     """Segments that stayed in Spark, written by Spark as a directory of part files."""
     name = f"segments.{fmt}"
+    if fmt == "csv":  # the same neutraliser as neutralise_table, as a Spark expression
+        from pyspark.sql import functions as F  # optional dependency
+
+        for column, dtype in frame.dtypes:
+            if dtype == "string" and column not in VERBATIM_COLUMNS:
+                value = F.col(column)
+                frame = frame.withColumn(column, F.when(value.rlike("^[=+\\-@\t\r]"), F.concat(F.lit("'"), value))
+                                         .otherwise(value))
     writer = frame.write.mode("error")
     if fmt == "parquet":
         writer.option("compression", "zstd").parquet(str(directory / name))

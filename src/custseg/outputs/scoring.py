@@ -14,7 +14,6 @@ import pyarrow.parquet as pq
 from ..errors import CustsegError
 from .atomic import atomic_file
 from ..model import json_ready
-from .audiences import neutralised_column
 from .run import write_table_csv
 from .workbook import check_sheets, write_workbook
 
@@ -50,14 +49,6 @@ def write_predictions(predictions, path: str | os.PathLike, force: bool = False)
         elif fmt == "xlsx":
             write_workbook(tmp, {"predictions": predictions.table})
         else:
-            write_table_csv(tmp, _neutralised(predictions.table))
+            write_table_csv(tmp, predictions.table)  # formula-like text cells neutralised (run.neutralise_table)
     return path
 
-
-def _neutralised(table: pa.Table) -> pa.Table:
-    """Text cells (segment_name, --keep columns; never the customer id) that a spreadsheet would run as
-    formulas get a leading apostrophe."""
-    for where, name in enumerate(table.column_names):
-        if name != "customer_id":
-            table = table.set_column(where, name, neutralised_column(table.column(name)))
-    return table

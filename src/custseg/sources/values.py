@@ -7,41 +7,13 @@ expressions run on every engine.
 
 from __future__ import annotations
 
-import contextlib
-import re
-from collections.abc import Callable, Iterator
-from contextvars import ContextVar
 
 import ibis
 import ibis.expr.types as ir
 
-from ..errors import CustsegError
-
-# The cast that parses text: Ibis' try_cast unless an engine gives its own (engines/sql.py guards
-# it on PostgreSQL, MySQL and SQLite, where Ibis' try_cast fails the query or turns text into 0).
-_CAST: ContextVar[Callable[[ir.Value, str], ir.Value]] = ContextVar(
-    "custseg_cast", default=lambda value, to: value.try_cast(to))
-# A date from its year, month and day as digit texts, when the engine has a quicker way than
-# casting 'Y-M-D' (None: cast the text).
-_DATE_FROM_PARTS: ContextVar[Callable[..., ir.DateValue] | None] = ContextVar("custseg_date_from_parts", default=None)
-
-
-@contextlib.contextmanager
-def casts_of(engine) -> Iterator[None]:
-    """Within the block, the value parsers below cast text the way `engine` does (Engine.try_cast)."""
-    token = _CAST.set(engine.try_cast)
-    parts = _DATE_FROM_PARTS.set(engine.date_from_parts)
-    try:
-        yield
-    finally:
-        _DATE_FROM_PARTS.reset(parts)
-        _CAST.reset(token)
-
-
-def try_cast(value: ir.Value, to: str) -> ir.Value:
-    """`value` cast to `to`, NULL where it is not one, with the current engine's cast."""
-    return _CAST.get()(value, to)
-
+from .casts import date_from_parts, try_cast
+from .date_formats import detect, named_date, serial_date
+from .number_formats import NumberFormat, parse
 
 def as_text(value: ir.Value) -> ir.StringValue:
     """Trimmed text, empty -> NULL; whole floats lose their '.0' (Excel's 17850.0 -> '17850')."""
@@ -82,23 +54,24 @@ def _strip(value: ir.StringValue) -> ir.StringValue:
 
 
 def as_number(value: ir.Value, decimal_comma: bool = False) -> ir.FloatingValue:
-    """A float64, NULL where the text is not a number.
+    """A float64, NULL where the text is not a number (number_formats.parse: currency signs and
+    codes, spaces, accounting parentheses and thousands separators are read; `decimal_comma`:
+    ',' is the decimal mark and '.' groups thousands ('1.234,50' -> 1234.5))."""
+    return parse(value, NumberFormat("," if decimal_comma else "."))
 
-    Currency signs and spaces are ignored; so are thousands separators: commas, or with
-    `decimal_comma` (a ';'-delimited file, the European convention) dots, the comma then
-    being the decimal mark ('1.234,50' -> 1234.5).
-    """
-    dtype = value.type()
-    if dtype.is_numeric() or dtype.is_boolean():
-        return value.cast("float64")
-    text = value.cast("string")
-    # Casts ignore surrounding whitespace; only a value that does not cast as it is goes
-    # through the (costly) regex.
-    if decimal_comma:
-        cleaned = text.strip().re_replace(r"[£$€\s.]", "").replace(",", ".")
-    else:
-        cleaned = text.strip().re_replace(r"[£$€\s,]", "")
-    return ibis.coalesce(try_cast(text, "float64"), try_cast(cleaned, "float64"))
+
+def number_parser(formats: dict | None):
+    """value -> float64, in the format decided for its column (number_formats.formats_for)."""
+    formats = formats or {}
+
+    def num(value: ir.Value) -> ir.FloatingValue:
+        try:
+            name = value.get_name()
+        except Exception:
+            name = None
+        return parse(value, formats.get(name))
+
+    return num
 
 
 _DMY = r"^\s*(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{2,4})"
@@ -114,18 +87,31 @@ _ISO_FIXED = r"^\d\d\d\d[/.\-]\d\d[/.\-]\d\d"
 
 
 def as_date(value: ir.Value, date_format: str) -> ir.DateValue:
-    """A date; NULL where the value is not a date in the given format."""
+    """A date; NULL where the value is not a date. Slashed dates are read in `date_format`
+    (dmy or mdy); ISO dates and dates with month names always (date_formats.py); Excel day
+    numbers with date_format "excel"."""
     dtype = value.type()
     if dtype.is_timestamp() or dtype.is_date():
         return value.cast("date")
     text = value.cast("string")
+    if date_format == "excel":
+        return ibis.coalesce(serial_date(text), _as_date(text, "iso"), named_date(text))
+    parsed = _as_date(text, date_format)
+    if date_format in ("dmy", "mdy"):  # ISO dates in a day/month column are read as ISO
+        parsed = ibis.coalesce(parsed, _as_date(text, "iso"))
+    # Month names only where the text has a letter (a cheap test that spares the regexes).
+    named = ibis.ifelse(text.re_search("[A-Za-z]"), text, ibis.null("string"))
+    return ibis.coalesce(parsed, named_date(named))
+
+
+def _as_date(text: ir.StringValue, date_format: str) -> ir.DateValue:
     if date_format == "iso":
         y, m, d = (text.re_extract(_ISO, i) for i in (1, 2, 3))
     else:
         a, b, y = (text.re_extract(_DMY, i) for i in (1, 2, 3))
         d, m = (a, b) if date_format == "dmy" else (b, a)
         y = ibis.ifelse(y.length() == 2, "20" + y, y)
-    from_parts = _DATE_FROM_PARTS.get()
+    from_parts = date_from_parts()
     if from_parts is not None:
         parsed = from_parts(ibis.ifelse(y.length() == 4, y, ibis.null("string")), m, d)
     else:
@@ -143,27 +129,11 @@ def as_date(value: ir.Value, date_format: str) -> ir.DateValue:
 
 
 def detect_date_format(engine, raw: ir.Table, column: str, default: str, path: str) -> str:
-    """iso, dmy or mdy, judged from up to 10,000 values of the column."""
+    """iso, dmy, mdy or excel, judged from up to 10,000 values of the column (date_formats.detect)."""
     if raw[column].type().is_temporal():
         return "native"
     sample = engine.execute(raw.select(v=raw[column].cast("string")).filter(ibis._.v.notnull()).limit(10_000))
     values = [str(v).strip() for v in sample["v"] if str(v).strip()]
     if not values:
         return default if default != "auto" else "iso"
-    iso = sum(bool(re.match(_ISO, v)) for v in values)
-    dmy_like = [re.match(_DMY, v) for v in values]
-    slashed = [m for m in dmy_like if m]
-    if iso >= len(slashed) and iso:
-        return "iso"
-    if not slashed:
-        raise CustsegError(
-            f"{path}: column {column!r} does not hold dates (e.g. {values[0]!r}); "
-            "map the date column with --map order_date=COLUMN."
-        )
-    first_big = any(int(m.group(1)) > 12 for m in slashed)
-    second_big = any(int(m.group(2)) > 12 for m in slashed)
-    if first_big and not second_big:
-        return "dmy"
-    if second_big and not first_big:
-        return "mdy"
-    return default if default in ("dmy", "mdy") else "dmy"
+    return detect(values, column, default, path)
