@@ -87,12 +87,15 @@ def test_customer_ids_are_compared_as_text(tmp_path):
 
 
 def test_names_are_neutralised_in_csv_but_ids_are_not(tmp_path):
-    old = write_run_dir(tmp_path / "old", [("-1", 0, "=cmd()"), ("+2", 0, "=cmd()")], names=["=cmd()"])
+    # the same centres in both model.json files (one model renamed): segments are matched by name
+    old = write_run_dir(tmp_path / "old", [("-1", 0, "=cmd()"), ("+2", 0, "=cmd()")], names=["=cmd()", "Other"])
     new = write_run_dir(tmp_path / "new", [("-1", 0, "@SUM(A1)"), ("+2", 1, "Plain")], names=["@SUM(A1)", "Plain"])
-    out = write_comparison(compare_runs(old, new), tmp_path / "cmp")
+    comparison = compare_runs(old, new)
+    assert comparison.alignment_note is None
+    out = write_comparison(comparison, tmp_path / "cmp")
     migration = read_csv_text(out / "migration.csv")
     assert list(migration.columns) == ["from", "'@SUM(A1)", "Plain", "(absent)"]
-    assert migration["from"].tolist() == ["'=cmd()", "(new customer)"]
+    assert migration["from"].tolist() == ["'=cmd()", "Other", "(new customer)"]
     movers = read_csv_text(out / "movers.csv")
     # natural order (length, then text): "+2" before "-1"
     assert movers.values.tolist() == [["+2", "'=cmd()", "Plain"], ["-1", "'=cmd()", "'@SUM(A1)"]]

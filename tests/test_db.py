@@ -113,6 +113,7 @@ def one_line(exc: CustsegError) -> str:
     ("postgres://ann:p%40ss%3Aword@h/shop?sslmode=require", "postgres://ann:***@h/shop?sslmode=require"),
     ("mysql://root:pw@127.0.0.1/shop", "mysql://root:***@127.0.0.1/shop"),
     ("postgresql://ann@h/shop", "postgresql://ann@h/shop"),
+    ("postgresql://ann@h/shop?sslmode=require&password=s%40cret", "postgresql://ann@h/shop?sslmode=require&password=***"),
     ("sqlite:////tmp/shop.db", "sqlite:////tmp/shop.db"),
 ])
 def test_mask_url_hides_only_the_password(url, masked):
@@ -260,7 +261,8 @@ def test_a_query_failing_while_it_runs_is_one_line(pg_url):
 NUMBERS = {  # text -> the number it is, or None (never 0 for a bad value)
     "": None, "abc": None, "1,5": None, "12.50": 12.5, "(3)": None, "7": 7.0, " 8 ": 8.0, "+4": 4.0,
     "-.5": -0.5, "5.": 5.0, "1e3": 1000.0, "1E-2": 0.01, "0": 0.0, "-0.0": 0.0, "1e400": None, "inf": None,
-    "nan": None, "1_000": None, "0x1F": None, "12.5abc": None, "$12": None, "2024-01-05": None, None: None,
+    "nan": None, "1_000": 1000.0, "1_000.2_5": 1000.25, "1__0": None, "_1": None, "1_": None,
+    "1._5": None, "9" * 77 + ".5": float("9" * 77 + ".5"), "9" * 81: None, "0x1F": None, "12.5abc": None, "$12": None, "2024-01-05": None, None: None,
 }
 DATES = {
     "2024-01-05": dt.date(2024, 1, 5), "2024-02-29": dt.date(2024, 2, 29), "2000-02-29": dt.date(2000, 2, 29),

@@ -68,12 +68,13 @@ def test_rules_count_invalid_values(tmp_path):
         "c,2024-01-03,ten\n"        # not a number
         "c,2024-01-03,1e400\n"      # overflows
         "d,2024-01-04,7\n"
+        + "e,2024-01-05,3\n" * 8     # enough valid lines: more than 20% unreadable would be refused
     )
     f, quality, _ = features_of(path)
     counts = rule_counts(quality)
     assert counts["missing_customer"] == 1 and counts["invalid_date"] == 2 and counts["invalid_amount"] == 2
-    assert quality["rows_read"] == 7 and quality["rows_used"] == 2 and quality["rows_dropped"] == 5
-    assert sorted(f.index) == ["a", "d"]
+    assert quality["rows_read"] == 15 and quality["rows_used"] == 10 and quality["rows_dropped"] == 5
+    assert sorted(f.index) == ["a", "d", "e"]
 
 
 def seed_notebook_features(csv_path) -> pd.DataFrame:

@@ -58,7 +58,8 @@ def test_model_json_is_plain_documented_json(model_file):
     data = json.loads(model_file.read_text(encoding="utf-8"))
     assert data["format"] == "custseg-model" and data["version"] == 2
     assert set(data) == {"format", "version", "custseg_version", "feature_definitions_version", "schema",
-                         "features", "scaling", "centers", "segments", "training", "lifecycle"}
+                         "features", "scaling", "centers", "segments", "training", "lifecycle",
+                         "training_reference"}
     assert [f["name"] for f in data["features"]] == ["products_ordered", "average_return_rate", "total_spending"]
     assert all(f["definition"] for f in data["features"])
     assert len(data["centers"]) == len(data["segments"]) == 3

@@ -186,12 +186,13 @@ def test_predict_output_rules(sample_run, small_shopify, tmp_path, capsys):
     assert code == 2 and "--force" in stderr and existing.read_text() == "keep me"
     code, _, stderr = run_cli(capsys, "predict", str(sample_run), str(small_shopify), "--out",
                               str(tmp_path / "scored.txt"))
-    assert code == 2 and ".csv or .parquet" in stderr
+    assert code == 2 and ".csv, .parquet or .xlsx" in stderr
     code, _, stderr = run_cli(capsys, "predict", str(sample_run), str(small_shopify), "--out", str(existing),
                               "--force", "-q")
     assert code == 0, stderr
     assert read_segments(existing)["segment"].between(0, 3).all()
-    assert [p.name for p in tmp_path.iterdir()] == ["scored.csv"]  # no temporary file left behind
+    # no temporary file left behind; the drift check's metadata beside the predictions
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["scored.csv", "scored.csv.json"]
     code, _, stderr = run_cli(capsys, "predict", str(tmp_path / "missing.json"), str(small_shopify), "--out",
                               str(tmp_path / "x.csv"))
     assert code == 2 and "no such model file" in stderr

@@ -96,20 +96,26 @@ def test_profiles_of_the_sample(sample_result):
 
 
 def test_best_sellers_equal_a_pandas_count(sample_result, shopify_sample):
+    """Ranked by buying customers (ties: revenue, units, product), units and revenue beside."""
     lines = pd.read_csv(shopify_sample)
     lines = lines[(lines.ordered_item_quantity > 0)]
     lines["customer_id"] = lines.customer_id.astype(str)
     seg = sample_result.segments[["customer_id", "segment"]]
     joined = lines.merge(seg, on="customer_id")
-    by_qty = (joined.groupby(["segment", "product_type"]).ordered_item_quantity.sum()
-              .reset_index().sort_values(["segment", "ordered_item_quantity", "product_type"],
-                                         ascending=[True, False, True]))
+    per_product = (joined.groupby(["segment", "product_type"])
+                   .agg(customers=("customer_id", "nunique"), quantity=("ordered_item_quantity", "sum"),
+                        revenue=("total_sales", "sum"))
+                   .reset_index().sort_values(["segment", "customers", "revenue", "quantity", "product_type"],
+                                              ascending=[True, False, False, False, True]))
     best = sample_result.best_sellers
+    assert set(best["by"]) == {"customers"}
     for s in range(4):
-        expected = by_qty[by_qty.segment == s].head(3)
-        got = best[(best.segment == s) & (best["by"] == "quantity")].sort_values("rank").head(3)
+        expected = per_product[per_product.segment == s].head(3)
+        got = best[best.segment == s].sort_values("rank").head(3)
         assert got["product"].tolist() == expected.product_type.tolist()
-        np.testing.assert_allclose(got.quantity, expected.ordered_item_quantity)
+        assert got.customers.tolist() == expected.customers.tolist()
+        np.testing.assert_allclose(got.quantity, expected.quantity)
+        np.testing.assert_allclose(got.revenue, expected.revenue, rtol=1e-9)
 
 
 def test_no_products_means_no_best_sellers():

@@ -124,7 +124,7 @@ def test_figures_json_escapes_every_character_that_could_end_the_element():
 
     sellers = pd.DataFrame({"segment": [0], "by": ["quantity"], "rank": [1], "product": ["p"],
                             "product_name": ["</script><!--<script>\u2028&amp;"], "quantity": [3], "revenue": [1.0]})
-    text = R.figures_json({"one": best_sellers_figure(sellers, "#000000")})
+    text = R.figures_json({"one": best_sellers_figure(sellers, "#000000", by="quantity")})
     assert not set(text) & {"<", ">", "&", "\u2028"}
     assert json.loads(text)["one"]["data"][0]["x"] == [3]
 

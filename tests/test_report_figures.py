@@ -272,7 +272,7 @@ def test_best_sellers_in_rank_order_with_names_escaped():
         "product_name": ["<b>Shoes</b>", "Dresses", "Dresses", "Dresses"],
         "quantity": [50, 80, 10, 80], "revenue": [500.0, 400.0, 100.0, 400.0],
     })
-    fig = F.best_sellers_figure(sellers, "#0072B2", segment_name="VIP")
+    fig = F.best_sellers_figure(sellers, "#0072B2", by="quantity", segment_name="VIP")
     bar = fig.data[0]
     assert list(bar.x) == [80, 50, 10]
     # two products share the name "Dresses": they are told apart by id

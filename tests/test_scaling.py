@@ -38,9 +38,16 @@ def _evaluate(expression_of, values: list, dtype: str = "string") -> list:
 
 
 def _reference_date(text: str | None, fmt: str) -> dt.date | None:
-    """The documented rule: day/month/year (or year-month-day) with / - or . , time ignored."""
+    """The documented rule: day/month/year (or year-month-day) with / - or . , time ignored; an
+    ISO date in a day/month column is read as ISO (issue 18: two formats in one column)."""
     if text is None:
         return None
+    if fmt != "iso":
+        return _slashed_reference(text, fmt) or _slashed_reference(text, "iso")
+    return _slashed_reference(text, fmt)
+
+
+def _slashed_reference(text: str, fmt: str) -> dt.date | None:
     if fmt == "iso":
         m = re.match(r"^\s*(\d{4})[/.\-](\d{1,2})[/.\-](\d{1,2})", text)
         if not m:
@@ -209,7 +216,7 @@ def test_segments_are_parquet_above_the_threshold_and_the_summary_says_why(small
     assert summary["segments_format"]["file"] == "segments.parquet" and "Parquet" in summary["segments_format"]["reason"]
     assert pq.read_table(out / "segments.parquet").equals(result.segments_table)
     with pytest.raises(custseg.CustsegError if hasattr(custseg, "CustsegError") else Exception):
-        result.to_dir(tmp_path / "bad", segments_format="xlsx")
+        result.to_dir(tmp_path / "bad", segments_format="ods")  # (xlsx is a format since issue 17)
 
 
 def test_progress_lines_without_a_terminal_and_silence_when_quiet():

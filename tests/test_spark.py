@@ -273,7 +273,7 @@ def test_mllib_profiles_are_computed_over_every_customer(mllib_run):
     names = segments.groupby("segment").segment_name.first()
     assert names.tolist() == result.profiles.segment_name.tolist()
     top = result.best_sellers
-    assert set(top.segment) == set(range(result.k)) and set(top.by) == {"quantity", "revenue"}
+    assert set(top.segment) == set(range(result.k)) and set(top.by) == {"customers"}
 
 
 @pytest.mark.spark
@@ -355,3 +355,16 @@ def test_bad_spark_conf_is_a_user_error(small_shopify, tmp_path, monkeypatch, ca
         cli.entry()
     assert exit_info.value.code == 2
     assert "key=value" in capsys.readouterr().err
+
+
+@pytest.mark.spark
+def test_segments_written_by_spark_are_neutralised_but_ids_kept(spark, tmp_path):
+    from custseg.outputs.run import write_segments_spark
+
+    frame = spark.createDataFrame([("=1+1", 0, "=HYPERLINK(1)"), ("b", 1, "@SUM(A1)"), ("c", 1, "Loyal")],
+                                  ["customer_id", "segment", "segment_name"])
+    write_segments_spark(tmp_path, frame, "csv")
+    parts = sorted((tmp_path / "segments.csv").glob("part-*.csv"))
+    table = pd.concat([pd.read_csv(p, dtype=str) for p in parts]).sort_values("segment_name")
+    assert sorted(table.customer_id) == ["=1+1", "b", "c"]
+    assert sorted(table.segment_name) == ["'=HYPERLINK(1)", "'@SUM(A1)", "Loyal"]

@@ -13,7 +13,7 @@ try:
 except PackageNotFoundError:  # running from a source tree without installation
     __version__ = "0.0.0+unknown"
 
-from .errors import CustsegError  # noqa: E402
+from .errors import CustsegError, CustsegWarning  # noqa: E402
 
 # The rest is imported on first use (PEP 562): `custseg` starts fast, so the console script can
 # install its Ctrl-C handling before the heavy imports (scikit-learn, Ibis, DuckDB) begin.
@@ -39,6 +39,6 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_LAZY))
 
 __all__ = [
-    "CustomerSegmenter", "CustsegError", "RunOptions", "SegmentationModel", "SegmentationResult",
+    "CustomerSegmenter", "CustsegError", "CustsegWarning", "RunOptions", "SegmentationModel", "SegmentationResult",
     "__version__", "load_model", "predict", "segment",
 ]

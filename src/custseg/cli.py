@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+import typer.core
 from typer.exceptions import Abort, Exit, TyperException
 from rich.console import Console
 from rich.markup import escape
@@ -24,6 +25,24 @@ from . import options as defaults
 from .errors import CustsegError
 from .runtime import signals
 from .runtime.progress import StageDisplay
+
+# --help names values as click does (TEXT, INTEGER, PATH), not as Python types (<list[str]>, <int>);
+# an argument or option given a metavar shows only that.
+_PLAIN_TYPES = {"str": "TEXT", "int": "INTEGER", "float": "FLOAT", "path": "PATH", "bool": "BOOLEAN"}
+_typer_display_type = typer.core.TyperOption.display_type
+
+
+def _plain_display_type(self, ctx) -> str:
+    if self.metavar is not None:
+        return ""
+    label = _typer_display_type(self, ctx).strip("<>")
+    if label.startswith("list[") and label.endswith("]"):
+        label = label[5:-1]
+    return _PLAIN_TYPES.get(label, label.upper())
+
+
+typer.core.TyperOption.display_type = _plain_display_type
+typer.core.TyperArgument.display_type = _plain_display_type
 
 app = typer.Typer(
     name="custseg",
@@ -70,7 +89,10 @@ def _parse_pairs(values: list[str] | None, option: str) -> dict[str, str]:
         key, sep, val = value.partition("=")
         if not sep or not key.strip() or not val.strip():
             raise CustsegError(f"{option} {value!r}: write it as key=value (e.g. {option} customer_id=Client).")
-        pairs[key.strip()] = val.strip()
+        key, val = key.strip(), val.strip()
+        if key in pairs and pairs[key] != val:  # the last would silently win
+            raise CustsegError(f"{option} {key}= is given twice ({pairs[key]} and {val}); give each {key} once.")
+        pairs[key] = val
     return pairs
 
 
@@ -101,14 +123,25 @@ def _print_result(result, directory: Path | None) -> None:
 
 # Options that several commands share, declared once.
 Inputs = Annotated[list[str], typer.Argument(
-    metavar="INPUT...", help="Order lines: CSV, Parquet or .xlsx files, globs or directories.")]
+    metavar="INPUT...", help="Order lines: CSV, Parquet or .xlsx files, globs or directories; or a database URL "
+                             "(postgresql://user@host/db, mysql://..., sqlite:///file.db, duckdb:///file.duckdb) "
+                             "with --table or --query.")]
+TableOpt = Annotated[Optional[str], typer.Option(
+    "--table", help="Database input: the table of order lines, table or schema.table.")]
+QueryOpt = Annotated[Optional[str], typer.Option(
+    "--query", help="Database input: one SELECT giving the order lines (used as given, as a subquery).")]
+WriteTable = Annotated[Optional[str], typer.Option(
+    "--write-table", help="Database input: also write the segments into this table (schema.table) of the "
+                          "database; it appears complete or not at all.")]
+IfExists = Annotated[str, typer.Option(
+    "--if-exists", help="When the --write-table exists: fail (the default) or replace.")]
 Force = Annotated[bool, typer.Option("--force", help="Replace an existing, non-empty output directory.")]
 Schema = Annotated[str, typer.Option(help="Input schema: auto, shopify, online-retail or generic.")]
 MAP_HELP = ("Map a canonical column to a source column, e.g. --map customer_id=Client (repeat it). Canonical: "
             "customer_id, order_id, order_date, product, quantity, returned_quantity, amount, unit_price.")
 Map = Annotated[Optional[list[str]], typer.Option("--map", help=MAP_HELP)]
 Sheet = Annotated[Optional[str], typer.Option(help="Worksheet of an .xlsx input (name or 0-based index).")]
-DateFormat = Annotated[str, typer.Option("--date-format", help="Dates: auto, iso, dmy (31/12/2024) or mdy.")]
+DateFormat = Annotated[str, typer.Option("--date-format", help="Dates: auto, iso, dmy (31/12/2024), mdy or excel (day numbers).")]
 Engine = Annotated[str, typer.Option(help="Engine: duckdb (embedded) or spark.")]
 MemoryLimit = Annotated[Optional[str], typer.Option(
     "--memory-limit", help="DuckDB memory limit, e.g. 4GB or 4GiB (default: a tenth of the RAM, at least 1GB).")]
@@ -116,6 +149,9 @@ TempDir = Annotated[Optional[str], typer.Option("--temp-dir", help="Where DuckDB
 Threads = Annotated[Optional[int], typer.Option(help="Threads for DuckDB (default: all cores).")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")]
 Seed = Annotated[int, typer.Option(help="Random seed: the same input and seed give the same result.")]
+Keep = Annotated[Optional[str], typer.Option(
+    "--keep", metavar="COLUMNS", help="Comma-separated input columns with one value per customer (e.g. "
+                                      "email,country), carried into the segments (and audiences).")]
 
 
 @app.callback()
@@ -148,8 +184,15 @@ def run(
     top_products: int = typer.Option(defaults.TOP_PRODUCTS, "--top-products", help="Best sellers listed per segment."),
     sheet: Sheet = None,
     date_format: DateFormat = "auto",
-    fmt: str = typer.Option("auto", "--format", help="Format of the segments table: csv, parquet, or auto "
-                                                     "(CSV up to 5,000,000 customers, Parquet above)."),
+    fmt: str = typer.Option("auto", "--format", help="Format of the segments table: csv, parquet, auto "
+                                                     "(CSV up to 5,000,000 customers, Parquet above), or xlsx "
+                                                     "(CSV and an Excel workbook segments.xlsx with the segments, "
+                                                     "profiles, best sellers and k selection; up to 1,048,575 "
+                                                     "customers)."),
+    keep: Keep = None,
+    audiences: bool = typer.Option(False, "--audiences", help="Also write audiences/: one CSV per segment "
+                                                              "(customer_id and the --keep columns) for an email "
+                                                              "or ad tool."),
     no_report: bool = typer.Option(False, "--no-report", help="Do not write report.html."),
     figures: Optional[str] = typer.Option(
         None, "--figures", help="Also write each report figure as an image under figures/: png (needs Chrome or "
@@ -177,24 +220,31 @@ def run(
     holdout: Optional[str] = typer.Option(
         None, "--holdout", help="Backtest: fit segments and models on the lines before the last DURATION "
                                 "(e.g. 90d, 12w, 3m), predict each customer's orders and spend in it and compare."),
+    table: TableOpt = None,
+    query: QueryOpt = None,
+    write_table: WriteTable = None,
+    if_exists: IfExists = defaults.IF_EXISTS[0],
 ) -> None:
     """Segment customers from order lines and write segments, profiles, model and report."""
     from .outputs.run import check_target  # (the CLI imports the flow on use: `custseg --help` stays fast)
     from .pipeline import run as run_pipeline  # (the flow is imported on use)
 
     _State.quiet = not _show_progress(quiet)
-    check_target(out_dir, force, inputs=[*inputs, model])
+    database = _database_of(inputs)
+    check_target(out_dir, force, inputs=[model] if database else [*inputs, model])
     options = defaults.RunOptions(
         schema=schema, mapping=_parse_pairs(map_, "--map"), sheet=sheet, date_format=date_format,
         features=features, scale=scale, k=k, k_max=k_max, seed=seed, n_init=n_init, sweep_sample=sweep_sample,
         silhouette_sample=silhouette_sample, top_products=top_products,
         engine=defaults.EngineOptions(engine=engine, memory_limit=memory_limit, temp_dir=temp_dir, threads=threads,
                                       spark_master=spark_master, spark_conf=_parse_pairs(spark_conf, "--spark-conf"),
-                                      spark_local_limit=spark_local_limit),
+                                      spark_local_limit=spark_local_limit, database=database),
         command=_command_line(), model=model, currency=currency, horizon=horizon, holdout=holdout,
+        table=table, query=query, write_table=write_table, if_exists=if_exists,
+        keep=keep, workbook=fmt == "xlsx",
     )
-    if fmt not in ("auto", "csv", "parquet"):
-        raise CustsegError(f"--format {fmt!r} is unknown; use auto, csv or parquet.")
+    if fmt not in ("auto", "csv", "parquet", "xlsx"):
+        raise CustsegError(f"--format {fmt!r} is unknown; use auto, csv, parquet or xlsx.")
     if figures is not None:
         from .outputs.report.page import check_figures  # plotly: heavy
 
@@ -202,7 +252,8 @@ def run(
     result = run_pipeline(inputs, options, _progress, watch=_display.watch_engine)
     _progress("start", "writing: outputs")
     started = time.perf_counter()
-    directory = result.to_dir(out_dir, force=force, report=not no_report, segments_format=fmt, figures=figures)
+    directory = result.to_dir(out_dir, force=force, report=not no_report, segments_format=fmt, figures=figures,
+                              audiences=audiences)
     _progress("end", f"writing: done in {time.perf_counter() - started:.1f} s")
     _print_result(result, directory)
 
@@ -253,7 +304,9 @@ def predict(
     model: Annotated[Path, typer.Argument(
         metavar="MODEL", help="model.json written by 'custseg run' (or its run directory).")],
     inputs: Inputs,
-    out_file: Path = typer.Option(..., "--out", "-o", help="File to write: .csv or .parquet."),
+    out_file: Optional[Path] = typer.Option(
+        None, "--out", "-o", help="File to write: .csv, .parquet or .xlsx (and beside it OUT.json: how these "
+                                  "customers compare with the training data); needed unless --write-table is given."),
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing --out file.")] = False,
     schema: Schema = "auto",
     map_: Annotated[Optional[list[str]], typer.Option(
@@ -264,32 +317,49 @@ def predict(
     memory_limit: MemoryLimit = None,
     temp_dir: TempDir = None,
     threads: Threads = None,
+    keep: Keep = None,
     quiet: Quiet = False,
+    table: TableOpt = None,
+    query: QueryOpt = None,
+    write_table: WriteTable = None,
+    if_exists: IfExists = defaults.IF_EXISTS[0],
 ) -> None:
     """Score customers with a saved model: customer_id, the model's features, segment, segment_name.
 
     The order lines are read and cleaned as in 'custseg run'; each customer goes to the nearest
     of the model's segments (no refit). Scoring a run's own input reproduces its segments.csv.
+    From a database, the scoring runs in the database: with --write-table (and no --out) no
+    customer row leaves it.
     """
     from .outputs.scoring import write_predictions  # (the flow is imported on use)
     from .pipeline import score  # (the flow is imported on use)
     from .outputs.targets import check_clear_of_inputs  # (imported on use)
 
     _State.quiet = quiet
-    check_clear_of_inputs(out_file, [*inputs, model])
-    if out_file.exists() and not force:
-        raise CustsegError(f"{out_file}: exists; use --force to overwrite it or choose another --out.")
+    database = _database_of(inputs)
+    if out_file is None and write_table is None:
+        raise CustsegError("give --out FILE (or, for a database input, --write-table) for the scores.")
+    if out_file is not None:
+        check_clear_of_inputs(out_file, [model] if database else [*inputs, model])
+        if out_file.exists() and not force:
+            raise CustsegError(f"{out_file}: exists; use --force to overwrite it or choose another --out.")
     predictions = score(
         model, inputs, schema=schema, mapping=_parse_pairs(map_, "--map"), sheet=sheet, date_format=date_format,
-        engine=defaults.EngineOptions(engine=engine, memory_limit=memory_limit, temp_dir=temp_dir, threads=threads),
-        progress=_progress,
+        engine=defaults.EngineOptions(engine=engine, memory_limit=memory_limit, temp_dir=temp_dir, threads=threads,
+                                      database=database),
+        progress=_progress, table=table, query=query, write_table=write_table, if_exists=if_exists,
+        fetch=out_file is not None,
+        keep=keep, workbook=out_file is not None and out_file.suffix.lower() == ".xlsx",
     )
-    path = write_predictions(predictions, out_file, force=force)
+    path = write_predictions(predictions, out_file, force=force) if out_file is not None else None
     counts = predictions.counts()
-    out.print(f"{predictions.table.num_rows:,} customers scored with {model} into {len(counts)} segments:")
+    out.print(f"{predictions.customers:,} customers scored with {model} into {len(counts)} segments:")
     for segment_id, (name, count) in enumerate(counts.items()):
         out.print(f"  {segment_id} {name}: {count:,}", markup=False, highlight=False)
-    out.print(f"Wrote {path}")
+    if predictions.written_table is not None:
+        out.print(f"Wrote table {predictions.written_table}", markup=False, highlight=False)
+    if path is not None:
+        out.print(f"Wrote {path}")
 
 
 @app.command()
@@ -309,11 +379,45 @@ def compare(
 
     check_target(out_dir, force, inputs=[old_run, new_run])
     comparison = compare_runs(old_run, new_run)
+    if comparison.alignment_note:
+        _progress("warn", comparison.alignment_note)
     directory = write_comparison(comparison, out_dir, force=force)
     t = comparison.totals
     out.print(f"{t['customers']:,} customers in either period: {t['stayed']:,} kept their segment, "
               f"{t['moved']:,} moved, {t['new']:,} new, {t['absent']:,} absent from the new period.")
     out.print(f"Outputs in {directory}/ (migration.csv, movers.csv, compare.html)")
+
+
+def _database_of(inputs: list[str]) -> str | None:
+    """The database URL among the inputs (then the only input), else None."""
+    from .engines import database_url_of  # (no driver is imported by this)
+
+    return database_url_of(inputs)
+
+
+@app.command()
+def rename(
+    run_dir: Path = typer.Argument(..., metavar="RUN_DIR", help="Output directory of 'custseg run'."),
+    names: Annotated[Optional[list[str]], typer.Argument(
+        metavar="NUMBER=NAME...", help='New names by segment number, e.g. 2="Lapsed big spenders".')] = None,
+    names_file: Optional[Path] = typer.Option(
+        None, "--names", help="A file of NUMBER=NAME lines, or a CSV with segment and segment_name columns "
+                              "(e.g. an edited profiles.csv)."),
+) -> None:
+    """Rename segments in every output of a run: model.json, profiles, segments, best sellers, audiences,
+    workbook, summary and the report (rebuilt), all at once (the run is replaced when complete)."""
+    from .outputs.rename import parse_assignments, read_names_file, rename_run, report_from_files  # (on use)
+
+    new = read_names_file(names_file) if names_file is not None else {}
+    for number, name in parse_assignments(names or []).items():
+        new[number] = name
+    done = rename_run(run_dir, new, rebuild_report=report_from_files)
+    if not done.changes:
+        out.print("The segments already have these names; nothing changed.")
+        return
+    for change in done.changes:
+        out.print(f"segment {change['segment']}: {change['from']} -> {change['to']}", markup=False, highlight=False)
+    out.print(f"Renamed in {run_dir}/ ({', '.join(done.files)}; report {done.report}).", markup=False)
 
 
 def _command_line() -> str:

@@ -20,3 +20,8 @@ def first_line(exc: BaseException) -> str:
     """The first line of an exception's message (its type's name when it has none)."""
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
+
+
+class CustsegWarning(UserWarning):
+    """Something a Python caller should know about a result (e.g. order lines dropped by cleaning,
+    customers unlike a model's training data); the command line prints the same on stderr."""

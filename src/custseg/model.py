@@ -27,7 +27,8 @@ from .profiles.lifecycle_models import LifecycleModel
 from .sources.schemas import SCHEMAS as SOURCE_SCHEMAS
 
 MODEL_FORMAT = "custseg-model"
-MODEL_VERSION = 2  # 2: "lifecycle" (profiles/lifecycle_models.LifecycleModel, or null with a reason)
+MODEL_VERSION = 2  # 2: "lifecycle" (profiles/lifecycle_models.LifecycleModel, or null with a reason) and
+                   # "training_reference" (what predict compares new customers with, outputs/drift.py)
 READABLE_VERSIONS = (1, 2)
 FEATURE_DEFINITIONS_VERSION = 1
 MATRIX_SCHEMA = "matrix"   # a model of CustomerSegmenter over a bare feature matrix (features x0, x1, ...)
@@ -39,7 +40,8 @@ MAX_NAME = 200
 MAX_TEXT = 5_000
 
 _TOP_KEYS = {"format", "version", "custseg_version", "feature_definitions_version", "schema", "features",
-             "scaling", "centers", "segments", "training", "lifecycle"}
+             "scaling", "centers", "segments", "training", "lifecycle", "training_reference"}
+_REFERENCE_KEYS = {"schema", "segment_customers", "feature_min", "feature_max"}
 _REQUIRED_TOP = {"format", "version", "feature_definitions_version", "features", "scaling", "centers", "segments"}
 _FEATURE_KEYS = {"name", "definition"}
 _SCALING_KEYS = {"method", "mean", "scale"}
@@ -68,6 +70,9 @@ class SegmentationModel:
     custseg_version: str = ""
     lifecycle: LifecycleModel | None = None   # P(alive) and CLV of new customers (None: no dates/amounts, or v1)
     version: int = MODEL_VERSION              # the format version it was read from
+    # What predict compares new customers with (outputs/drift.py): schema, customers per segment and
+    # each feature's range in training. None for a version-1 file or a bare estimator's model.
+    reference: dict[str, Any] | None = None
 
     @property
     def k(self) -> int:
@@ -132,6 +137,7 @@ class SegmentationModel:
                           "strategy": str(s.get("strategy", ""))} for i, s in enumerate(self.segments)],
             "training": json_ready(self.training),
             "lifecycle": None if self.lifecycle is None else json_ready(self.lifecycle.to_dict()),
+            **({"training_reference": json_ready(self.reference)} if self.reference is not None else {}),
         }
 
     def to_json(self) -> str:
@@ -267,10 +273,15 @@ class SegmentationModel:
                 lifecycle = LifecycleModel.from_dict(lifecycle)
             except CustsegError as exc:
                 raise bad(f"'lifecycle': {exc}") from exc
+        reference = data.get("training_reference")
+        if reference is not None:
+            if version < 2:
+                raise bad("'training_reference' appears in version 2 files only")
+            _check_reference(reference, names, centers.shape[0], bad)
         return cls(
             features=names, scaling=Scaling(scaling["method"], mean, scale), centers=centers,
             segments=clean_segments, schema=schema, training=training, custseg_version=custseg_version,
-            lifecycle=lifecycle, version=int(version),
+            lifecycle=lifecycle, version=int(version), reference=reference,
         )
 
     # -------------------------------------------------------------- CustomerSegmenter bridge
@@ -325,6 +336,22 @@ class SegmentationModel:
             else float("nan")
         seg.n_iter_ = 0
         return seg
+
+
+def _check_reference(reference: Any, features: list[str], k: int, bad) -> None:
+    """training_reference: {schema, segment_customers (k counts), feature_min, feature_max (feature -> number)}."""
+    if not isinstance(reference, dict) or set(reference) != _REFERENCE_KEYS:
+        raise bad("'training_reference' must be {schema, segment_customers, feature_min, feature_max}")
+    if not isinstance(reference["schema"], str) or len(reference["schema"]) > MAX_NAME:
+        raise bad("'training_reference.schema' must be a short text")
+    counts = reference["segment_customers"]
+    if not isinstance(counts, list) or len(counts) != k or not all(_is_int(c) and c >= 0 for c in counts):
+        raise bad(f"'training_reference.segment_customers' must list {k} counts, one per segment")
+    for key in ("feature_min", "feature_max"):
+        bounds = reference[key]
+        if not isinstance(bounds, dict) or set(bounds) - set(features) \
+                or not all(_is_number(v) and math.isfinite(v) for v in bounds.values()):
+            raise bad(f"'training_reference.{key}' must map the model's features to finite numbers")
 
 
 def _definition(name: str, index: int, schema: str) -> str:

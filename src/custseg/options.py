@@ -3,7 +3,9 @@ and the Spark path)."""
 
 from __future__ import annotations
 
+import contextlib
 import re
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +35,11 @@ def check_duration(text: Any, option: str) -> None:
     if match is None or float(match.group(1)) <= 0:
         raise CustsegError(f"{option} {text!r} is not a duration: write a positive number of days, weeks or "
                            "months, e.g. 90d, 12w or 3m.")
+IF_EXISTS = ("fail", "replace")  # --write-table onto an existing table: refuse (the default) or replace it
+
+
+# An Excel sheet holds 1,048,576 rows, one of them the header (outputs/workbook.py).
+EXCEL_MAX_CUSTOMERS = 1_048_575
 
 # ---------------------------------------------------------------------------- sizes
 
@@ -88,13 +95,54 @@ def normalize_currency(value: str | None, option: str = "--currency") -> str | N
     raise CustsegError(f"{option} {value!r} is not a currency; give an ISO code such as EUR or a symbol such as €.")
 
 
+# ---------------------------------------------------------------------------- naming
+
+# Who gave the options: "cli" (messages name --k-max) or "python" (messages name k_max=...).
+_NAMING: ContextVar[str] = ContextVar("custseg_naming", default="cli")
+# CLI flags whose Python keyword has another name
+_KEYWORDS = {"map": "mapping", "format": "segments_format"}
+
+
+@contextlib.contextmanager
+def python_naming():
+    """Within it, error messages name keyword arguments (k=0), not command-line flags (--k 0)."""
+    token = _NAMING.set("python")
+    try:
+        yield
+    finally:
+        _NAMING.reset(token)
+
+
+def flag(option: str) -> str:
+    """An option as the user gave it: '--k-max' on the command line, 'k_max' from Python."""
+    if _NAMING.get() == "python":
+        return _KEYWORDS.get(option, option.replace("-", "_"))
+    return f"--{option}"
+
+
+def refused(option: str, value: Any, requirement: str) -> CustsegError:
+    """'--k must be at least 2, not 0' on the command line; 'k=0: k must be at least 2' from Python."""
+    if _NAMING.get() == "python":
+        name = flag(option)
+        return CustsegError(f"{name}={value!r}: {name} must be {requirement}.")
+    return CustsegError(f"--{option} must be {requirement}, not {value}.")
+
+
 # ---------------------------------------------------------------------------- checks
 
 
 def check_k(k: int | None) -> None:
     """A given number of segments: at least 2 (one segment is no segmentation), on every engine."""
     if k is not None and int(k) < 2:
-        raise CustsegError(f"--k must be at least 2, not {k}: one segment puts every customer together.")
+        raise refused("k", k, "at least 2 (one segment puts every customer together)")
+
+
+def check_workbook_rows(customers: int) -> None:
+    """segments.xlsx (--format xlsx) holds one customer per row of one Excel sheet."""
+    if customers > EXCEL_MAX_CUSTOMERS:
+        raise CustsegError(
+            f"{flag('format')} xlsx: {customers:,} customers do not fit an Excel sheet (at most {EXCEL_MAX_CUSTOMERS:,} "
+            "rows besides the header); use --format parquet (or csv) for this many customers.")
 
 
 def seed_of(random_state: Any) -> int:
@@ -120,18 +168,41 @@ class EngineOptions:
     spark_conf: dict[str, str] = field(default_factory=dict)
     spark_session: Any = None
     spark_local_limit: int = SPARK_LOCAL_LIMIT
+    # The order lines are in a database: its URL (engines/sql.py), or the Ibis backend of a table
+    # expression the user built. The database then runs the lazy part of the flow.
+    database: Any = None
 
     def __post_init__(self) -> None:
+        if self.database is not None and self.engine != "duckdb":
+            raise CustsegError(f"--engine {self.engine} cannot read a database URL: the database itself computes "
+                               "the customer features; drop --engine.")
         if self.engine not in ENGINES:
-            raise CustsegError(f"--engine {self.engine!r} is unknown; use one of: {', '.join(ENGINES)}.")
+            raise refused("engine", self.engine, f"one of {', '.join(ENGINES)}")
         if self.spark_local_limit < 0:
-            raise CustsegError(f"spark_local_limit must be 0 or more, not {self.spark_local_limit}.")
+            raise refused("spark-local-limit", self.spark_local_limit, "0 or more")
         if self.threads is not None and self.threads < 1:
-            raise CustsegError(f"--threads must be at least 1, not {self.threads}.")
+            raise refused("threads", self.threads, "at least 1")
 
 
 ENGINE_KEYS = ("engine", "memory_limit", "temp_dir", "threads", "spark_master", "spark_conf", "spark_session",
-               "spark_local_limit")
+               "spark_local_limit", "database")
+
+
+def check_database_options(database: Any, table: str | None, query: str | None, write_table: str | None,
+                           if_exists: str) -> None:
+    """--table / --query / --write-table / --if-exists: only with a database, and one of --table, --query."""
+    if if_exists not in IF_EXISTS:
+        raise CustsegError(f"--if-exists {if_exists!r}: use fail or replace.")
+    if database is None:
+        for flag, value in (("--table", table), ("--query", query), ("--write-table", write_table)):
+            if value is not None:
+                raise CustsegError(f"{flag} needs a database input (postgresql://..., sqlite:///file.db, "
+                                   "duckdb:///file.duckdb ...); for files, drop it.")
+        return
+    if isinstance(database, str) and (table is None) == (query is None):
+        raise CustsegError("a database input needs --table [schema.]table or --query \"SELECT ...\" (one of them).")
+    if not isinstance(database, str) and (table is not None or query is not None):
+        raise CustsegError("an Ibis table expression is read as it is; drop --table and --query.")
 
 
 @dataclass
@@ -158,18 +229,28 @@ class RunOptions:
     currency: str | None = None  # ISO code (EUR) or symbol (€) for money; None: from the data, else none
     horizon: str = HORIZON  # lifecycle: expected orders and value over this duration
     holdout: str | None = None  # backtest: fit on the lines before the last such duration, compare
+    # A database input (engine.database): what to read, and where to write the segments back.
+    table: str | None = None
+    query: str | None = None
+    write_table: str | None = None
+    if_exists: str = "fail"
+    keep: list[str] | str | None = None  # user columns constant per customer, carried into the segments
+    workbook: bool = False  # segments.xlsx will be written: refuse early when the customers do not fit a sheet
 
     def validate(self) -> None:
         self.currency = normalize_currency(self.currency)
+        check_database_options(self.engine.database, self.table, self.query, self.write_table, self.if_exists)
         if self.scale not in SCALES:
-            raise CustsegError(f"--scale {self.scale!r} is unknown; use one of: {', '.join(SCALES)}.")
+            raise refused("scale", self.scale, f"one of {', '.join(SCALES)}")
         if self.model is not None and self.k is not None:
-            raise CustsegError("--k cannot be combined with --model: the model fixes the segments; drop --k.")
+            raise CustsegError(f"{flag('k')} cannot be combined with {flag('model')}: the model fixes the segments; "
+                               f"drop {flag('k')}.")
         if self.model is not None and self.features not in (None, "", []):
-            raise CustsegError("--features cannot be combined with --model: the model fixes the features; "
-                               "drop --features.")
+            raise CustsegError(f"{flag('features')} cannot be combined with {flag('model')}: the model fixes the "
+                               f"features; drop {flag('features')}.")
         if self.model is not None and self.scale != "log":
-            raise CustsegError("--scale cannot be combined with --model: the model fixes the scaling; drop --scale.")
+            raise CustsegError(f"{flag('scale')} cannot be combined with {flag('model')}: the model fixes the scaling; "
+                               f"drop {flag('scale')}.")
         check_k(self.k)
         check_duration(self.horizon, "--horizon")
         if self.holdout is not None:
@@ -178,13 +259,13 @@ class RunOptions:
                 raise CustsegError("--holdout cannot be combined with --model: the backtest fits its own segments "
                                    "before the holdout; drop --model.")
         if self.k_max < 2:
-            raise CustsegError(f"--k-max must be at least 2, not {self.k_max}.")
+            raise refused("k-max", self.k_max, "at least 2")
         if self.n_init < 1:
-            raise CustsegError(f"--n-init must be at least 1, not {self.n_init}.")
+            raise refused("n-init", self.n_init, "at least 1")
         if self.sweep_sample < 100:
-            raise CustsegError(f"--sweep-sample must be at least 100, not {self.sweep_sample}.")
+            raise refused("sweep-sample", self.sweep_sample, "at least 100")
         if not 100 <= self.silhouette_sample <= 20_000:
-            raise CustsegError(f"--silhouette-sample must be between 100 and 20000, not {self.silhouette_sample}.")
+            raise refused("silhouette-sample", self.silhouette_sample, "between 100 and 20000")
 
     @classmethod
     def from_keywords(cls, **kwargs) -> "RunOptions":

@@ -5,12 +5,14 @@ nearest of its centres, no refit: scoring a run's own input reproduces its segme
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import platform
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, field
 from typing import Any
 
 import ibis
@@ -20,24 +22,31 @@ import pyarrow as pa
 
 from . import __version__
 from .cleaning.dropped import describe_drops, refuse_if_nothing_used
+from .cleaning.returns import cancellations, revenue_basis
 from .cleaning.rules import cache_lines, clean, data_quality, discard_cache, worth_caching
+from .clustering.in_database import named, nearest_centre
 from .clustering.scaling import assign
 from .engines import Engine, connect, engine_of, translate_read_errors
-from .errors import CustsegError
+from .cleaning.parse_failures import refuse_if_mostly_unparsed
+from .errors import CustsegError, CustsegWarning
+from .sources.encodings import fix_misdecoded
 from .features import (available, check_features, customer_features, customer_products, natural_order,
                        parse_features)
 from .model import SegmentationModel, as_model, model_label
-from .options import SEED, EngineOptions, RunOptions, normalize_currency
+from .options import (K_MAX, MAX_ITER, N_INIT, SEED, SILHOUETTE_SAMPLE, SWEEP_SAMPLE, TOP_PRODUCTS, EngineOptions,
+                      RunOptions, check_workbook_rows, normalize_currency, python_naming)
+from .outputs.drift import TrainingReference, check_drift
 from .outputs.run import write_run
+from .profiles.best_sellers import COLUMNS as BEST_SELLER_COLUMNS, best_sellers
+from .profiles.explain import Explanation, add_segment_columns, data_facts, explain, table_facts
 from .profiles.holdout import evaluate as evaluate_holdout, split as split_holdout
 from .profiles.lifecycle import (add_to_table, attach as attach_lifecycle, end_of, for_new_customers, run_lifecycle,
                                  run_lifecycle_spark)
-from .profiles.sellers import best_sellers
-from .profiles.explain import Explanation, add_segment_columns, data_facts, explain, table_facts
 from .profiles.stats import build_profiles
 from .runtime import preload
 from .sources.csv_dialect import typed_reading_failed
-from .sources.read import SourceSpec, is_table_like, read_source, read_source_table
+from .sources.keep import attach, kept_table, parse_keep
+from .sources.read import SourceSpec, is_table_like, read_source, read_source_database, read_source_table
 
 
 ProgressCallback = Callable[[str, str], None]
@@ -86,6 +95,7 @@ class SegmentationResult:
     # When the customer table stayed in Spark (too large to collect): every customer's segment as a
     # Spark DataFrame; segments_table and all_features then hold a uniform sample for the report.
     segments_frame: Any = None
+    warnings: list[str] = field(default_factory=list)  # what the run warned about (dropped lines ...)
 
     @property
     def segments(self) -> pd.DataFrame:
@@ -99,16 +109,22 @@ class SegmentationResult:
         return self.model.k
 
     def to_dir(self, path, force: bool = False, report: bool = True, segments_format: str | None = "auto",
-               figures: str | None = None) -> Any:
+               figures: str | None = None, audiences: bool = False) -> Any:
         """Write every output into `path` (atomically: complete or not at all); figures="png" also
         writes each report figure as figures/*.png (needs kaleido and a Chrome/Chromium).
-        segments_format "auto": CSV up to 5M customers, Parquet above or when Spark keeps the segments."""
-        return write_run(self, path, force=force, report=report, segments_format=segments_format, figures=figures)
+        segments_format "auto": CSV up to 5M customers, Parquet above or when Spark keeps the segments;
+        "xlsx": CSV and the workbook segments.xlsx (segments, profiles, best sellers, k selection).
+        audiences: audiences/<n>-<name>.csv per segment (customer_id and the kept columns)."""
+        return write_run(self, path, force=force, report=report, segments_format=segments_format, figures=figures,
+                         audiences=audiences)
 
     def _repr_html_(self) -> str:
+        from html import escape
+
         from .outputs.report.page import summary_html  # plotly and jinja2: heavy, only in notebooks
 
-        return summary_html(self)
+        said = "".join(f'<p style="color:#8a5a00">Warning: {escape(m)}</p>' for m in self.warnings)
+        return said + summary_html(self)
 
     def __repr__(self) -> str:
         names = ", ".join(f"{n} ({c})" for n, c in zip(self.profiles.segment_name, self.profiles.customers))
@@ -129,19 +145,22 @@ def _versions() -> dict[str, str]:
 def _input_as_spec(data, options: RunOptions) -> SourceSpec:
     inputs = [data] if is_table_like(data) or not isinstance(data, (list, tuple)) else data
     return SourceSpec(inputs=list(inputs), schema=options.schema, mapping=dict(options.mapping),
-                      sheet=options.sheet, date_format=options.date_format)
+                      sheet=options.sheet, date_format=options.date_format, keep=parse_keep(options.keep))
 
 
 @translate_read_errors
 def compute_features(engine: Engine, data, options: RunOptions, stages: Stages,
                      feature_names: list[str] | None = None, model: SegmentationModel | None = None,
-                     model_name: str = "the model") -> "Features":
+                     model_name: str = "the model", lazy_only: bool = False) -> "Features":
     """Read, clean and compute every available feature per customer (materialized as Arrow).
 
-    With a model, its features are computed and the data must provide the columns they need."""
+    With a model, its features are computed and the data must provide the columns they need.
+    With `lazy_only`, the customer table stays an expression of the engine (Features.lazy)."""
     spec = _input_as_spec(data, options)
     with stages.stage("read", "reading and checking the columns"):
         source = read_dataframe_or_files(engine, data, spec)
+        for warning in source.warnings:
+            stages.warn(warning)
         if model is not None:
             model.check_columns(source.provided, source.files[0] if source.files else "the data", model_name)
             feature_names = list(model.features)
@@ -151,12 +170,30 @@ def compute_features(engine: Engine, data, options: RunOptions, stages: Stages,
         cleaned = clean(source)
     with stages.stage("clean", "counting the cleaning rules"):
         if worth_caching(engine, source):
-            cleaned = cache_lines(engine, cleaned, source)
-            if source.typed_rejects and typed_reading_failed(engine, source, cleaned.cached):
-                # A value the typed reader could not parse: read everything as text (typed_csv.py).
-                stages.note("a value needs the careful text parser; reading the file again")
+            try:
+                cleaned = cache_lines(engine, cleaned, source)
+            except Exception as exc:  # line endings that change beyond the sniffed 64 KB (text_files.py)
+                if "state machine reached an invalid state" not in str(exc) or not engine.read_leniently():
+                    raise
+                stages.note("the lines end in different ways (LF and CRLF); reading the files again")
+                engine.drop_all_rejects()
+                source = read_source(engine, spec)
+                cleaned = cache_lines(engine, clean(source), source)
+            misdecoded = engine.rejected_files("INVALID ENCODING")  # not UTF-8 beyond the sniffed 64 KB
+            # a line beyond the engine's default limit: read again with a larger one
+            long = engine.rejected_files("LINE SIZE OVER MAXIMUM")
+            if long and not engine.raise_line_limit():  # already raised: such a line stays malformed
+                long = []
+            if misdecoded or long or (source.typed_rejects and typed_reading_failed(engine, source, cleaned.cached)):
+                # A value the typed reader could not parse: read everything as text (csv_dialect.py).
+                for note in fix_misdecoded(misdecoded) if misdecoded else \
+                        [f"{long[0]}: a line longer than 2 MB; reading again" if long else
+                         "a value needs the careful text parser; reading the file again"]:
+                    stages.note(note)
                 discard_cache(engine, cleaned)
                 engine.forget_rejects(source.typed_rejects)
+                if misdecoded or long:
+                    engine.drop_all_rejects()
                 source = read_source(engine, spec)
                 cleaned = cache_lines(engine, clean(source), source)
         counted = cleaned.counts.to_pyarrow().to_pydict()
@@ -171,6 +208,10 @@ def compute_features(engine: Engine, data, options: RunOptions, stages: Stages,
             raise CustsegError(f"{source.files[0] if source.files else 'the data'}: no order lines to read "
                                "(only a header?); export the order lines again.")
         refuse_if_nothing_used(source, quality)
+        refuse_if_mostly_unparsed(engine, source, quality)  # > 20% unreadable values (parse_failures.py)
+        cancelled = cancellations(cleaned.lines, source.schema)
+        if cancelled is not None:
+            quality["cancellations"] = cancelled
         holdout = None
         if options.holdout is not None:  # the run sees only the lines before the holdout
             cleaned, holdout = split_holdout(cleaned, quality.get("date_range"), options.holdout, source.provided)
@@ -178,6 +219,9 @@ def compute_features(engine: Engine, data, options: RunOptions, stages: Stages,
         for line in dropped_summary:
             stages.warn(line)
         stages.note(f"{quality['rows_read']:,} lines read, {quality['rows_used']:,} used")
+    if lazy_only:  # the caller computes with the customer table where it is (scoring in a database)
+        return Features(source=source, cleaned=cleaned, quality=quality, table=None, names=names, engine=engine,
+                        lazy=customer_features(cleaned.lines, names, source.return_rate_level))
     with stages.stage("features", f"computing {', '.join(names)} per customer"):
         if engine.may_keep_customers:
             from .clustering.spark import materialize_customers  # PySpark is optional (custseg[spark])
@@ -192,8 +236,19 @@ def compute_features(engine: Engine, data, options: RunOptions, stages: Stages,
             feats = fetch_customers(engine, table)
             frame, customers = None, None
         stages.note(f"{customers or feats.num_rows:,} customers")
+        if engine.transfer_note():
+            stages.note(engine.transfer_note())
+        if options.workbook:
+            check_workbook_rows(customers or feats.num_rows)
+        kept = None
+        if spec.keep:
+            if frame is not None:
+                raise CustsegError(f"--keep needs the customer table in memory: {customers:,} customers is above "
+                                   "--spark-local-limit; raise the limit or run without --keep.")
+            kept = kept_table(source.kept, spec.keep)
     return Features(source=source, cleaned=cleaned, quality=quality, table=feats, names=names,
-                    frame=frame, customers=customers, engine=engine, products=products, holdout=holdout)
+                    frame=frame, customers=customers, engine=engine, products=products, holdout=holdout,
+                    kept=kept)
 
 
 def keep_customer_products(engine: Engine, cleaned, provided: set[str]):
@@ -241,24 +296,69 @@ def contiguous(table: pa.Table) -> pa.Table:
 
 
 def read_dataframe_or_files(engine: Engine, data, spec: SourceSpec):
+    if engine.reads_database and not is_table_like(data):  # --table / --query, opened by engine.prepare
+        return read_source_database(engine, spec)
     if is_table_like(data):
         return read_source_table(engine, data, spec)
     # CSV files read by an engine that caches lines (cleaning.worth_caching): a typed reading can fall back.
     return read_source(engine, spec, typed=engine.reads_typed_csv)
 
 
-def segment(data, progress: ProgressCallback | None = None, **kwargs) -> SegmentationResult:
+def segment(data, *, k: int | None = None, features: list[str] | str | None = None, schema: str = "auto",
+            mapping: dict[str, str] | None = None, sheet: str | None = None, date_format: str = "auto",
+            scale: str = "log", k_max: int = K_MAX, seed: int = SEED, n_init: int = N_INIT,
+            max_iter: int = MAX_ITER, sweep_sample: int = SWEEP_SAMPLE, silhouette_sample: int = SILHOUETTE_SAMPLE,
+            top_products: int = TOP_PRODUCTS, model: Any = None, keep: list[str] | str | None = None,
+            engine: str | EngineOptions = "duckdb", memory_limit: str | None = None, temp_dir: str | None = None,
+            threads: int | None = None, progress: ProgressCallback | None = None, **engine_options: Any,
+            ) -> SegmentationResult:
     """Segment customers from order lines.
 
-    `data` is a path, a glob, a list of paths, or a pandas/Arrow table of order lines;
-    keyword arguments are the fields of `RunOptions` (e.g. k=4, features="a,b,c",
-    schema="shopify", mapping={"customer_id": "Client"}); engine options (memory_limit,
-    temp_dir, threads, engine) may be given directly too.
+    data: a path, a glob, a list of paths, or a pandas / Arrow / Spark table of order lines.
+    k: number of segments (at least 2; default: chosen by the elbow method up to k_max).
+    features: the clustering features (a list or "a,b,c"; default per schema).
+    schema: auto, shopify, online-retail or generic; mapping: {canonical column: source column}.
+    sheet: worksheet of an .xlsx input; date_format: auto, iso, dmy or mdy.
+    scale: log, log-standard, standard or none. seed, n_init, max_iter, sweep_sample and
+    silhouette_sample: the K-means settings (defaults in custseg.options).
+    top_products: best sellers listed per segment. model: a SegmentationModel or model.json path to
+    segment with (no refit). keep: input columns with one value per customer, carried into the
+    segments table. engine, memory_limit, temp_dir, threads (and spark_master, spark_conf,
+    spark_session, spark_local_limit): how the order lines are read and aggregated.
+    progress: called with (kind, message) as the stages run.
+
+    Order lines dropped by cleaning and other things worth knowing are emitted as
+    custseg.CustsegWarning (shown in a notebook, kept in `result.warnings`). A bad option raises
+    CustsegError naming the keyword argument (e.g. "k=0: ...").
     """
-    if not isinstance(kwargs.get("engine"), EngineOptions):
+    kwargs = dict(k=k, features=features, schema=schema, mapping=dict(mapping or {}), sheet=sheet,
+                  date_format=date_format, scale=scale, k_max=k_max, seed=seed, n_init=n_init, max_iter=max_iter,
+                  sweep_sample=sweep_sample, silhouette_sample=silhouette_sample, top_products=top_products,
+                  model=model, keep=keep, engine=engine, **engine_options)
+    if memory_limit is not None:
+        kwargs["memory_limit"] = memory_limit
+    if temp_dir is not None:
+        kwargs["temp_dir"] = temp_dir
+    if threads is not None:
+        kwargs["threads"] = threads
+    if not isinstance(engine, EngineOptions):
         for key, value in engine_of(data).items():  # a Spark DataFrame is segmented by its own session
-            kwargs.setdefault(key, value)
-    return run(data, RunOptions.from_keywords(**kwargs), progress)
+            if key == "engine" and engine == "duckdb" or key not in kwargs:
+                kwargs[key] = value
+    said: list[str] = []
+
+    def relay(kind: str, message: str) -> None:
+        if kind == "warn":
+            said.append(message)
+        if progress is not None:
+            progress(kind, message)
+
+    with python_naming():
+        result = run(data, RunOptions.from_keywords(**kwargs), relay)
+    result.warnings = said
+    for message in said:  # after the run, pointing at the caller's line
+        warnings.warn(message, CustsegWarning, stacklevel=2)
+    return result
 
 
 @dataclass
@@ -293,6 +393,8 @@ class Features:
     engine: Any = None        # the Engine that computed them
     products: Any = None      # features.customer_products, kept by the engine (None: not computed)
     holdout: Any = None       # profiles.holdout.Holdout of a --holdout run (the lines above stop at its cutoff)
+    lazy: Any = None          # the customer table as the engine's expression (compute_features(lazy_only=True))
+    kept: pa.Table | None = None  # --keep: customer_id and the kept columns, one row per customer
 
     def matrix(self) -> np.ndarray:
         # column_stack makes the one new array (float64 columns give float64; no second copy)
@@ -319,6 +421,12 @@ def check_matrix(X: np.ndarray, features: Features, k: int | None) -> None:
     where = _where(features.source)
     n_customers = len(X)
     k_needed = k or 2
+    used = features.quality.get("rows_used", 0) if isinstance(features.quality, dict) else 0
+    if n_customers == 0 and used:
+        raise CustsegError(
+            f"{where}: every one of the {used:,} lines used is a cancellation, return or refund (no ordered units): "
+            "there is no purchase to segment. Give the order lines, not only the cancellations."
+        )
     if n_customers < max(2, k_needed):
         raise CustsegError(
             f"{where}: only {n_customers} customer(s) with orders after cleaning; at least "
@@ -369,7 +477,12 @@ def reuse_model(model: SegmentationModel, label: str, X: np.ndarray, features: F
         raise CustsegError(f"{where}: a feature is not a finite number; please report this input.")
     with stages.stage("clustering", f"assigning {len(X):,} customers to the {model.k} segments of {label}"):
         labels, inertia = assign(model.scaling.transform(X), model.centers, with_inertia=True)
-    if model.schema != features.source.schema:
+    if model.reference is not None:  # customers unlike the training data: said as predict says it
+        for line in check_drift(TrainingReference.from_dict(model.reference, model.segment_names),
+                                {name: X[:, j] for j, name in enumerate(model.features)}, labels,
+                                schema=features.source.schema).warnings:
+            stages.warn(line)
+    elif model.schema != features.source.schema:
         stages.note(f"the model was trained on {model.schema} data; this data is {features.source.schema}")
     trained = model.training.get("k_reason")
     reason = f"{label} was reused: k = {model.k} and the segments are fixed, no k sweep and no refit"
@@ -397,9 +510,6 @@ def cluster_spark(engine, features: Features, options: RunOptions, stages: Stage
         k_selection=fit.k_selection, inertia=fit.inertia, backend="spark-mllib",
         assignments=engine.table(fit.assigned, "custseg_segments"),
     )
-
-
-BEST_SELLER_COLUMNS = ["segment", "by", "rank", "product", "product_name", "quantity", "revenue", "customers"]
 
 
 def profile(features: Features, clustering: Clustering, options: RunOptions, stages: Stages,
@@ -436,7 +546,7 @@ def profile(features: Features, clustering: Clustering, options: RunOptions, sta
             bought = features.products if kept else features.cleaned.lines
             sellers = best_sellers(bought, assignment, options.top_products, per_customer=kept).to_pandas()
         else:
-            sellers = pd.DataFrame(columns=BEST_SELLER_COLUMNS)
+            sellers = pd.DataFrame(columns=list(BEST_SELLER_COLUMNS))
         name_of = dict(zip(profiles.segment, profiles.segment_name))
         sellers.insert(1, "segment_name", sellers["segment"].map(name_of))
     return profiles, sellers
@@ -455,16 +565,19 @@ def run(data, options: RunOptions, progress: ProgressCallback | None = None,
         watch: Callable[[Callable[[], float | None]], None] | None = None) -> SegmentationResult:
     """The whole flow with explicit options; `watch` (a progress display's) is given the engine's
     query progress function, when the engine has one."""
+    options = with_database(options, data)
     options.validate()
     stages = Stages(progress)
     started = time.perf_counter()
     preload.start()  # scikit-learn, plotly ... imported while the engine reads
     engine = connect(options.engine)
+    engine.prepare(data, options.table, options.query, options.write_table, options.if_exists)
     query_progress = engine.query_progress() if watch is not None else None
     if query_progress is not None:
         watch(query_progress)
     model = as_model(options.model) if options.model is not None else None
-    features = compute_features(engine, data, options, stages, model=model, model_name=model_label(options.model))
+    with engine.translating():
+        features = compute_features(engine, data, options, stages, model=model, model_name=model_label(options.model))
     # While Python holds the customer table and the matrix, DuckDB's share shrinks by their size
     # (it evicts its cached tables to disk): the two together stay near the limit. It is lowered
     # before the matrix is built.
@@ -486,9 +599,14 @@ def run(data, options: RunOptions, progress: ProgressCallback | None = None,
                 clustering = cluster(X, options, stages)
         del X  # scaled in place by cluster(); not needed any more (it is large: customers x features)
         explanation = explain_segments(features, clustering, options, stages)
-        profiles, sellers = profile(features, clustering, options, stages, explanation)
+        with engine.translating():
+            profiles, sellers = profile(features, clustering, options, stages, explanation)
     result = assemble(features, clustering, profiles, sellers, options, stages, started, explanation)
     lifecycle(result, features, clustering, options, stages)
+    if options.write_table is not None:
+        with stages.stage("write-table", f"writing the segments into {options.write_table}"):
+            result.summary["write_table"] = engine.write_segments(
+                result.segments_table, options.write_table, options.if_exists)
     return result
 
 
@@ -547,6 +665,18 @@ def lifecycle(result: SegmentationResult, features: Features, clustering: Cluste
     seconds["total"] = round(seconds["total"] + seconds["lifecycle"], 3)
 
 
+
+
+def with_database(options: RunOptions, data) -> RunOptions:
+    """The options with the engine of a database input (a URL or an Ibis table expression) set."""
+    if options.engine.database is not None:
+        return options
+    database = engine_of(data).get("database")
+    if database is None:
+        return options
+    return dataclasses.replace(options, engine=dataclasses.replace(options.engine, database=database))
+
+
 def assemble(features: Features, clustering: Clustering, profiles: pd.DataFrame, sellers: pd.DataFrame,
              options: RunOptions, stages: Stages, started: float,
              explanation: Explanation | None = None) -> SegmentationResult:
@@ -565,6 +695,7 @@ def assemble(features: Features, clustering: Clustering, profiles: pd.DataFrame,
          "segment_name": pa.DictionaryArray.from_arrays(pa.array(labels, pa.int32()), segment_names),
          **(explanation.customers if explanation is not None else {})}
     )
+    segments_table = attach(segments_table, features.kept)
     dates = quality.get("date_range")
     summary = {
         "custseg_version": __version__,
@@ -586,7 +717,7 @@ def assemble(features: Features, clustering: Clustering, profiles: pd.DataFrame,
         "schema": source.schema,
         "date_format": source.date_format,
         "inputs": source.files,
-        "engine": options.engine.engine,
+        "engine": features.engine.name if options.engine.database is not None else options.engine.engine,
         "clustering_backend": clustering.backend,
         "date_range": dates,
         "currency": run_currency(options, features),
@@ -595,8 +726,11 @@ def assemble(features: Features, clustering: Clustering, profiles: pd.DataFrame,
         **({"naming_facts": explanation.facts_summary()} if explanation is not None else {}),
         "seconds": {**stages.seconds, "total": round(time.perf_counter() - started, 3)},
         "versions": _versions(),
-        "command": options.command or " ".join(sys.argv),
+        "command": features.engine.mask(options.command or " ".join(sys.argv)),
+        "revenue": revenue_basis(source.schema),
     }
+    if features.kept is not None:
+        summary["keep"] = [c for c in features.kept.column_names if c != "customer_id"]
     quality["customers_kept"] = n_customers
     model = clustering.model or SegmentationModel(
         features=names, scaling=clustering.scaling, centers=clustering.centers,
@@ -606,6 +740,7 @@ def assemble(features: Features, clustering: Clustering, profiles: pd.DataFrame,
         training={"customers": n_customers, "rows_used": quality["rows_used"], "k_reason": clustering.k_reason,
                   "inertia": clustering.inertia, "seed": options.seed, "inputs": source.files,
                   "date_range": dates, "date_format": source.date_format, "mapping": dict(options.mapping)},
+        reference=TrainingReference.from_profiles(profiles, names, source.schema).to_dict(),
     )
     return SegmentationResult(
         segments_table=segments_table, profiles=profiles, k_selection=clustering.k_selection,
@@ -627,33 +762,66 @@ def _where(source) -> str:
 
 @dataclass
 class Predictions:
-    """Scored customers: customer_id, the model's features, segment, segment_name."""
+    """Scored customers: customer_id, the model's features, segment, segment_name (and --keep columns)."""
 
-    table: pa.Table
+    table: pa.Table | None  # None: scored in the database and not fetched (written with write_table)
     model: SegmentationModel
     data_quality: dict[str, Any]
     lifecycle: dict[str, Any] | None = None  # how p_alive and CLV were scored, or why not
+    segment_counts: list[int] | None = None  # customers per segment, when counted by the database
+    written_table: str | None = None         # the database table the scores were written into
+    # How these customers compare with the training data (outputs/drift.py): warnings and metadata;
+    # None when the model holds no training reference (a version-1 model.json).
+    drift: Any = None
 
     @property
     def frame(self) -> pd.DataFrame:
         return self.table.to_pandas()
 
+    @property
+    def customers(self) -> int:
+        return int(sum(self.segment_counts)) if self.segment_counts is not None else self.table.num_rows
+
     def counts(self) -> dict[str, int]:
         """Customers per segment name, in segment order (empty segments included)."""
-        counts = np.bincount(self.table.column("segment").to_numpy(), minlength=self.model.k)
+        counts = self.segment_counts if self.segment_counts is not None else \
+            np.bincount(self.table.column("segment").to_numpy(), minlength=self.model.k)
         return {name: int(c) for name, c in zip(self.model.segment_names, counts)}
+
+    def metadata(self) -> dict[str, Any]:
+        """What is written beside the predictions (<out>.json): the model, the data quality and the drift check."""
+        return {"model_segments": self.model.segment_names, "customers": self.table.num_rows,
+                "data_quality": self.data_quality,
+                "drift": self.drift.metadata if self.drift is not None else
+                {"checked": False, "reason": "the model file holds no training reference (model.json version 1); "
+                                             "train it again with this custseg to have predictions checked"}}
 
 
 def score(model: SegmentationModel | str | os.PathLike, data, *, schema: str = "auto",
           mapping: dict[str, str] | None = None, sheet: str | None = None, date_format: str = "auto",
-          engine: EngineOptions | None = None, progress: ProgressCallback | None = None) -> Predictions:
-    """Read order lines (paths, globs or a DataFrame), compute the model's features and assign segments."""
+          engine: EngineOptions | None = None, progress: ProgressCallback | None = None,
+          table: str | None = None, query: str | None = None, write_table: str | None = None,
+          if_exists: str = "fail", fetch: bool = True, keep: list[str] | str | None = None,
+          workbook: bool = False) -> Predictions:
+    """Read order lines (paths, globs or a DataFrame), compute the model's features and assign segments;
+    customers unlike the training data are reported through `progress` ("warn") and in `drift`.
+
+    From a database (a URL with `table` or `query`, or an Ibis table expression), the features, the
+    scaling and the nearest centre are one query that runs in the database (clustering/in_database.py):
+    with `write_table` its result is written there; only with `fetch` do the scored customers come back."""
     label = model_label(model)
     model = as_model(model)
-    options = RunOptions(schema=schema, mapping=dict(mapping or {}), sheet=sheet, date_format=date_format,
-                         engine=engine or EngineOptions())
+    options = with_database(RunOptions(schema=schema, mapping=dict(mapping or {}), sheet=sheet,
+                                       date_format=date_format, engine=engine or EngineOptions(), table=table,
+                                       query=query, write_table=write_table, if_exists=if_exists,
+                                       keep=keep, workbook=workbook), data)
+    options.validate()
     stages = Stages(progress)
     engine = connect(options.engine)
+    engine.prepare(data, options.table, options.query, options.write_table, options.if_exists)
+    if engine.reads_database:
+        with engine.translating():
+            return score_in_database(engine, model, label, data, options, stages, fetch)
     features = compute_features(engine, data, options, stages, model=model, model_name=label)
     if features.table.num_rows == 0:
         where = features.source.files[0] if features.source.files else "the data"
@@ -679,9 +847,50 @@ def score(model: SegmentationModel | str | os.PathLike, data, *, schema: str = "
             table = add_to_table(table, outcome)
         else:
             stages.warn(outcome.info["reason"])
+    table = attach(table, features.kept)
     quality = dict(features.quality)
     quality["customers_kept"] = table.num_rows
-    return Predictions(table=table, model=model, data_quality=quality, lifecycle=outcome.info)
+    drift = None
+    if model.reference is not None:
+        drift = check_drift(TrainingReference.from_dict(model.reference, model.segment_names),
+                            {name: features.table.column(name).to_numpy(zero_copy_only=False)
+                             for name in model.features}, labels, schema=features.source.schema)
+        for line in drift.warnings:
+            stages.warn(line)
+    return Predictions(table=table, model=model, data_quality=quality, lifecycle=outcome.info, drift=drift)
+
+
+def score_in_database(engine: Engine, model: SegmentationModel, label: str, data, options: RunOptions,
+                      stages: Stages, fetch: bool) -> Predictions:
+    """score() where the order lines are: a database computes the features and the segments."""
+    features = compute_features(engine, data, options, stages, model=model, model_name=label, lazy_only=True)
+    customers = features.lazy
+    segment = nearest_centre(customers, model.features, model.scaling, model.centers)
+    scored = customers.mutate(segment=segment)
+    scored = scored.mutate(segment_name=named(scored.segment, model.segment_names)).select(
+        "customer_id", *model.features, "segment", "segment_name")
+    written = None
+    if options.write_table is not None:
+        with stages.stage("write-table", f"scoring in the database into {options.write_table}"):
+            written = engine.write_segments(scored, options.write_table, options.if_exists)
+    with stages.stage("scoring", f"counting the customers of the {model.k} segments"):
+        counted = engine.execute(scored.group_by("segment").aggregate(customers=scored.count()))
+        per_segment = dict(zip(map(int, counted["segment"]), map(int, counted["customers"])))
+        segment_counts = [per_segment.get(index, 0) for index in range(model.k)]
+    if sum(segment_counts) == 0:
+        raise CustsegError(f"{_where(features.source)}: no customer with orders after cleaning; there is "
+                           "nothing to score.")
+    table = None
+    if fetch:
+        table = engine.fetch_customers(scored, natural_order)
+        table = table.set_column(table.schema.get_field_index("segment"), "segment",
+                                 table.column("segment").cast(pa.int64()))
+    if engine.transfer_note():
+        stages.note(engine.transfer_note())
+    quality = dict(features.quality)
+    quality["customers_kept"] = sum(segment_counts)
+    return Predictions(table=table, model=model, data_quality=quality, segment_counts=segment_counts,
+                       written_table=written)
 
 
 def predict(model: SegmentationModel | str | os.PathLike, data, **options) -> pd.DataFrame:
@@ -689,6 +898,20 @@ def predict(model: SegmentationModel | str | os.PathLike, data, **options) -> pd
 
     `model` is a SegmentationModel or the path of a model.json (or of a run directory);
     `data` is what `custseg.segment` accepts; options: schema, mapping, sheet, date_format,
-    engine. Returns customer_id, the model's features, segment and segment_name.
+    engine, keep. Returns customer_id, the model's features, segment and segment_name.
+    Dropped lines and customers unlike the training data are emitted as custseg.CustsegWarning.
     """
-    return score(model, data, **options).frame
+    said: list[str] = []
+    user_progress = options.pop("progress", None)
+
+    def relay(kind: str, message: str) -> None:
+        if kind == "warn":
+            said.append(message)
+        if user_progress is not None:
+            user_progress(kind, message)
+
+    with python_naming():
+        frame = score(model, data, progress=relay, **options).frame
+    for message in said:
+        warnings.warn(message, CustsegWarning, stacklevel=2)
+    return frame

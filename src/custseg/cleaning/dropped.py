@@ -17,6 +17,7 @@ from .rules import Cleaned, drop_reason
 from ..errors import CustsegError
 from ..sources.files import file_kind
 from ..sources.read import Source, SourceSpec, adapt, read_raw
+from ..sources.text_files import open_bytes
 
 EXAMPLES = 5            # line numbers listed per rule
 SCAN_ROWS = 1_000_000   # rows per file searched for examples (bounds the cost on huge files)
@@ -37,12 +38,16 @@ def _row_lines(path: str, rows: set[int], skipped: set[int]) -> dict[int, int]:
         return out
     row = -1
     open_quote = False
-    with open(path, "rb") as fh:
+    header = False
+    with open_bytes(path) as fh:
         for number, line in enumerate(fh, start=1):
             starts = not open_quote
             if line.count(b'"') % 2:
                 open_quote = not open_quote
-            if not starts or number == 1 or number in skipped or not line.strip(b"\r\n"):
+            if not starts or number in skipped or not line.strip():
+                continue
+            if not header:  # the first line that is not blank
+                header = True
                 continue
             row += 1
             if row in rows:
@@ -69,7 +74,8 @@ def first_dropped_lines(engine, source: Source, cleaned: Cleaned, spec: SourceSp
             again = SourceSpec(inputs=[path], schema=source.schema, mapping=dict(spec.mapping), sheet=spec.sheet,
                                date_format=source.date_format)
             bound = {r: EXPECTED_SCAN_ROWS if cleaned.rules[r - 1].expected else SCAN_ROWS for r in wanted}
-            lines = adapt(engine, raw.limit(max(bound.values())), columns, again, [path]).lines
+            lines = adapt(engine, raw.limit(max(bound.values())), columns, again, [path],
+                          formats=source.number_formats).lines
             reasons = lines.select(reason=drop_reason(lines, cleaned.rules))
             found = []
             for reason in wanted:

@@ -112,9 +112,11 @@ CACHED_BYTES_PER_LINE = 100  # a parsed line in DuckDB's temp table (measured: ~
 
 
 def worth_caching(engine, source: Source) -> bool:
-    """Cache the parsed lines read by DuckDB: always from text (CSV) files, whose parsing
-    costs most; from Parquet when the cache fits in half the memory limit (beyond that,
+    """Cache the parsed lines: always from a database (engines/sql.py) and from text (CSV) files
+    read by DuckDB, whose parsing costs most; from Parquet when the cache fits in half the memory limit (beyond that,
     reading the typed columns again is cheaper than spilling the cache)."""
+    if engine.caches_lines and engine.reads_database:  # parsed once into a temporary table of the database's own
+        return True
     if not engine.caches_lines or not source.files:
         return False
     kinds = {file_kind(f) for f in source.files}
@@ -135,7 +137,7 @@ def worth_caching(engine, source: Source) -> bool:
 def cache_lines(engine, cleaned: Cleaned, source: Source) -> Cleaned:
     """The parsed, marked order lines kept in a DuckDB temporary table (spilled to disk when large).
 
-    Parsing text order lines (a CSV read as text, see sources.py) costs more than the
+    Parsing text order lines (a CSV read as text, see sources/read.py) costs more than the
     aggregations that follow; with the lines cached, the CSV is read and parsed once
     instead of once per query (the rule counts, the two feature group-bys and the best
     sellers). A unit price the data does not provide (Shopify's, derived from gross sales)

@@ -40,6 +40,7 @@ class Engine:
     numbers_dropped_lines = False  # can find where dropped lines are (cleaning/dropped.py)
     may_keep_customers = False    # may keep a customer table too large to collect (Spark)
     reads_urls = False            # reads URLs (hdfs://, s3a:// ...) besides local files
+    reads_database = False        # the order lines are a database's table or query (engines/sql.py)
 
     def __init__(self, backend):
         self.ibis = backend  # the Ibis backend that runs the expressions
@@ -52,6 +53,26 @@ class Engine:
     def read_parquet(self, files: list[str]) -> ir.Table:
         raise NotImplementedError
 
+    def rejected_files(self, error_type: str) -> list[str]:
+        """Files (as given) in which the CSV reader rejected lines for `error_type` ("INVALID
+        ENCODING", "LINE SIZE OVER MAXIMUM"); engines without rejects tables find none."""
+        return []
+
+    def raise_line_limit(self) -> bool:
+        """Allow longer lines in later readings; False when already raised (or not possible)."""
+        return False
+
+    def read_leniently(self) -> bool:
+        """Read later CSVs whose line endings change (LF and CRLF); False when already so."""
+        return False
+
+    def drop_all_rejects(self) -> None:
+        """Forget every rejects table (a reading abandoned as a whole)."""
+
+    def integer_column_holds(self, table: str, columns: tuple[str, ...], value: int) -> bool:
+        """Does one of the integer `columns` of a cached table hold `value`?"""
+        return False
+
     def sniff_remote_csv(self, path: str):
         """(delimiter, encoding, header) of a CSV file at a URL (only engines that read URLs)."""
         raise NotImplementedError
@@ -62,6 +83,36 @@ class Engine:
 
     def execute(self, expr: ir.Expr):
         return self.ibis.execute(expr)
+
+    # A date from its year, month and day (digit texts), quicker than try_cast of 'Y-M-D' on this
+    # engine; None: the text is cast (sources/values.py as_date).
+    date_from_parts: Callable[[ir.StringValue, ir.StringValue, ir.StringValue], ir.DateValue] | None = None
+
+    def try_cast(self, value: ir.Value, to: str) -> ir.Value:
+        """`value` cast to `to`, NULL where it cannot be (never an error, never 0): how this engine
+        parses text (sources/values.py calls it through values.casts_of)."""
+        return value.try_cast(to)
+
+    @contextlib.contextmanager
+    def translating(self) -> Iterator[None]:
+        """Within the block, the engine's own errors become one-line CustsegErrors (where it knows how)."""
+        yield
+
+    def mask(self, text: str) -> str:
+        """`text` with any secret of the engine's connection (a database password) masked."""
+        return text
+
+    def prepare(self, data, table: str | None, query: str | None, write_table: str | None = None,
+                if_exists: str = "fail") -> None:
+        """Before any work: open what to read and check where results go (database engines only)."""
+
+    def write_segments(self, table, name: str, if_exists: str = "fail") -> str:
+        """Write the segments as a table of the engine's database (database engines only)."""
+        raise NotImplementedError
+
+    def transfer_note(self) -> str | None:
+        """What the engine sent over a network for this run, for the progress display (None: nothing)."""
+        return None
 
     # ------------------------------------------------------------------ temporary tables
 

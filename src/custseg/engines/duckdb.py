@@ -9,6 +9,7 @@ from __future__ import annotations
 import codecs
 import contextlib
 import functools
+import gzip
 import os
 import re
 import shutil
@@ -115,11 +116,13 @@ class DuckDBEngine(Engine):
         self.readings = 0  # CSV readings started (each with its own rejects tables)
         self.transcoded: str | None = None  # directory of UTF-8 copies of cp1252 files
         self.originals: dict[str, str] = {}  # UTF-8 copy -> the file it was made from
+        self.lenient = False     # strict_mode off: line endings change beyond the sniffed 64 KB
+        self.long_lines = False  # max_line_size raised to a buffer: a line over 2 MB was met
 
     # ------------------------------------------------------------------ reading
 
     def read_csv(self, paths: list[str], dialect, typed=None) -> ir.Table:
-        types = typed.types if typed else {}
+        types = typed.read_types() if typed else {}
         options = dict(
             delim=dialect.delimiter, header=True, all_varchar=not types, quote='"', escape='"',
             null_padding=False, encoding=dialect.encoding, auto_detect=False,
@@ -127,14 +130,69 @@ class DuckDBEngine(Engine):
         )
         if typed and typed.dateformat:
             options["dateformat"] = typed.dateformat
-        if dialect.encoding == "cp1252":  # DuckDB reads UTF-8 and Latin-1 only
-            paths = [self.as_utf8(path) for path in paths]
+        if dialect.encoding == "cp1252" or dialect.encoding.startswith("utf-16"):  # DuckDB: UTF-8, Latin-1
+            paths = [self.as_utf8(path, dialect.encoding) for path in paths]
             options["encoding"] = "utf-8"
+        if dialect.skip:
+            options["skip"] = dialect.skip
+        if dialect.lenient or self.lenient:
+            options["strict_mode"] = False
         options.update(self.malformed_line_options())
         try:
-            return self.ibis.read_csv(paths, **options)
+            table = self.ibis.read_csv(paths, **options)
         except Exception as exc:  # duckdb raises its own error types
             raise CustsegError(f"{paths[0]}: cannot be read as CSV: {first_line(exc)}") from exc
+        return table
+
+    def rejected_files(self, error_type: str) -> list[str]:
+        try:
+            names = [r[0] for r in self.con.execute(
+                "SELECT table_name FROM duckdb_tables() WHERE table_name LIKE ?", [REJECTS_PREFIX + "%"]).fetchall()]
+        except Exception:
+            return []
+        found: list[str] = []
+        for name in names:
+            scans = name.replace(REJECTS_PREFIX, SCANS_PREFIX)
+            try:
+                rows = self.con.execute(
+                    f'SELECT DISTINCT s.file_path FROM "{name}" e JOIN "{scans}" s '
+                    "ON e.scan_id = s.scan_id AND e.file_id = s.file_id WHERE e.error_type = ?", [error_type]
+                ).fetchall()
+            except Exception:
+                continue
+            for (path,) in rows:
+                path = self.originals.get(path, path)
+                if path not in found:
+                    found.append(path)
+        return found
+
+    def raise_line_limit(self) -> bool:
+        if self.long_lines:
+            return False
+        self.long_lines = True
+        return True
+
+    def read_leniently(self) -> bool:
+        if self.lenient:
+            return False
+        self.lenient = True
+        return True
+
+    def drop_all_rejects(self) -> None:
+        names = [r[0] for r in self.con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE table_name LIKE ? OR table_name LIKE ?",
+            [REJECTS_PREFIX + "%", SCANS_PREFIX + "%"]).fetchall()]
+        for name in names:
+            self.con.execute(f'DROP TABLE IF EXISTS "{name}"')
+
+    def integer_column_holds(self, table: str, columns: tuple[str, ...], value: int) -> bool:
+        types = {r[0]: r[1] for r in self.con.execute(f'DESCRIBE "{table}"').fetchall()}
+        keys = [c for c in columns if types.get(c) == "BIGINT"]
+        if not keys:
+            return False
+        return bool(self.con.execute(
+            "SELECT " + " OR ".join(f'bool_or("{c}" = {int(value)})' for c in keys) + f' FROM "{table}"'
+        ).fetchall()[0][0])
 
     def malformed_line_options(self) -> dict[str, Any]:
         """read_csv options: a malformed line (more or fewer fields than the header, an unclosed
@@ -151,27 +209,43 @@ class DuckDBEngine(Engine):
                 "SELECT current_setting('memory_limit'), current_setting('threads')").fetchone()
             limit_bytes = size_bytes(str(limit))
         except Exception:
+            if self.long_lines:
+                options["max_line_size"] = 32 << 20
             return options
         # Each reading thread holds a buffer (32 MB by default): under a small memory limit the
         # buffers alone would not fit, so they shrink (never below the 2 MB longest line).
+        buffer = 32 << 20
         if limit_bytes:
             buffer = min(32 << 20, max(2 << 20, limit_bytes // (8 * max(1, int(threads)))))
             if buffer < 32 << 20:
                 options["buffer_size"] = int(buffer)
+        # DuckDB's longest line is 2 MB by default (a larger limit slows every reading by ~30%);
+        # after a reading met a longer line, a line may be as long as a buffer (a valid 5 MB field).
+        if self.long_lines:
+            options["max_line_size"] = int(buffer)
         return options
 
-    def as_utf8(self, path: str) -> str:
+    def as_utf8(self, path: str, encoding: str = "cp1252") -> str:
         """A UTF-8 copy of a cp1252 file in a private temporary directory (removed with the engine
         or at exit); line breaks are kept, so line numbers stay those of the file."""
         if self.transcoded is None:
             self.transcoded = tempfile.mkdtemp(prefix="custseg-utf8-")
             weakref.finalize(self, shutil.rmtree, self.transcoded, True)
-        target = os.path.join(self.transcoded, f"{len(os.listdir(self.transcoded))}-{Path(path).name}")
+        name = Path(path).name[:-3] if path.lower().endswith(".gz") else Path(path).name
+        target = os.path.join(self.transcoded, f"{len(os.listdir(self.transcoded))}-{name}")
         self.originals[target] = path
         codecs.register_error("custseg-latin-1", cp1252_or_latin1)  # (registering again is harmless)
-        with open(path, encoding="cp1252", errors="custseg-latin-1", newline="") as src, \
+        errors = "custseg-latin-1" if encoding == "cp1252" else "strict"  # else UTF-16
+        with open(path, "rb") as probe:
+            gz = probe.read(2) == b"\x1f\x8b"  # a .csv.gz input (sources/text_files.py checked its name)
+        with (gzip.open(path, "rb") if gz else open(path, "rb")) as raw, \
+                codecs.getreader(encoding)(raw, errors=errors) as src, \
                 open(target, "w", encoding="utf-8", newline="") as dst:
-            shutil.copyfileobj(src, dst, 1 << 20)
+            try:
+                shutil.copyfileobj(src, dst, 1 << 20)
+            except UnicodeDecodeError as exc:
+                raise CustsegError(f"{path}: not valid {encoding} text ({exc.reason}); save the file as UTF-8 and "
+                                   "run again.") from exc
         return target
 
     def read_parquet(self, files: list[str]) -> ir.Table:
@@ -229,7 +303,9 @@ class DuckDBEngine(Engine):
             scans = name.replace(REJECTS_PREFIX, SCANS_PREFIX)
             rows = self.con.execute(
                 f'SELECT DISTINCT s.file_path, e.line FROM "{name}" e JOIN "{scans}" s '
-                "ON e.scan_id = s.scan_id AND e.file_id = s.file_id").fetchall()
+                "ON e.scan_id = s.scan_id AND e.file_id = s.file_id "
+                # a line of spaces and tabs is a blank line, not a malformed one
+                "WHERE coalesce(trim(e.csv_line, ' \t\r\n\f\v'), 'x') <> ''").fetchall()
             for path, line in rows:
                 real = os.path.realpath(path)
                 found.setdefault(originals.get(real) or given.get(real, path), set()).add(int(line))
@@ -328,6 +404,9 @@ def read_error(exc: BaseException, files: list[str]) -> CustsegError:
     if "encoded" in first or "unicode" in first.lower():
         return CustsegError(f"{where}: the text is not in the detected encoding ({first}); save the file as "
                             "UTF-8 and run again.")
+    if "state machine reached an invalid state" in text:
+        return CustsegError(f"{where}: its lines end in different ways (LF and CRLF) beyond the first 64 KB; "
+                            "save the file with one kind of line ending (any text editor can) and run again.")
     if "No space left" in text or "disk" in first.lower() and "space" in first.lower():
         return CustsegError(f"DuckDB cannot spill to disk: {first}; free space or point --temp-dir elsewhere.")
     return CustsegError(f"{where}: cannot be read: {first}")

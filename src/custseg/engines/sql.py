@@ -1,4 +1,4 @@
-"""Order lines from a SQL database, segments back into it (to become engines/sql.py).
+"""The SQL-database engine: order lines from a SQL database, segments back into it.
 
 A database is named by a URL:
 
@@ -36,10 +36,12 @@ from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 import ibis
 import ibis.expr.types as ir
+import pyarrow as pa
 import sqlglot as sg
 import sqlglot.expressions as sge
 
 from ..errors import CustsegError
+from .base import Engine
 
 # scheme -> (Ibis backend name, sqlglot dialect, what to install when the backend is missing)
 KNOWN_SCHEMES = {
@@ -73,6 +75,10 @@ def mask_url(url: str) -> str:
         parts = urlsplit(url)
     except ValueError:
         return re.sub(r"(://[^:/@]*:)[^@]*@", rf"\1{MASK}@", url)
+    query = re.sub(r"(^|&)((?:password|pass|pwd)=)[^&]*", rf"\1\2{MASK}", parts.query, flags=re.I)
+    if query != parts.query:  # ?password=... (PostgreSQL's drivers read it there too)
+        url = url.replace("?" + parts.query, "?" + query, 1)
+        parts = parts._replace(query=query)
     if parts.password is None:
         return url
     host = parts.netloc.rsplit("@", 1)[1]
@@ -86,7 +92,11 @@ def _secrets_of(url: str) -> list[str]:
         raw = urlsplit(url).netloc.rsplit("@", 1)[0].split(":", 1)[1] if "@" in urlsplit(url).netloc else ""
     except (ValueError, IndexError):
         raw = ""
-    return sorted({s for s in (raw, unquote(raw)) if s}, key=len, reverse=True)
+    try:
+        in_query = [v for k, v in parse_qsl(urlsplit(url).query) if k.lower() in ("password", "pass", "pwd")]
+    except ValueError:
+        in_query = []
+    return sorted({s for s in (raw, unquote(raw), *in_query) if s}, key=len, reverse=True)
 
 
 def scrub(text: str, url: str) -> str:
@@ -189,10 +199,12 @@ def _connect(parsed: DatabaseUrl):
         parts = urlsplit(parsed.url)
         options = dict(parse_qsl(parts.query))
         options.setdefault("connect_timeout", str(CONNECT_TIMEOUT_SECONDS))
-        database = unquote(parts.path.lstrip("/")) or None
+        database = unquote(parts.path.lstrip("/")) or options.pop("dbname", None) or None
+        password = unquote(parts.password) if parts.password is not None else options.pop("password", None)
+        user = unquote(parts.username or "") or options.pop("user", None) or None
+        options.pop("password", None)
         return ibis.postgres.connect(
-            host=parts.hostname or None, port=parts.port or 5432, user=unquote(parts.username or "") or None,
-            password=unquote(parts.password) if parts.password is not None else None, database=database,
+            host=parts.hostname or None, port=parts.port or 5432, user=user, password=password, database=database,
             **options,
         )
     if parsed.backend == "mysql":
@@ -210,9 +222,26 @@ def _connect(parsed: DatabaseUrl):
             raise CustsegError(f"{parsed.masked}: no such database file {str(path)!r}; check the path "
                                f"({parsed.scheme}:///relative/path or {parsed.scheme}:////absolute/path).")
         if parsed.backend == "sqlite":
-            return ibis.sqlite.connect(str(path))
+            backend = ibis.sqlite.connect(str(path))
+            backend.compiler = sqlite_compiler()  # this connection only
+            return backend
         return ibis.duckdb.connect(str(path))
     return ibis.connect(parsed.url)
+
+
+def sqlite_compiler():
+    """Ibis' SQLite compiler with isnan: SQLite stores no NaN (it becomes NULL), so no number is NaN
+    there (Ibis 12 refuses the operation, which the cleaning rules use on every engine)."""
+    import ibis.expr.operations as ops  # Ibis' compiler internals, for SQLite only
+    from ibis.backends.sql.compilers.sqlite import SQLiteCompiler
+
+    class Compiler(SQLiteCompiler):
+        UNSUPPORTED_OPS = tuple(op for op in SQLiteCompiler.UNSUPPORTED_OPS if op is not ops.IsNan)
+
+        def visit_IsNan(self, op, *, arg):
+            return self.if_(arg.is_(sge.null()), sge.null(), sge.false())
+
+    return Compiler()
 
 
 def _missing_backend(parsed: DatabaseUrl, exc: ImportError) -> CustsegError:
@@ -397,11 +426,18 @@ def to_arrow(db: Database, expr: ir.Expr, doing: str = "reading the order lines"
 # ---------------------------------------------------------------------------- guarded casts
 
 # What every supported cast reads as a number: decimal notation, an optional sign and exponent,
-# surrounding whitespace. The digit and exponent bounds keep the value between 1e-139 and 1e139,
-# so PostgreSQL's cast never fails with "out of range"; 'inf', 'nan', '1_000', '0x1F', '1,5' and
-# '(3)' are not numbers here (DuckDB's TRY_CAST reads the first three).
-NUMBER_PATTERN = r"^\s*[-+]?([0-9]{1,40}(\.[0-9]{0,40})?|\.[0-9]{1,40})([eE][-+]?[0-9]{1,2})?\s*$"
+# surrounding whitespace. A two-digit exponent and at most MAX_NUMBER_LENGTH characters keep the
+# value between 1e-180 and 1e180, so PostgreSQL's cast never fails with "out of range" (a length
+# test, not bounded repetitions in the pattern: PostgreSQL matches the unbounded pattern 5 times
+# faster); 'inf', 'nan', '0x1F', '1,5' and '(3)' are not numbers here (DuckDB's TRY_CAST reads the
+# first two: the cleaning rules drop them either way).
+NUMBER_PATTERN = r"^\s*[-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]{1,2})?\s*$"
+MAX_NUMBER_LENGTH = 80
 INTEGER_PATTERN = r"^\s*[-+]?[0-9]{1,18}\s*$"
+# DuckDB's TRY_CAST (what a CSV file's text goes through) also reads single underscores between
+# digits ('1_000' is 1000): so does the guard, by checking the text without them.
+_DIGITS = r"[0-9]+(_[0-9]+)*"
+UNDERSCORED_PATTERN = rf"^\s*[-+]?({_DIGITS}(\.({_DIGITS})?)?|\.{_DIGITS})([eE][-+]?{_DIGITS})?\s*$"
 DATE_PATTERN = r"^\s*[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}\s*$"
 
 
@@ -419,20 +455,38 @@ def guarded_cast(value: ir.Value, to: str) -> ir.Value:
         return value.cast(to)
     text = value.strip()
     if to == "float64":
-        return ibis.cases((value.re_search(NUMBER_PATTERN), text.cast("float64")), else_=ibis.null("float64"))
+        plain = text.replace("_", "")
+        number = ibis.ifelse(value.contains("_"), value.re_search(UNDERSCORED_PATTERN) & plain.re_search(NUMBER_PATTERN),
+                             value.re_search(NUMBER_PATTERN))
+        # (nested: the length is tested before anything is cast, on every database)
+        return ibis.cases((plain.length() <= MAX_NUMBER_LENGTH,
+                           ibis.cases((number, plain.cast("float64")), else_=ibis.null("float64"))),
+                          else_=ibis.null("float64"))
     if to == "int64":
         return ibis.cases((value.re_search(INTEGER_PATTERN), text.cast("int64")), else_=ibis.null("int64"))
     year = text.re_extract(r"^([0-9]{4})-", 1).cast("int64")
     month = text.re_extract(r"^[0-9]{4}-([0-9]{1,2})-", 1).cast("int64")
     day = text.re_extract(r"-([0-9]{1,2})$", 1).cast("int64")
+    # Nested, so no database evaluates the parts of a text that is not a date at all.
+    return ibis.cases((value.re_search(DATE_PATTERN), valid_date(year, month, day)), else_=ibis.null("date"))
+
+
+def valid_date(year: ir.IntegerValue, month: ir.IntegerValue, day: ir.IntegerValue) -> ir.DateValue:
+    """The date of year, month and day; NULL where there is no such day (leap years included)."""
     leap = ((year % 4 == 0) & (year % 100 != 0)) | (year % 400 == 0)
     days_in_month = ibis.cases((month == 2, ibis.ifelse(leap, 29, 28)), (month.isin([4, 6, 9, 11]), 30), else_=31)
     valid = (year >= 1) & (month >= 1) & (month <= 12) & (day >= 1) & (day <= days_in_month)
-    # Nested, so no database evaluates the parts of a text that is not a date at all.
-    return ibis.cases(
-        (value.re_search(DATE_PATTERN), ibis.cases((valid, ibis.date(year, month, day)), else_=ibis.null("date"))),
-        else_=ibis.null("date"),
-    )
+    return ibis.cases((valid, ibis.date(year, month, day)), else_=ibis.null("date"))
+
+
+def date_from_parts(year: ir.StringValue, month: ir.StringValue, day: ir.StringValue) -> ir.DateValue:
+    """The date of a 4-digit year, a 1-2 digit month and day given as text (NULL where they are not
+    digits or not a day): what guarded_cast does to 'Y-M-D', without joining and re-parsing the text
+    (PostgreSQL evaluates each of guarded_cast's regular expressions once per use: a text date then
+    costs a dozen; here the parts are checked by three)."""
+    digits = (year.re_search(r"^[0-9]{4}$") & month.re_search(r"^[0-9]{1,2}$") & day.re_search(r"^[0-9]{1,2}$"))
+    parts = [part.cast("int64") for part in (year, month, day)]
+    return ibis.cases((digits, valid_date(*parts)), else_=ibis.null("date"))
 
 
 def try_cast_for(backend_name: str):
@@ -455,31 +509,19 @@ def _qualified(schema: str | None, name: str, dialect: str) -> str:
 
 def write_table(db: Database, name: str, table, if_exists: str = "fail",
                 source: DatabaseSource | None = None) -> str:
-    """Write the Arrow `table` as `name` ([schema.]table); return the name written (schema.table).
+    """Write the Arrow `table` (or an Ibis expression on this database: computed there) as `name`
+    ([schema.]table); return the name written (schema.table).
 
     The rows go into a new table with a unique name, which is renamed to `name` in one
     transaction (dropping the old `name` first with if_exists="replace"): readers see the old
     table or the complete new one. Nothing is left behind when a step fails. A `name` that is one
     of the tables the lines were read from is refused.
     """
-    import pyarrow as pa  # heavy, and only needed here
-
-    if if_exists not in ("fail", "replace"):
-        raise CustsegError(f"--if-exists {if_exists!r}: use fail or replace.")
-    if db.name not in WRITABLE:
-        raise CustsegError(f"{db.url.masked}: writing a table back is supported on PostgreSQL, MySQL, SQLite and "
-                           f"DuckDB, not {db.name}; write the segments to a file instead.")
-    if not isinstance(table, pa.Table):
+    schema, target = check_write_target(db, name, if_exists, source)
+    if not isinstance(table, (pa.Table, ir.Table)):
         table = pa.table(table)
-    schema, target = _table_parts(db, name, "--write-table")
-    schema = schema or (db.default_schema() or None)
-    key = ((schema or "").lower(), target.lower())
-    if source is not None and key in source.tables:
-        raise CustsegError(f"--write-table {name!r} is a table the order lines are read from; "
-                           "write the segments to another table (the source is never modified).")
-    if if_exists == "fail" and _exists(db, schema, target):
-        raise CustsegError(scrub(f"{db.url.masked}: table {schema + '.' if schema else ''}{target} already "
-                                 "exists; choose another --write-table or pass --if-exists replace.", db.url.url))
+    if isinstance(table, pa.Table):
+        table = plain_columns(table)
     temp = TEMP_PREFIX + secrets.token_hex(8)
     shown = f"{schema}.{target}" if schema else target
     try:
@@ -493,6 +535,15 @@ def write_table(db: Database, name: str, table, if_exists: str = "fail",
         _drop_quietly(db, schema, temp)
         raise translate_error(exc, db.url, "writing the table", shown) from None
     return shown
+
+
+def plain_columns(table):
+    """An Arrow table with dictionary columns (segment_name) decoded to their values: every database
+    stores them as plain text."""
+    for index, column in enumerate(table.schema):
+        if pa.types.is_dictionary(column.type):
+            table = table.set_column(index, column.name, table.column(index).cast(column.type.value_type))
+    return table
 
 
 def _exists(db: Database, schema: str | None, name: str) -> bool:
@@ -565,3 +616,180 @@ def _transaction(db: Database, statements: list[str]) -> None:
     finally:
         cursor.close()
 
+
+
+def check_write_target(db: Database, name: str, if_exists: str = "fail",
+                       source: DatabaseSource | None = None) -> tuple[str | None, str]:
+    """(schema, table) of a --write-table, refused when it is a table the lines are read from, when
+    it exists (with if_exists="fail") or, on PostgreSQL, when the user may not create tables in its
+    schema: checked before any work, so a long run does not end in an error."""
+    if if_exists not in ("fail", "replace"):
+        raise CustsegError(f"--if-exists {if_exists!r}: use fail or replace.")
+    if db.name not in WRITABLE:
+        raise CustsegError(f"{db.url.masked}: writing a table back is supported on PostgreSQL, MySQL, SQLite and "
+                           f"DuckDB, not {db.name}; write the segments to a file instead.")
+    schema, target = _table_parts(db, name, "--write-table")
+    schema = schema or (db.default_schema() or None)
+    if source is not None and ((schema or "").lower(), target.lower()) in source.tables:
+        raise CustsegError(f"--write-table {name!r} is a table the order lines are read from; "
+                           "write the segments to another table (the source is never modified).")
+    if if_exists == "fail" and _exists(db, schema, target):
+        raise CustsegError(scrub(f"{db.url.masked}: table {schema + '.' if schema else ''}{target} already "
+                                 "exists; choose another --write-table or pass --if-exists replace.", db.url.url))
+    if db.name == "postgres":
+        _check_create_privilege(db, schema or "public")
+    return schema, target
+
+
+def _check_create_privilege(db: Database, schema: str) -> None:
+    try:
+        with db.backend.con.cursor() as cursor:
+            cursor.execute("SELECT has_schema_privilege(current_user, n.oid, 'CREATE') FROM pg_namespace n "
+                           "WHERE n.nspname = %s", (schema,))
+            row = cursor.fetchone()
+        db.backend.con.commit()
+    except Exception as exc:
+        raise translate_error(exc, db.url, "checking the privileges on schema", schema) from None
+    if row is None:
+        raise CustsegError(scrub(f"{db.url.masked}: no such schema {schema!r} for --write-table; create it first "
+                                 "or name an existing schema.", db.url.url))
+    if not row[0]:
+        raise CustsegError(scrub(f"{db.url.masked}: the database user lacks the privilege to create tables in schema "
+                                 f"{schema!r} (CREATE); ask for it (GRANT CREATE ON SCHEMA ...) or use another "
+                                 "user or schema.", db.url.url))
+
+
+# ---------------------------------------------------------------------------- the engine
+
+DRIVER_MODULES = ("psycopg", "sqlite3", "duckdb", "_duckdb", "MySQLdb", "pymysql", "ibis", "sqlglot", "pyarrow")
+
+
+def connect_sql(options) -> "SqlEngine":
+    """The engine of a database input: options.database is a URL, or the Ibis backend of a table
+    expression the user built."""
+    database = options.database
+    if isinstance(database, str):
+        return SqlEngine(connect(database))
+    name = getattr(database, "name", "ibis")
+    if name == "sqlite":
+        database.compiler = sqlite_compiler()  # (isnan for the cleaning rules; nothing else changes)
+    url = DatabaseUrl(url=f"{name}://", scheme=name, backend=name, dialect=name)
+    return SqlEngine(Database(url=url, backend=database))
+
+
+def tables_of(expr: ir.Table, default: str) -> set[tuple[str, str]]:
+    """(schema, table), lower-case, of the database tables an Ibis expression reads."""
+    import ibis.expr.operations as ops  # Ibis' operation types, only to find the tables read
+
+    found = set()
+    for op in expr.op().find(ops.DatabaseTable):
+        namespace = getattr(op, "namespace", None)
+        schema = getattr(namespace, "database", None) if namespace is not None else None
+        found.add(((schema or default).lower(), op.name.lower()))
+    return found
+
+
+class SqlEngine(Engine):
+    """A SQL database through Ibis: the order lines are read, cleaned and turned into customer
+    features by the database; only the customer table comes back (its size is reported)."""
+
+    reads_database = True
+    caches_lines = True  # the parsed lines go into a temporary table: parsed once, and the feature
+    # queries stay shallow (SQLite's parser overflows on the parsing inlined into the aggregations)
+
+    def __init__(self, db: Database):
+        super().__init__(db.backend)
+        self.db = db
+        self.name = db.name
+        self.cast = try_cast_for(db.name)
+        self.source: DatabaseSource | None = None
+        self.received_bytes = 0
+        self.received_rows = 0
+
+    def __repr__(self) -> str:
+        return f"SqlEngine({self.db.url.masked!r})"
+
+    # ------------------------------------------------------------------ reading
+
+    def prepare(self, data, table: str | None, query: str | None, write_table: str | None = None,
+                if_exists: str = "fail") -> None:
+        """Open --table / --query (or take the user's Ibis table) and check --write-table, before any work."""
+        if isinstance(data, ir.Table):
+            self.source = DatabaseSource(self.db, data, "an Ibis table", tables_of(data, self.db.default_schema()))
+        else:
+            self.source = read_lines(self.db, table=table, query=query)
+        if write_table is not None:
+            check_write_target(self.db, write_table, if_exists, self.source)
+
+    def database_lines(self) -> tuple[ir.Table, str]:
+        """The lines' lazy table and where they come from (masked URL and table or query)."""
+        if self.source is None:
+            raise CustsegError("a database input needs --table [schema.]table or --query \"SELECT ...\".")
+        return self.source.lines, self.db.describe(self.source.label)
+
+    def keep(self, expr: ir.Table, prefix: str) -> tuple[str, ir.Table]:
+        if self.name == "sqlite":  # its decimals are floats, and Ibis cannot read their declared type back
+            expr = expr.mutate(**{c: expr[c].cast("float64") for c, t in expr.schema().items() if t.is_decimal()})
+        return super().keep(expr, prefix)
+
+    def drop(self, name: str | None) -> None:
+        if name:
+            with contextlib.suppress(Exception):  # temporary: it goes with the connection anyway
+                self.db.backend.drop_table(name, force=True)
+
+    def table_of(self, data) -> ir.Table:
+        if isinstance(data, ir.Table):
+            return data
+        raise CustsegError("a database engine reads its own tables, not an in-memory DataFrame.")
+
+    def try_cast(self, value: ir.Value, to: str) -> ir.Value:
+        return self.cast(value, to)
+
+    def date_from_parts(self, year: ir.StringValue, month: ir.StringValue, day: ir.StringValue) -> ir.DateValue:
+        if self.name == "duckdb":  # its TRY_CAST is safe and quick
+            return (year + "-" + month.lpad(2, "0") + "-" + day.lpad(2, "0")).try_cast("date")
+        return date_from_parts(year, month, day)
+
+    def execute(self, expr: ir.Expr):
+        return self.db.backend.execute(expr)
+
+    @contextlib.contextmanager
+    def translating(self):
+        try:
+            yield
+        except CustsegError as exc:  # (errors made here are masked already; scrub once more)
+            raise CustsegError(scrub(str(exc), self.db.url.url)) from None
+        except Exception as exc:
+            if type(exc).__module__.split(".")[0] not in DRIVER_MODULES:
+                raise
+            raise translate_error(exc, self.db.url, "the query on the order lines") from None
+
+    # ------------------------------------------------------------------ results
+
+    def fetch_customers(self, customers: ir.Table, ordered) -> "pa.Table":
+        """The customer table from the database, put in `ordered`'s order here (by DuckDB in memory,
+        the same expression as for files): a server's collation would order text ids its own way."""
+        table = to_arrow(self.db, customers, "computing the customer features")
+        self.received_rows += table.num_rows
+        self.received_bytes += table.nbytes
+        if table.num_rows == 0:
+            return table
+        local = ibis.duckdb.connect()
+        try:
+            sorted_table = local.to_pyarrow(ordered(ibis.memtable(table)))
+        finally:
+            local.disconnect()
+        return pa.Table.from_batches(sorted_table.to_batches(), schema=sorted_table.schema)
+
+    def transfer_note(self) -> str | None:
+        return (f"{self.received_bytes:,} bytes ({self.received_rows:,} customer rows) received from "
+                f"{self.db.url.masked}")
+
+    def mask(self, text: str) -> str:
+        return scrub(text, self.db.url.url)
+
+    # ------------------------------------------------------------------ writing back
+
+    def write_segments(self, table, name: str, if_exists: str = "fail") -> str:
+        """Write an Arrow table or an Ibis expression on this database as `name` (see write_table)."""
+        return write_table(self.db, name, table, if_exists=if_exists, source=self.source)

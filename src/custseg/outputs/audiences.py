@@ -52,7 +52,7 @@ def _names_by_segment(names: Sequence[str] | Mapping[int, str]) -> dict[int, str
     return {i: str(n) for i, n in enumerate(names)}
 
 
-def _neutralised(column: pa.ChunkedArray) -> pa.ChunkedArray:
+def neutralised_column(column: pa.ChunkedArray) -> pa.ChunkedArray:
     typ = column.type.value_type if pa.types.is_dictionary(column.type) else column.type
     if not (pa.types.is_string(typ) or pa.types.is_large_string(typ)):
         return column
@@ -88,7 +88,7 @@ def write_audiences(directory: str | os.PathLike, segments: pa.Table, names: Seq
     ids = segments.column("customer_id")
     if not (pa.types.is_string(ids.type) or pa.types.is_large_string(ids.type)):
         ids = ids.cast(pa.string())
-    table = pa.table({"customer_id": ids, **{c: _neutralised(segments.column(c)) for c in keep_columns}})
+    table = pa.table({"customer_id": ids, **{c: neutralised_column(segments.column(c)) for c in keep_columns}})
     order = np.argsort(labels, kind="stable")
     bounds = np.concatenate([[0], np.cumsum(np.bincount(labels, minlength=max(names_of) + 1))]) \
         if len(labels) else np.zeros(max(names_of) + 2, dtype=np.int64)

@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 from ..errors import CustsegError
 from ..features import natural_order_indices
 from ..model import load_model
+from .align import align_models
 from .atomic import atomic_directory
 from .run import check_target, neutralise, write_frame_csv
 
@@ -49,6 +50,9 @@ class Comparison:
     movers: pd.DataFrame       # customer_id, old_segment, new_segment
     old: RunSegments
     new: RunSegments
+    # Two independent fits: how the new run's segments were aligned to the old one's (align.py), said
+    # at the top of compare.html and on stderr; None when the new run used the old run's model.
+    alignment_note: str | None = None
 
     @property
     def totals(self) -> dict[str, int]:
@@ -144,6 +148,14 @@ def _names(directory: Path, frame: pd.DataFrame, path: Path) -> list[str]:
 def compare_runs(old_dir: str | os.PathLike, new_dir: str | os.PathLike) -> Comparison:
     """Migration table and movers between two runs."""
     old, new = read_run(old_dir), read_run(new_dir)
+    note = None
+    own_names = dict(zip(new.names, new.names))
+    if (old.directory / "model.json").is_file() and (new.directory / "model.json").is_file():
+        alignment = align_models(load_model(old.directory / "model.json"), load_model(new.directory / "model.json"),
+                                 f"the first run ({old.directory})", f"the second run ({new.directory})")
+        if not alignment.same_model:
+            note = alignment.note(old.names, new.names)
+            new, own_names = _aligned(new, old.names, alignment)
     both = old.assignment.merge(new.assignment, on="customer_id", how="outer", suffixes=("_old", "_new"),
                                 sort=False)
     start = both["segment_name_old"].astype(object).where(both["segment_name_old"].notna(), NEW_CUSTOMER)
@@ -158,11 +170,23 @@ def compare_runs(old_dir: str | os.PathLike, new_dir: str | os.PathLike) -> Comp
                  & (both["segment_name_old"] != both["segment_name_new"])]
     movers = pd.DataFrame({"customer_id": moved["customer_id"].astype(object),
                            "old_segment": moved["segment_name_old"].astype(object),
-                           "new_segment": moved["segment_name_new"].astype(object)})
+                           "new_segment": moved["segment_name_new"].map(own_names).astype(object)})
     # natural order, as in segments.csv: by length, then by text (numeric ids in numeric order)
     order = natural_order_indices(pa.array(movers["customer_id"], pa.string())).to_numpy()
     movers = movers.iloc[order].reset_index(drop=True)
-    return Comparison(migration=migration, movers=movers, old=old, new=new)
+    return Comparison(migration=migration, movers=movers, old=old, new=new, alignment_note=note)
+
+
+def _aligned(new: RunSegments, old_names: list[str], alignment) -> tuple[RunSegments, dict[str, str]]:
+    """The new run's segments labelled by the old segment each is aligned to (unmatched ones keep their
+    own name, marked "(new)" if an old segment has it), and label -> the new run's own name."""
+    labels = []
+    for b, name in enumerate(new.names):
+        a = alignment.a_of(b)
+        labels.append(old_names[a] if a is not None else (f"{name} (new)" if name in old_names else name))
+    relabel = dict(zip(new.names, labels))
+    assignment = new.assignment.assign(segment_name=new.assignment["segment_name"].map(relabel))
+    return RunSegments(directory=new.directory, assignment=assignment, names=labels), dict(zip(labels, new.names))
 
 
 def write_comparison(comparison: Comparison, path: str | os.PathLike, force: bool = False) -> Path:
@@ -283,5 +307,6 @@ def compare_html(comparison: Comparison) -> str:
         old_dir=str(comparison.old.directory), new_dir=str(comparison.new.directory),
         columns=[str(c) for c in migration.columns],
         rows=[[str(row[0]), *[int(v) for v in row[1:]]] for row in migration.itertuples(index=False)],
+        alignment_note=comparison.alignment_note,
         plotly_js=Markup(plotly_js), sankey_js=Markup(sankey_js),
     )

@@ -353,23 +353,64 @@ def _rename_audiences(tmp: Path, old_names: list[str], names: list[str]) -> list
     return moved
 
 
+def read_segments(tmp: Path, features: list[str]) -> pa.Table | None:
+    """The run's segments table read back with the types it was written from (None: no table, or
+    Spark's CSV part files)."""
+    path = tmp / "segments.parquet"
+    if path.is_file() or (path.is_dir() and any(path.glob("*.parquet"))):
+        return pq.read_table(path)
+    if (tmp / "segments.csv").is_file():
+        with open(tmp / "segments.csv", encoding="utf-8", newline="") as fh:
+            header = next(csv.reader(fh), [])
+        types = {c: pa.string() for c in header}
+        types.update({f: pa.float64() for f in features if f in types})
+        types.update({c: pa.float64() for c in header if is_lifecycle_column(c)})  # numbers, written unquoted
+        types.update({c: t for c, t in CUSTOMER_COLUMN_TYPES.items() if c in types})  # RFM and margins
+        types["segment"] = pa.int64()
+        return pacsv.read_csv(tmp / "segments.csv", convert_options=pacsv.ConvertOptions(
+            column_types=types, strings_can_be_null=True, quoted_strings_can_be_null=False))
+    return None
+
+
+def report_from_files(directory: Path, model) -> Sequence[str]:
+    """A `rebuild_report` hook: report.html written again from the run's own files (segments table,
+    profiles, best sellers, k selection, data quality, summary) and the renamed model. The segments
+    table holds the clustering features only, so the rebuilt report shows those (the features that
+    were computed but not clustered on are left out of its distributions)."""
+    import pandas as pd
+
+    from ..pipeline import SegmentationResult  # the report reads a result; built here from the files
+    from .report.page import write_report  # plotly and jinja2: heavy
+
+    directory = Path(directory)
+    segments = read_segments(directory, list(model.features))
+    if segments is None:
+        raise CustsegError(f"{directory}: the segments table cannot be read back to rebuild the report.")
+    summary = json.loads((directory / "summary.json").read_text(encoding="utf-8"))
+
+    def frame(name: str, text: tuple[str, ...] = ()) -> pd.DataFrame:
+        path = directory / name
+        return pd.read_csv(path, dtype={c: str for c in text}, keep_default_na=False, na_values=[""]) \
+            if path.is_file() else pd.DataFrame()
+
+    quality_path = directory / "data_quality.json"
+    result = SegmentationResult(
+        segments_table=segments, profiles=frame("profiles.csv", ("segment_name", "description", "strategy")),
+        k_selection=frame("k_selection.csv"),
+        best_sellers=frame("best_sellers.csv", ("segment_name", "product", "product_name")),
+        data_quality=json.loads(quality_path.read_text(encoding="utf-8")) if quality_path.is_file() else {},
+        summary=summary, model=model, features=list(model.features),
+        all_features=segments.select(["customer_id", *model.features]))
+    return write_report(result, directory)
+
+
 def _rebuild_workbook(tmp: Path, features: list[str]) -> None:
     """segments.xlsx again, from the renamed tables."""
     import pandas as pd
 
     from .workbook import run_sheets, write_workbook
 
-    segments = None
-    if (tmp / "segments.parquet").is_file():
-        segments = pq.read_table(tmp / "segments.parquet")
-    elif (tmp / "segments.csv").is_file():
-        with open(tmp / "segments.csv", encoding="utf-8", newline="") as fh:
-            header = next(csv.reader(fh), [])
-        types = {c: pa.string() for c in header}
-        types.update({f: pa.float64() for f in features if f in types})
-        types.update({c: pa.float64() for c in header if is_lifecycle_column(c)})
-        types["segment"] = pa.int64()
-        segments = pacsv.read_csv(tmp / "segments.csv", convert_options=pacsv.ConvertOptions(column_types=types))
+    segments = read_segments(tmp, features)
 
     def frame(name: str, text: tuple[str, ...]):
         path = tmp / name

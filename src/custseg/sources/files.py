@@ -2,31 +2,41 @@
 
 from __future__ import annotations
 
-import glob
 import os
 import re
 from pathlib import Path
 
 from ..errors import CustsegError
+from .text_files import refuse_zip
+from .walk import data_files_only, glob_files
 
 READABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", ".pq", ".xlsx", ".xlsm")
 
 
-def expand_inputs(inputs: list[str | os.PathLike]) -> list[str]:
-    """Files named by paths, globs and directories, in a stable order."""
+def expand_inputs(inputs: list[str | os.PathLike], warnings: list[str] | None = None) -> list[str]:
+    """Files named by paths, globs and directories, in a stable order (walk.py: no endless walk
+    through symbolic link loops; files that are no data in a directory or glob skipped, said in
+    `warnings`)."""
+    warnings = [] if warnings is None else warnings
     files: list[str] = []
     for item in inputs:
         text = str(item)
         if any(ch in text for ch in "*?["):
-            matches = sorted(p for p in glob.glob(text, recursive=True) if os.path.isfile(p))
+            matches = glob_files(text, warnings)
             if not matches:
                 raise CustsegError(f"{text}: no file matches this pattern; check the path and the quotes.")
+            asked = Path(text).suffix.lower()  # '*.txt' asks for text files
+            named = [m for m in matches if asked and not any(c in asked for c in "*?[")
+                     and m.lower().endswith(asked)]
+            matches = sorted(set(named) | set(data_files_only([m for m in matches if m not in named], text,
+                                                               warnings)))
+            if not matches:
+                raise CustsegError(f"{text}: no CSV, Parquet or .xlsx file matches this pattern; check the "
+                                   "pattern or name the files.")
             files.extend(matches)
         elif os.path.isdir(text):
-            matches = sorted(
-                str(p) for p in Path(text).iterdir()
-                if p.is_file() and p.suffix.lower() in READABLE_SUFFIXES and not p.name.startswith((".", "_"))
-            )
+            entries = sorted(str(p) for p in Path(text).iterdir() if p.is_file() and not p.name.startswith((".", "_")))
+            matches = data_files_only(entries, text, warnings)
             if not matches:
                 raise CustsegError(f"{text}: the directory has no .csv, .parquet or .xlsx file to read.")
             files.extend(matches)
@@ -57,6 +67,7 @@ def file_kind(path: str) -> str:
     if head.startswith(b"PAR1"):
         return "parquet"
     if head.startswith(b"PK\x03\x04"):
+        refuse_zip(path)  # a zip archive that is no workbook is named as such
         return "xlsx"
     return "csv"
 

@@ -17,8 +17,11 @@ from __future__ import annotations
 from typing import Iterable, Sequence
 
 import ibis.expr.types as ir
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..errors import CustsegError
+from ..options import flag
 
 # Columns of the segments table a kept column may not replace.
 RESERVED = ("customer_id", "segment", "segment_name")
@@ -40,12 +43,12 @@ def check_keep(keep: Sequence[str], columns: Iterable[str], reserved: Iterable[s
     reserved = set(reserved)
     for name in keep:
         if name in reserved:
-            raise CustsegError(f"--keep {name}: the segments table has a column {name!r} already; keep "
+            raise CustsegError(f"{flag('keep')} {name}: the segments table has a column {name!r} already; keep "
                                "other columns.")
     unknown = [n for n in keep if n not in columns]
     if unknown:
         offer = [c for c in columns if c not in reserved]
-        raise CustsegError(f"--keep {', '.join(unknown)}: no such column in the data; the columns are "
+        raise CustsegError(f"{flag('keep')} {', '.join(unknown)}: no such column in the data; the columns are "
                            f"{', '.join(offer) or '(none besides the customer id)'}.")
 
 
@@ -84,7 +87,7 @@ def check_constant(lines: ir.Table, keep: Sequence[str]) -> None:
         lo, hi = row[f"{name}__lo"], row[f"{name}__hi"]
         if lo is not None and lo != hi:
             raise CustsegError(
-                f"--keep {name}: customer {row['customer_id']} has more than one value ({_show(lo)} and "
+                f"{flag('keep')} {name}: customer {row['customer_id']} has more than one value ({_show(lo)} and "
                 f"{_show(hi)}); keep only columns with one value per customer.")
 
 
@@ -101,3 +104,34 @@ def with_kept(segments: ir.Table, kept: ir.Table | None) -> ir.Table:
     return segments.left_join(kept, "customer_id").select(segments, *[kept[c] for c in kept.columns
                                                                       if c != "customer_id"])
 
+
+
+def kept_table(kept_lines: ir.Table | None, keep: str | Sequence[str] | None) -> pa.Table | None:
+    """customer_id (as text, as the customer table has it) and the kept columns, one row per
+    customer, checked for one value per customer; None when nothing is kept."""
+    if kept_lines is None or not parse_keep(keep):
+        return None
+    lines = kept_lines.filter(kept_lines.customer_id.notnull())
+    lines = lines.mutate(customer_id=lines.customer_id.cast("string"))
+    table = kept_columns(lines, keep).to_pyarrow()
+    return table.combine_chunks() if isinstance(table, pa.Table) else table
+
+
+def attach(segments: pa.Table, kept: pa.Table | None) -> pa.Table:
+    """The segments table (any column order, customer_id text) with the kept columns appended,
+    row for row (a customer without a value gets a null); refuses a kept column named like one of
+    the table's columns (a feature, say)."""
+    if kept is None:
+        return segments
+    clash = [c for c in kept.column_names if c != "customer_id" and c in segments.column_names]
+    if clash:
+        raise CustsegError(f"{flag('keep')} {', '.join(clash)}: the segments table has a column of that name already "
+                           "(a feature); keep other columns.")
+    ids = segments.column("customer_id")
+    if not pa.types.is_string(ids.type):
+        ids = ids.cast(pa.string())
+    where = pc.index_in(ids, value_set=kept.column("customer_id").cast(pa.string()))
+    for name in kept.column_names:
+        if name != "customer_id":
+            segments = segments.append_column(name, kept.column(name).take(where))
+    return segments

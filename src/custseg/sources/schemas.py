@@ -8,7 +8,6 @@ returned_quantity, amount, unit_price; plus product_name (what a product is call
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,7 +16,8 @@ import ibis
 import ibis.expr.types as ir
 
 from ..errors import CustsegError
-from .values import as_date, as_key, as_number, as_text
+from .headers import find_column, respelled
+from .values import as_date, as_key, as_text, number_parser
 
 CANONICAL = (
     "customer_id", "order_id", "order_date", "product", "quantity", "returned_quantity", "amount", "unit_price",
@@ -77,8 +77,8 @@ def canonical_values(
     }
 
 
-def adapt_shopify(raw: ir.Table, date_format: str, decimal_comma: bool = False) -> dict[str, ir.Value]:
-    num = functools.partial(as_number, decimal_comma=decimal_comma)
+def adapt_shopify(raw: ir.Table, date_format: str, formats: dict | None = None) -> dict[str, ir.Value]:
+    num = number_parser(formats)
     ordered = num(raw.ordered_item_quantity)
     product = as_text(raw.product_type)
     return canonical_values(
@@ -95,8 +95,8 @@ def adapt_shopify(raw: ir.Table, date_format: str, decimal_comma: bool = False) 
     )
 
 
-def adapt_online_retail(raw: ir.Table, date_format: str, decimal_comma: bool = False) -> dict[str, ir.Value]:
-    num = functools.partial(as_number, decimal_comma=decimal_comma)
+def adapt_online_retail(raw: ir.Table, date_format: str, formats: dict | None = None) -> dict[str, ir.Value]:
+    num = number_parser(formats)
     col = {key: raw[pick(raw.columns, aliases)] for key, aliases in ONLINE_RETAIL_ALIASES.items()}
     invoice = as_text(col["invoice"])
     quantity = num(col["quantity"])
@@ -119,6 +119,7 @@ def adapt_online_retail(raw: ir.Table, date_format: str, decimal_comma: bool = F
 
 def generic_mapping(columns: list[str], mapping: dict[str, str], path: str) -> dict[str, str]:
     """canonical -> source column, from --map and, where not given, recognised names."""
+    mapping = {k: find_column(columns, v) or v for k, v in mapping.items()}  # ' Price ' for price
     for canonical, source in mapping.items():
         if canonical not in CANONICAL:
             raise CustsegError(f"--map {canonical}={source}: {canonical!r} is not a canonical column; "
@@ -143,8 +144,8 @@ def generic_mapping(columns: list[str], mapping: dict[str, str], path: str) -> d
     return resolved
 
 
-def adapt_generic(raw: ir.Table, resolved: dict[str, str], date_format: str, decimal_comma: bool = False) -> dict[str, ir.Value]:
-    num = functools.partial(as_number, decimal_comma=decimal_comma)
+def adapt_generic(raw: ir.Table, resolved: dict[str, str], date_format: str, formats: dict | None = None) -> dict[str, ir.Value]:
+    num = number_parser(formats)
     get = {name: raw[column] for name, column in resolved.items()}
     quantity = num(get["quantity"]) if "quantity" in get else None
     unit_price = num(get["unit_price"]) if "unit_price" in get else ibis.null("float64")
@@ -169,6 +170,25 @@ def adapt_generic(raw: ir.Table, resolved: dict[str, str], date_format: str, dec
         unit_price=unit_price,
         product_name=product,
     )
+
+
+SHARED_WARNING = "one column feeds two roles"
+# Canonical columns one source column may sensibly feed together.
+_RELATED = ({"customer_id", "order_id"}, {"quantity", "returned_quantity"}, {"amount", "unit_price"})
+
+
+def shared_column_warnings(resolved: dict[str, str]) -> list[str]:
+    """A source column mapped to two unrelated canonical columns (customer_id and amount): a
+    likely --map mistake, said rather than refused (it can be meant)."""
+    by_source: dict[str, list[str]] = {}
+    for canonical, source in resolved.items():
+        by_source.setdefault(source, []).append(canonical)
+    out = []
+    for source, roles in by_source.items():
+        if len(roles) > 1 and not any(set(roles) <= pair for pair in _RELATED):
+            out.append(f"{SHARED_WARNING}: column {source!r} is used as {' and '.join(sorted(roles))}; "
+                       "check the --map options")
+    return out
 
 
 def missing_error(path: str, schema: str, columns: list[str], needed: list[str]) -> CustsegError:
@@ -199,12 +219,14 @@ class Schema:
     name: str
     detect: Callable[[set[str]], bool]                          # do these columns look like it?
     resolve: Callable[[list[str], dict[str, str], str], Resolved]  # columns, --map, path (raises when missing)
-    adapt: Callable[[ir.Table, Resolved, str, bool], dict[str, ir.Value]]  # raw, resolved, date format, decimal comma
+    adapt: Callable[[ir.Table, Resolved, str, bool], dict[str, ir.Value]]  # raw, resolved, date format, number formats
     roles: Callable[[list[str], dict[str, str]], dict[str, str]]  # source column -> key/number/date (typed reading)
     default_features: tuple[str, ...]
     rules: tuple[str, ...]                 # cleaning rules (cleaning/rules.py), in the order they apply
     return_rate_level: str = "order"       # "order" (returns on the order line) or "customer" (separate lines)
     product_is_name: bool = False          # product_name is the product itself: stored once
+    # columns, resolved -> canonical -> the source column it is parsed from (cleaning/parse_failures.py)
+    parsed_from: Callable[[list[str], Resolved], dict[str, str]] = lambda columns, resolved: {}
 
 
 def _resolve_shopify(columns: list[str], mapping: dict[str, str], path: str) -> Resolved:
@@ -245,7 +267,8 @@ def _resolve_generic(columns: list[str], mapping: dict[str, str], path: str) -> 
     if needed:
         raise missing_error(path, "generic", columns, needed)
     provided = set(resolved) | ({"amount"} if "amount" not in resolved else set())
-    notes = ["columns: " + ", ".join(f"{k}={v}" for k, v in sorted(resolved.items()))]
+    notes = shared_column_warnings(resolved)
+    notes.append("columns: " + ", ".join(f"{k}={v}" for k, v in sorted(resolved.items())))
     return Resolved(resolved["order_date"], "auto", provided, resolved, notes)
 
 
@@ -274,7 +297,10 @@ SCHEMAS: dict[str, Schema] = {s.name: s for s in (
            adapt=lambda raw, r, fmt, dc: adapt_shopify(raw, fmt, dc), roles=_roles_shopify,
            default_features=("products_ordered", "average_return_rate", "total_spending"),
            rules=("missing_customer", "invalid_date", "invalid_amount", "invalid_quantity", "no_ordered_units"),
-           product_is_name=True),
+           product_is_name=True,
+           parsed_from=lambda columns, r: {"order_date": "day", "amount": "total_sales",
+                                           "quantity": "ordered_item_quantity",
+                                           "returned_quantity": "returned_item_quantity"}),
     Schema("online-retail",
            detect=lambda names: all(any(alias in names for alias in aliases)
                                     for aliases in ONLINE_RETAIL_ALIASES.values()),
@@ -282,14 +308,36 @@ SCHEMAS: dict[str, Schema] = {s.name: s for s in (
            roles=_roles_online_retail, default_features=("total_spending", "order_count", "avg_order_value"),
            rules=("missing_customer", "invalid_date", "invalid_quantity", "invalid_price", "non_positive_price",
                   "invalid_amount"),
-           return_rate_level="customer"),
+           return_rate_level="customer",
+           parsed_from=lambda columns, r: {"order_date": r.date_column,
+                                           "quantity": pick(columns, ONLINE_RETAIL_ALIASES["quantity"]),
+                                           "unit_price": pick(columns, ONLINE_RETAIL_ALIASES["unit_price"])}),
     Schema("generic", detect=lambda names: True, resolve=_resolve_generic,
            adapt=lambda raw, r, fmt, dc: adapt_generic(raw, r.mapping, fmt, dc), roles=_roles_generic,
            default_features=("recency_days", "order_count", "total_spending"),
            rules=("missing_customer", "invalid_date", "invalid_amount", "invalid_quantity"),
-           product_is_name=True),
+           product_is_name=True,
+           parsed_from=lambda columns, r: {k: v for k, v in r.mapping.items() if k in PARSED}),
 )}
 SCHEMA_CHOICES = ("auto", *SCHEMAS)
+PARSED = ("order_date", "amount", "quantity", "returned_quantity", "unit_price")  # canonicals that are parsed
+
+
+def known_names() -> tuple[str, ...]:
+    """Column names the schemas recognise."""
+    names = set(SHOPIFY_COLUMNS) | {"gross_sales"}
+    for aliases in ONLINE_RETAIL_ALIASES.values():
+        names.update(aliases)
+    return tuple(sorted(names))
+
+
+def normalised_headers(columns: list[str]) -> list[str]:
+    """The columns with known names respelled (Customer_ID -> customer_id, ' Day ' -> day), when
+    that makes a schema recognisable (else the columns as they are: --map names them)."""
+    renamed = respelled(columns, known_names())
+    if renamed != columns and detect_schema(renamed) != "generic" and detect_schema(columns) == "generic":
+        return renamed
+    return columns
 
 
 def detect_schema(columns: list[str]) -> str:

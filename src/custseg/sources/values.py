@@ -7,12 +7,13 @@ expressions run on every engine.
 
 from __future__ import annotations
 
-import re
 
 import ibis
 import ibis.expr.types as ir
 
-from ..errors import CustsegError
+from .casts import date_from_parts, try_cast
+from .date_formats import detect, named_date, serial_date
+from .number_formats import NumberFormat, parse
 
 def as_text(value: ir.Value) -> ir.StringValue:
     """Trimmed text, empty -> NULL; whole floats lose their '.0' (Excel's 17850.0 -> '17850')."""
@@ -53,23 +54,24 @@ def _strip(value: ir.StringValue) -> ir.StringValue:
 
 
 def as_number(value: ir.Value, decimal_comma: bool = False) -> ir.FloatingValue:
-    """A float64, NULL where the text is not a number.
+    """A float64, NULL where the text is not a number (number_formats.parse: currency signs and
+    codes, spaces, accounting parentheses and thousands separators are read; `decimal_comma`:
+    ',' is the decimal mark and '.' groups thousands ('1.234,50' -> 1234.5))."""
+    return parse(value, NumberFormat("," if decimal_comma else "."))
 
-    Currency signs and spaces are ignored; so are thousands separators: commas, or with
-    `decimal_comma` (a ';'-delimited file, the European convention) dots, the comma then
-    being the decimal mark ('1.234,50' -> 1234.5).
-    """
-    dtype = value.type()
-    if dtype.is_numeric() or dtype.is_boolean():
-        return value.cast("float64")
-    text = value.cast("string")
-    # Casts ignore surrounding whitespace; only a value that does not cast as it is goes
-    # through the (costly) regex.
-    if decimal_comma:
-        cleaned = text.strip().re_replace(r"[£$€\s.]", "").replace(",", ".")
-    else:
-        cleaned = text.strip().re_replace(r"[£$€\s,]", "")
-    return ibis.coalesce(text.try_cast("float64"), cleaned.try_cast("float64"))
+
+def number_parser(formats: dict | None):
+    """value -> float64, in the format decided for its column (number_formats.formats_for)."""
+    formats = formats or {}
+
+    def num(value: ir.Value) -> ir.FloatingValue:
+        try:
+            name = value.get_name()
+        except Exception:
+            name = None
+        return parse(value, formats.get(name))
+
+    return num
 
 
 _DMY = r"^\s*(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{2,4})"
@@ -85,19 +87,36 @@ _ISO_FIXED = r"^\d\d\d\d[/.\-]\d\d[/.\-]\d\d"
 
 
 def as_date(value: ir.Value, date_format: str) -> ir.DateValue:
-    """A date; NULL where the value is not a date in the given format."""
+    """A date; NULL where the value is not a date. Slashed dates are read in `date_format`
+    (dmy or mdy); ISO dates and dates with month names always (date_formats.py); Excel day
+    numbers with date_format "excel"."""
     dtype = value.type()
     if dtype.is_timestamp() or dtype.is_date():
         return value.cast("date")
     text = value.cast("string")
+    if date_format == "excel":
+        return ibis.coalesce(serial_date(text), _as_date(text, "iso"), named_date(text))
+    parsed = _as_date(text, date_format)
+    if date_format in ("dmy", "mdy"):  # ISO dates in a day/month column are read as ISO
+        parsed = ibis.coalesce(parsed, _as_date(text, "iso"))
+    # Month names only where the text has a letter (a cheap test that spares the regexes).
+    named = ibis.ifelse(text.re_search("[A-Za-z]"), text, ibis.null("string"))
+    return ibis.coalesce(parsed, named_date(named))
+
+
+def _as_date(text: ir.StringValue, date_format: str) -> ir.DateValue:
     if date_format == "iso":
         y, m, d = (text.re_extract(_ISO, i) for i in (1, 2, 3))
     else:
         a, b, y = (text.re_extract(_DMY, i) for i in (1, 2, 3))
         d, m = (a, b) if date_format == "dmy" else (b, a)
         y = ibis.ifelse(y.length() == 2, "20" + y, y)
-    iso = y + "-" + m.lpad(2, "0") + "-" + d.lpad(2, "0")
-    parsed = ibis.ifelse(y.length() == 4, iso, ibis.null("string")).try_cast("date")
+    from_parts = date_from_parts()
+    if from_parts is not None:
+        parsed = from_parts(ibis.ifelse(y.length() == 4, y, ibis.null("string")), m, d)
+    else:
+        iso = y + "-" + m.lpad(2, "0") + "-" + d.lpad(2, "0")
+        parsed = try_cast(ibis.ifelse(y.length() == 4, iso, ibis.null("string")), "date")
     # Fast path, same result: a value that starts with fixed-width digits (31/12/2024,
     # 2024-12-31 ...) is cut by position instead of by three regex extractions.
     if date_format == "iso":
@@ -105,31 +124,16 @@ def as_date(value: ir.Value, date_format: str) -> ir.DateValue:
     else:
         fixed, (a, b, y) = _DMY_FIXED, (text.substr(0, 2), text.substr(3, 2), text.substr(6, 4))
         d, m = (a, b) if date_format == "dmy" else (b, a)
-    return ibis.ifelse(text.re_search(fixed), (y + "-" + m + "-" + d).try_cast("date"), parsed)
+    fast = from_parts(y, m, d) if from_parts is not None else try_cast(y + "-" + m + "-" + d, "date")
+    return ibis.ifelse(text.re_search(fixed), fast, parsed)
 
 
 def detect_date_format(engine, raw: ir.Table, column: str, default: str, path: str) -> str:
-    """iso, dmy or mdy, judged from up to 10,000 values of the column."""
+    """iso, dmy, mdy or excel, judged from up to 10,000 values of the column (date_formats.detect)."""
     if raw[column].type().is_temporal():
         return "native"
     sample = engine.execute(raw.select(v=raw[column].cast("string")).filter(ibis._.v.notnull()).limit(10_000))
     values = [str(v).strip() for v in sample["v"] if str(v).strip()]
     if not values:
         return default if default != "auto" else "iso"
-    iso = sum(bool(re.match(_ISO, v)) for v in values)
-    dmy_like = [re.match(_DMY, v) for v in values]
-    slashed = [m for m in dmy_like if m]
-    if iso >= len(slashed) and iso:
-        return "iso"
-    if not slashed:
-        raise CustsegError(
-            f"{path}: column {column!r} does not hold dates (e.g. {values[0]!r}); "
-            "map the date column with --map order_date=COLUMN."
-        )
-    first_big = any(int(m.group(1)) > 12 for m in slashed)
-    second_big = any(int(m.group(2)) > 12 for m in slashed)
-    if first_big and not second_big:
-        return "dmy"
-    if second_big and not first_big:
-        return "mdy"
-    return default if default in ("dmy", "mdy") else "dmy"
+    return detect(values, column, default, path)

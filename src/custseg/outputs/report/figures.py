@@ -641,7 +641,13 @@ def beyond_note(before: dict[str, dict]) -> str:
     return "The top axes stop at the 99th percentile; customers beyond it: " + ", ".join(cut) + "."
 
 
-def best_sellers_figure(sellers: pd.DataFrame, color: str, by: str = "quantity", top: int = 10,
+# by -> axis title, hover text, what the title says they are ranked by
+_SELLER_UNITS = {"customers": ("customers who bought it", "%{x:,.0f} customers", "buying customers"),
+                 "quantity": ("units ordered", "%{x:,.0f} units", "units"),
+                 "revenue": ("revenue", "%{x:,.2f} revenue", "revenue")}
+
+
+def best_sellers_figure(sellers: pd.DataFrame, color: str, by: str = "customers", top: int = 10,
                         segment_name: str | None = None, currency: str | None = None) -> go.Figure:
     """One segment's best-selling products (rows of best_sellers for that segment)."""
     rows = sellers[sellers["by"] == by].sort_values("rank").head(top)
@@ -652,17 +658,15 @@ def best_sellers_figure(sellers: pd.DataFrame, color: str, by: str = "quantity",
     values = rows[by].astype(float).tolist()
     fig = go.Figure(go.Bar(
         x=values, y=shown, orientation="h", marker={"color": color}, customdata=[label(n) for n in names],
-        text=[f"{v:,.0f}" if by == "quantity" else _shop_text(v, "money", currency) for v in values],
+        text=[_shop_text(v, "money", currency) if by == "revenue" else f"{v:,.0f}" for v in values],
         textposition="outside", cliponaxis=False, name=by,
-        hovertemplate="%{customdata}<br>" + ("%{x:,.0f} units" if by == "quantity"
-                                             else hover_number("x", "money", currency) + " revenue")
-                      + "<extra></extra>",
+        hovertemplate="%{customdata}<br>" + (hover_number("x", "money", currency) + " revenue" if by == "revenue"
+                                             else _SELLER_UNITS[by][1]) + "<extra></extra>",
     ))
     fig.update_yaxes(autorange="reversed", showgrid=False, automargin=True)
-    fig.update_xaxes(title="units ordered" if by == "quantity" else "revenue", rangemode="tozero",
+    fig.update_xaxes(title=_SELLER_UNITS[by][0], rangemode="tozero",
                      range=[0, max(values) * 1.18] if values else None)
-    what = "units" if by == "quantity" else "revenue"
-    title = f"Best sellers by {what}" + (f": {label(segment_name)}" if segment_name else "")
+    title = f"Best sellers by {_SELLER_UNITS[by][2]}" + (f": {label(segment_name)}" if segment_name else "")
     fig = _layout(fig, title, None, height=max(200, 24 * len(rows) + 120),
                   margin={"l": 10, "r": 30, "t": 64, "b": 45})
     # The title sits just above the bars, below the toolbar that plotly shows top right.

@@ -398,10 +398,10 @@ def _cards(result, data: ReportData) -> list[dict[str, Any]]:
         s = int(row.segment)
         top = []
         if len(sellers):
-            mine = sellers[(sellers["segment"] == s) & (sellers["by"] == "quantity")].sort_values("rank")
+            mine = sellers[(sellers["segment"] == s) & (sellers["by"] == "customers")].sort_values("rank")
             for r in mine.head(3).itertuples():
                 name = r.product_name if isinstance(r.product_name, str) and r.product_name else r.product
-                top.append({"name": str(name), "quantity": float(r.quantity)})
+                top.append({"name": str(name), "quantity": float(r.quantity), "customers": int(r.customers)})
         stats = []
         for f in data.features:
             stats.append({"title": F.feature_title(f), "unit": F.unit_of(f),
