@@ -570,3 +570,60 @@ def test_pnbd_scores_and_round_trips():
     # format-1 models still load
     old = LifecycleModel(PurchaseModel("mbgnbd", 0.5, 6.2, 0.9, 1.6)).to_dict()
     assert old["format"] == 1 and LifecycleModel.from_dict(old).purchases.a == 0.9
+
+
+def _euler_integral_mpmath(mp, b, c, z):
+    """log 2F1(1, b; c; z) by mpmath: Euler's integral (c-1) int_0^1 v^(c-2) (1-z+zv)^(-b) dv in
+    y = log v, split at 2^-j so tanh-sinh sees the peak at y = 0 (an independent integrator)."""
+    k = mp.mpf(c) - 1
+    b, z = mp.mpf(b), mp.mpf(z)
+    y_lo = -(40 + b * -mp.log1p(-z)) / k - 1
+    points = sorted({y_lo, mp.mpf(0), *(-mp.mpf(2) ** -j for j in range(-6, 30) if 2.0**-j < -y_lo)})
+    return float(mp.log(k * mp.quad(lambda y: mp.exp(k * y - b * mp.log1p(z * mp.expm1(y))), points)))
+
+
+def test_pnbd_hypergeometric_hard_regime_matches_mpmath():
+    # large b with z -> 1: where scipy's 2F1 returns inf/nan although the value is finite (a fit
+    # whose r and alpha run off together lands here); the fallback must hold ~1e-10 relative
+    mp = pytest.importorskip("mpmath")
+    from scipy.special import hyp2f1
+
+    from custseg.profiles.lifecycle_models import _log_hyp2f1_1, _log_hyp2f1_1_quadrature
+
+    mp.mp.dps = 25
+    grid = [(b, b + s + 1.0, z) for b in (300.0, 3000.0, 1e6) for s in (1e-3, 0.3, 50.0) for z in (0.99, 1 - 1e-8)]
+    b, c, z = (np.array(v) for v in zip(*grid))
+    with np.errstate(all="ignore"):
+        assert (~np.isfinite(np.log(hyp2f1(1.0, b, c, z)))).sum() >= len(grid) // 2  # scipy fails there
+    want = np.array([_euler_integral_mpmath(mp, *row) for row in grid])
+    for got in (_log_hyp2f1_1_quadrature(b, c, z), _log_hyp2f1_1(b, c, z)):
+        assert got == pytest.approx(want, rel=1e-10)
+    # and the closed form at z = 1: 2F1(1, b; b+s+1; 1) = (b+s)/s, approached as z -> 1
+    near = _log_hyp2f1_1_quadrature(np.array([3000.0]), np.array([3002.0]), np.array([1 - 1e-12]))
+    assert near[0] == pytest.approx(math.log(3001.0 / 1.0), rel=1e-6)
+
+
+def test_pnbd_fit_without_rate_heterogeneity_finishes_finite():
+    # every customer buys at one Poisson rate (no Gamma heterogeneity) and lives an exponential
+    # lifetime with the same mean: the likelihood rises along r, alpha -> infinity, the fit must
+    # stop at PNBD_MAX_R with finite numbers and recover the common rate r/alpha
+    from custseg.profiles.lifecycle_models import PNBD_MAX_R
+
+    rng = np.random.default_rng(5)
+    n, rate = 1200, 0.05
+    T = rng.integers(30, 400, n).astype(float)
+    life = rng.exponential(2000.0, n)
+    x, t_x = np.zeros(n), np.zeros(n)
+    for i in range(n):
+        times = np.cumsum(rng.exponential(1 / rate, 200))
+        times = times[times < min(T[i], life[i])]
+        x[i], t_x[i] = len(times), np.floor(times[-1]) if len(times) else 0.0
+    fit = fit_purchases(x, t_x, T, model="pnbd", sample_size=None)
+    values = [fit.r, fit.alpha, fit.s, fit.beta, fit.log_likelihood]
+    assert np.isfinite(values).all()
+    assert fit.r > 100 and fit.r <= PNBD_MAX_R * (1 + 1e-9)  # no heterogeneity: r at or towards its bound
+    assert fit.r / fit.alpha == pytest.approx(rate, rel=0.05)
+    alive = p_alive(fit, x, t_x, T)
+    assert np.isfinite(alive).all() and ((alive >= 0) & (alive <= 1)).all()
+    orders = conditional_expected_purchases(fit, 365.0, x, t_x, T)
+    assert np.isfinite(orders).all() and (orders >= 0).all()

@@ -229,27 +229,22 @@ class LifecycleModel:
 def _horizon_days(value: Any) -> float | None:
     if value is None:
         return None
-    try:
-        days = float(value)
-    except (TypeError, ValueError):
-        days = float("nan")
-    if isinstance(value, bool) or not (math.isfinite(days) and days > 0):
-        raise CustsegError(f"the lifecycle model's horizon_days must be a positive number, not {value!r}: refit the model")
-    return days
+    return _positive_number(value, "the lifecycle model's horizon_days")
 
 
 def _positive(data: dict[str, Any], names: tuple[str, ...], what: str) -> dict[str, float]:
-    out = {}
-    for name in names:
-        value = data.get(name)
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            number = float("nan")
-        if isinstance(value, bool) or not (math.isfinite(number) and number > 0):
-            raise CustsegError(f"the {what}'s parameter {name} must be a positive number, not {value!r}: refit the model")
-        out[name] = number
-    return out
+    return {name: _positive_number(data.get(name), f"the {what}'s parameter {name}") for name in names}
+
+
+def _positive_number(value: Any, what: str) -> float:
+    """``value`` as a finite positive float; anything else (a bool, text, NaN, <= 0) is a CustsegError."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = float("nan")
+    if isinstance(value, bool) or not (math.isfinite(number) and number > 0):
+        raise CustsegError(f"{what} must be a positive number, not {value!r}: refit the model")
+    return number
 
 
 def _extras(data: dict[str, Any]) -> dict[str, Any]:
