@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import functools
+import math
 import re
 import time
 from dataclasses import dataclass, field, replace
@@ -37,6 +38,7 @@ from custseg.profiles.backtest import lifecycle_summary, parse_duration
 from custseg.profiles.lifecycle_models import (
     DAYS_PER_MONTH,
     LifecycleModel,
+    PNBD_MAX_R,
     fit_purchases,
     fit_spend,
     score_customers,
@@ -187,8 +189,14 @@ def score(model: LifecycleModel, summary: pd.DataFrame, horizon: str) -> dict[st
 
 
 def model_info(model: LifecycleModel, horizon: str) -> dict[str, Any]:
-    return {"model": model.purchases.model, "horizon": horizon_label(horizon),
+    info = {"model": model.purchases.model, "horizon": horizon_label(horizon),
             "monthly_discount": model.monthly_discount, "parameters": model.to_dict()}
+    if model.purchases.model == "pnbd" and model.purchases.r >= 0.99 * PNBD_MAX_R:
+        # the fit stopped at the r bound: the data show no spread in purchase rates
+        info["note"] = (f"no heterogeneity in purchase rates: r reached its bound ({PNBD_MAX_R:g}, a rate spread "
+                        f"of {1 / math.sqrt(model.purchases.r):.0%}), so every customer buys at about one rate, "
+                        f"r/alpha = {model.purchases.r / model.purchases.alpha:.4g} orders a day")
+    return info
 
 
 def run_lifecycle(lines, provided: set[str], cutoff, customer_ids, horizon: str, seed: int,
