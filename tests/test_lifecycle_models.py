@@ -598,6 +598,13 @@ def test_pnbd_hypergeometric_hard_regime_matches_mpmath():
     want = np.array([_euler_integral_mpmath(mp, *row) for row in grid])
     for got in (_log_hyp2f1_1_quadrature(b, c, z), _log_hyp2f1_1(b, c, z)):
         assert got == pytest.approx(want, rel=1e-10)
+    # small b, large c (alpha << beta with many purchases: b = s + 1, c = r + s + x + 1), z near 1:
+    # scipy gives nan; the integrand's peak is 1/(c-1) wide (the per-row quadrature before this one
+    # used 1/8-wide panels there and returned log 2F1 < 0, p_alive off by 30%); mpmath's own 2F1
+    rows = [(3.0, 3015.0, 0.99625), (1.5, 800.0, 0.9999), (2.0, 5e4, 0.999)]
+    b, c, z = (np.array(v) for v in zip(*rows))
+    want = np.array([float(mp.log(mp.hyp2f1(1, mp.mpf(bi), mp.mpf(ci), mp.mpf(zi)))) for bi, ci, zi in rows])
+    assert _log_hyp2f1_1(b, c, z) == pytest.approx(want, rel=1e-10)
     # and the closed form at z = 1: 2F1(1, b; b+s+1; 1) = (b+s)/s, approached as z -> 1
     near = _log_hyp2f1_1_quadrature(np.array([3000.0]), np.array([3002.0]), np.array([1 - 1e-12]))
     assert near[0] == pytest.approx(math.log(3001.0 / 1.0), rel=1e-6)
