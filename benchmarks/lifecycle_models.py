@@ -4,6 +4,10 @@
     PYTHONPATH=src .venv/bin/python benchmarks/lifecycle_models.py score 1000000 10000000
     PYTHONPATH=src .venv/bin/python benchmarks/lifecycle_models.py score-pnbd 1000000 37000000
     PYTHONPATH=src .venv/bin/python benchmarks/lifecycle_models.py fit-pnbd 5000 10000 20000
+    PYTHONPATH=src .venv/bin/python benchmarks/lifecycle_models.py fit-pnbd-flat 4000
+
+``fit-pnbd-flat N``: Pareto/NBD on N customers who all buy at one Poisson rate (no Gamma
+heterogeneity, the case of log-uniform noise): the fit runs r and alpha up to r's bound.
 
 ``fit N``: simulates N customers from known MBG/NBD parameters (integer days, ages 1..1095)
 and a Gamma-Gamma spend, fits MBG/NBD, BG/NBD and Gamma-Gamma on all N (``sample_size=None``),
@@ -97,6 +101,21 @@ def bench_fit_pnbd(n: int) -> None:
           f"s={fit.s:.4f} beta={fit.beta:.2f})")
 
 
+def bench_fit_pnbd_flat(n: int) -> None:
+    """Pareto/NBD on n customers with one common purchase rate (0.05 a day) and exponential lifetimes."""
+    rng = np.random.default_rng(5)
+    T = rng.integers(30, 400, n).astype(np.float64)
+    span = np.minimum(T, rng.exponential(2000.0, n))  # alive until T or their lifetime's end
+    bought = rng.poisson(0.05 * span)
+    x = bought.astype(np.float64)
+    # the last of k uniform purchase times in the active span, floored to whole days
+    t_x = np.where(bought > 0, np.floor(span * rng.beta(np.maximum(bought, 1), 1)), 0.0)
+    t0 = time.perf_counter()
+    fit = fit_purchases(x, t_x, T, model="pnbd", sample_size=None)
+    print(f"fit-pnbd-flat {n:>9,}: {time.perf_counter() - t0:5.2f} s (r={fit.r:.0f} alpha={fit.alpha:.0f} "
+          f"r/alpha={fit.r / fit.alpha:.4f} s={fit.s:.3f} beta={fit.beta:.1f} LL={fit.log_likelihood:.1f})")
+
+
 def bench_score(n: int, model_name: str = "mbgnbd") -> None:
     from custseg.profiles.lifecycle_models import PurchaseModel, SpendModel
 
@@ -126,6 +145,8 @@ def main(argv: list[str]) -> None:
         bench_fit(sizes[0])
     elif what == "fit-pnbd":
         bench_fit_pnbd(sizes[0])
+    elif what == "fit-pnbd-flat":
+        bench_fit_pnbd_flat(sizes[0])
     else:
         bench_score(sizes[0], "pnbd" if what == "score-pnbd" else "mbgnbd")
 
