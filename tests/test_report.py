@@ -184,7 +184,8 @@ def _synthetic_result(n: int, seed: int = 0):
     from custseg.options import RunOptions
     from custseg.engines import connect
     from custseg.options import EngineOptions
-    from custseg.pipeline import Features, Stages, assemble, cluster, profile
+    from custseg.pipeline import Features, assemble, cluster, profile
+    from custseg.runtime.stages import Stages
 
     rng = np.random.default_rng(seed)
     table = pa.table({
