@@ -603,6 +603,8 @@ def run(data, options: RunOptions, progress: ProgressCallback | None = None,
             profiles, sellers = profile(features, clustering, options, stages, explanation)
     result = assemble(features, clustering, profiles, sellers, options, stages, started, explanation)
     lifecycle(result, features, clustering, options, stages)
+    # --keep columns last, after the lifecycle columns (as in predict)
+    result.segments_table = attach(result.segments_table, features.kept)
     if options.write_table is not None:
         with stages.stage("write-table", f"writing the segments into {options.write_table}"):
             result.summary["write_table"] = engine.write_segments(
@@ -695,7 +697,6 @@ def assemble(features: Features, clustering: Clustering, profiles: pd.DataFrame,
          "segment_name": pa.DictionaryArray.from_arrays(pa.array(labels, pa.int32()), segment_names),
          **(explanation.customers if explanation is not None else {})}
     )
-    segments_table = attach(segments_table, features.kept)
     dates = quality.get("date_range")
     summary = {
         "custseg_version": __version__,
