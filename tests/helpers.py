@@ -11,7 +11,8 @@ import pandas as pd
 
 from custseg.engines import connect
 from custseg.options import EngineOptions, RunOptions
-from custseg.pipeline import Stages, compute_features
+from custseg.pipeline import compute_features
+from custseg.runtime.stages import Stages
 
 
 def features_of(path, **options) -> tuple[pd.DataFrame, dict, object]:

@@ -229,15 +229,29 @@ def test_two_periods_every_customer_counted_once(periods, tmp_path, capsys, whic
     old = pd.read_csv(run1 / "segments.csv", dtype={"customer_id": str}, keep_default_na=False)
     new = (pd.read_parquet(run2 / "segments.parquet") if which == "fresh"
            else pd.read_csv(run2 / "segments.csv", dtype={"customer_id": str}, keep_default_na=False))
-    cells, movers, union = _independent_migration(old, new)
     migration = pd.read_csv(out / "migration.csv", keep_default_na=False)
     counts = migration.set_index("from")
+    new_names = [s["name"] for s in json.loads((run2 / "model.json").read_text())["segments"]]
+    if which == "fresh":
+        # Two independent fits: each new segment is shown under the old segment it is aligned to
+        # (or its own name). Whatever the alignment, it is one column per new segment, and the
+        # counts are the independent ones under that relabelling: infer it from the columns.
+        own = _independent_migration(old, new)[0]
+        relabel = {}
+        for name in new_names:
+            column = [own.get((row, name), 0) for row in counts.index]
+            matches = [c for c in counts.columns[:-1] if list(counts[c]) == column and c not in relabel.values()]
+            assert matches, f"no migration column holds the customers of new segment {name!r}"
+            relabel[name] = matches[0]
+        assert sorted(relabel.values()) == sorted(counts.columns[:-1])  # one column per new segment
+        new = new.assign(segment_name=new["segment_name"].astype(object).map(relabel))
+        new_names = [relabel[n] for n in new_names]
+    cells, movers, union = _independent_migration(old, new)
     assert int(counts.to_numpy().sum()) == union  # every customer of either period exactly once
     assert 0 < len(set(old.customer_id) & set(new.customer_id)) < union  # overlap, newcomers and absentees
     got = {(r, c): int(counts.loc[r, c]) for r in counts.index for c in counts.columns if counts.loc[r, c]}
     assert got == cells
-    new_names = list(json.loads((run2 / "model.json").read_text())["segments"])
-    assert list(migration.columns) == ["from"] + [s["name"] for s in new_names] + ["(absent)"]
+    assert list(migration.columns) == ["from"] + new_names + ["(absent)"]
     assert migration["from"].iloc[-1] == "(new customer)"
     listed = pd.read_csv(out / "movers.csv", dtype=str, keep_default_na=False)
     assert sorted(listed.customer_id) == movers

@@ -191,7 +191,8 @@ def test_a_tiny_memory_limit_spills_instead_of_failing(tmp_path, medium_shopify)
     """64 MB for 150,000 lines: the features equal those computed without a limit."""
     from custseg.engines import connect
     from custseg.options import EngineOptions, RunOptions
-    from custseg.pipeline import Stages, compute_features
+    from custseg.pipeline import compute_features
+    from custseg.runtime.stages import Stages
 
     def features(**engine):
         options = RunOptions(engine=EngineOptions(**engine))

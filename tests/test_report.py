@@ -182,7 +182,10 @@ def test_summary_html_for_notebooks_is_compact_escaped_and_script_free(result):
 def _synthetic_result(n: int, seed: int = 0):
     """A result over n synthetic customers (RFM features, k = 4), without reading any file."""
     from custseg.options import RunOptions
-    from custseg.pipeline import Features, Stages, assemble, cluster, profile
+    from custseg.engines import connect
+    from custseg.options import EngineOptions
+    from custseg.pipeline import Features, assemble, cluster, profile
+    from custseg.runtime.stages import Stages
 
     rng = np.random.default_rng(seed)
     table = pa.table({
@@ -196,7 +199,8 @@ def _synthetic_result(n: int, seed: int = 0):
     quality = {"rows_read": 3 * n, "rows_dropped": 0, "rows_used": 3 * n, "rules": [],
                "date_range": ["2024-01-01", "2024-12-31"]}
     features = Features(source=source, cleaned=None, quality=quality, table=table,
-                        names=["recency_days", "order_count", "total_spending"])
+                        names=["recency_days", "order_count", "total_spending"],
+                        engine=connect(EngineOptions()))
     options, stages = RunOptions(k=4), Stages()
     clustering = cluster(features.matrix(), options, stages)
     profiles, sellers = profile(features, clustering, options, stages)

@@ -255,7 +255,8 @@ def test_sample_text_columns_follow_their_rules():
 def test_customers_come_in_natural_order_and_their_engine_table_is_dropped(small_shopify):
     from custseg.engines import connect
     from custseg.options import EngineOptions, RunOptions
-    from custseg.pipeline import Stages, compute_features
+    from custseg.pipeline import compute_features
+    from custseg.runtime.stages import Stages
 
     backend = connect(EngineOptions())
     feats = compute_features(backend, [str(small_shopify)], RunOptions(), Stages())

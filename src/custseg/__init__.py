@@ -20,8 +20,8 @@ from .errors import CustsegError, CustsegWarning  # noqa: E402
 _LAZY = {
     "CustomerSegmenter": ".clustering.estimator",
     "SegmentationModel": ".model", "load_model": ".model",
-    "RunOptions": ".options", "SegmentationResult": ".pipeline", "segment": ".pipeline",
-    "predict": ".pipeline",
+    "RunOptions": ".options", "SegmentationResult": ".pipeline", "segment": ".api",
+    "predict": ".api",
 }
 
 

@@ -4,14 +4,12 @@ nearest of its centres, no refit: scoring a run's own input reproduces its segme
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
 import platform
 import sys
 import time
-from collections.abc import Callable, Iterator
-import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,17 +22,17 @@ from . import __version__
 from .cleaning.dropped import describe_drops, refuse_if_nothing_used
 from .cleaning.returns import cancellations, revenue_basis
 from .cleaning.rules import cache_lines, clean, data_quality, discard_cache, worth_caching
+from .clustering.checks import all_finite, check_matrix
 from .clustering.in_database import named, nearest_centre
 from .clustering.scaling import assign
 from .engines import Engine, connect, engine_of, translate_read_errors
 from .cleaning.parse_failures import refuse_if_mostly_unparsed
-from .errors import CustsegError, CustsegWarning
+from .errors import CustsegError
 from .sources.encodings import fix_misdecoded
 from .features import (available, check_features, customer_features, customer_products, natural_order,
                        parse_features)
 from .model import SegmentationModel, as_model, model_label
-from .options import (K_MAX, MAX_ITER, N_INIT, SEED, SILHOUETTE_SAMPLE, SWEEP_SAMPLE, TOP_PRODUCTS, EngineOptions,
-                      RunOptions, check_workbook_rows, normalize_currency, python_naming)
+from .options import SEED, EngineOptions, RunOptions, check_workbook_rows, normalize_currency
 from .outputs.drift import TrainingReference, check_drift
 from .outputs.run import write_run
 from .profiles.best_sellers import COLUMNS as BEST_SELLER_COLUMNS, best_sellers
@@ -44,39 +42,10 @@ from .profiles.lifecycle import (add_to_table, attach as attach_lifecycle, end_o
                                  run_lifecycle_spark)
 from .profiles.stats import build_profiles
 from .runtime import preload
+from .runtime.stages import ProgressCallback, Stages
 from .sources.csv_dialect import typed_reading_failed
 from .sources.keep import attach, kept_table, parse_keep
 from .sources.read import SourceSpec, is_table_like, read_source, read_source_database, read_source_table
-
-
-ProgressCallback = Callable[[str, str], None]
-
-
-class Stages:
-    """Times each stage and tells a progress callback when one starts and ends."""
-
-    def __init__(self, progress: ProgressCallback | None = None):
-        self.seconds: dict[str, float] = {}
-        self.progress = progress
-
-    @contextlib.contextmanager
-    def stage(self, name: str, message: str) -> Iterator[None]:
-        if self.progress:
-            self.progress("start", f"{name}: {message}")
-        started = time.perf_counter()
-        yield
-        self.seconds[name] = round(time.perf_counter() - started, 3)
-        if self.progress:
-            self.progress("end", f"{name}: done in {self.seconds[name]:.1f} s")
-
-    def note(self, message: str) -> None:
-        if self.progress:
-            self.progress("note", message)
-
-    def warn(self, message: str) -> None:
-        """Something the user should know even with --quiet (e.g. dropped lines)."""
-        if self.progress:
-            self.progress("warn", message)
 
 
 @dataclass
@@ -304,63 +273,6 @@ def read_dataframe_or_files(engine: Engine, data, spec: SourceSpec):
     return read_source(engine, spec, typed=engine.reads_typed_csv)
 
 
-def segment(data, *, k: int | None = None, features: list[str] | str | None = None, schema: str = "auto",
-            mapping: dict[str, str] | None = None, sheet: str | None = None, date_format: str = "auto",
-            scale: str = "log", k_max: int = K_MAX, seed: int = SEED, n_init: int = N_INIT,
-            max_iter: int = MAX_ITER, sweep_sample: int = SWEEP_SAMPLE, silhouette_sample: int = SILHOUETTE_SAMPLE,
-            top_products: int = TOP_PRODUCTS, model: Any = None, keep: list[str] | str | None = None,
-            engine: str | EngineOptions = "duckdb", memory_limit: str | None = None, temp_dir: str | None = None,
-            threads: int | None = None, progress: ProgressCallback | None = None, **engine_options: Any,
-            ) -> SegmentationResult:
-    """Segment customers from order lines.
-
-    data: a path, a glob, a list of paths, or a pandas / Arrow / Spark table of order lines.
-    k: number of segments (at least 2; default: chosen by the elbow method up to k_max).
-    features: the clustering features (a list or "a,b,c"; default per schema).
-    schema: auto, shopify, online-retail or generic; mapping: {canonical column: source column}.
-    sheet: worksheet of an .xlsx input; date_format: auto, iso, dmy or mdy.
-    scale: log, log-standard, standard or none. seed, n_init, max_iter, sweep_sample and
-    silhouette_sample: the K-means settings (defaults in custseg.options).
-    top_products: best sellers listed per segment. model: a SegmentationModel or model.json path to
-    segment with (no refit). keep: input columns with one value per customer, carried into the
-    segments table. engine, memory_limit, temp_dir, threads (and spark_master, spark_conf,
-    spark_session, spark_local_limit): how the order lines are read and aggregated.
-    progress: called with (kind, message) as the stages run.
-
-    Order lines dropped by cleaning and other things worth knowing are emitted as
-    custseg.CustsegWarning (shown in a notebook, kept in `result.warnings`). A bad option raises
-    CustsegError naming the keyword argument (e.g. "k=0: ...").
-    """
-    kwargs = dict(k=k, features=features, schema=schema, mapping=dict(mapping or {}), sheet=sheet,
-                  date_format=date_format, scale=scale, k_max=k_max, seed=seed, n_init=n_init, max_iter=max_iter,
-                  sweep_sample=sweep_sample, silhouette_sample=silhouette_sample, top_products=top_products,
-                  model=model, keep=keep, engine=engine, **engine_options)
-    if memory_limit is not None:
-        kwargs["memory_limit"] = memory_limit
-    if temp_dir is not None:
-        kwargs["temp_dir"] = temp_dir
-    if threads is not None:
-        kwargs["threads"] = threads
-    if not isinstance(engine, EngineOptions):
-        for key, value in engine_of(data).items():  # a Spark DataFrame is segmented by its own session
-            if key == "engine" and engine == "duckdb" or key not in kwargs:
-                kwargs[key] = value
-    said: list[str] = []
-
-    def relay(kind: str, message: str) -> None:
-        if kind == "warn":
-            said.append(message)
-        if progress is not None:
-            progress(kind, message)
-
-    with python_naming():
-        result = run(data, RunOptions.from_keywords(**kwargs), relay)
-    result.warnings = said
-    for message in said:  # after the run, pointing at the caller's line
-        warnings.warn(message, CustsegWarning, stacklevel=2)
-    return result
-
-
 @dataclass
 class Clustering:
     """The outcome of the clustering step, whatever produced it (a fresh fit or a given model)."""
@@ -402,51 +314,6 @@ class Features:
             [self.table.column(n).to_numpy(zero_copy_only=False) for n in self.names]), dtype=np.float64)
 
 
-def _column_bounds(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each column's least and greatest value: NaN or infinity shows in them (column by column:
-    quicker than reducing along axis 0, and no temporary of X's size)."""
-    if not len(X):
-        return np.zeros(X.shape[1]), np.zeros(X.shape[1])
-    return (np.array([X[:, j].min() for j in range(X.shape[1])]),
-            np.array([X[:, j].max() for j in range(X.shape[1])]))
-
-
-def _all_finite(X: np.ndarray) -> bool:
-    """No NaN and no infinity."""
-    return all(np.isfinite(bounds).all() for bounds in _column_bounds(X))
-
-
-def check_matrix(X: np.ndarray, features: Features, k: int | None) -> None:
-    """Refuse data that cannot be segmented, with a reason the user can act on."""
-    where = _where(features.source)
-    n_customers = len(X)
-    k_needed = k or 2
-    used = features.quality.get("rows_used", 0) if isinstance(features.quality, dict) else 0
-    if n_customers == 0 and used:
-        raise CustsegError(
-            f"{where}: every one of the {used:,} lines used is a cancellation, return or refund (no ordered units): "
-            "there is no purchase to segment. Give the order lines, not only the cancellations."
-        )
-    if n_customers < max(2, k_needed):
-        raise CustsegError(
-            f"{where}: only {n_customers} customer(s) with orders after cleaning; at least "
-            f"{max(2, k_needed)} are needed to make {k_needed} segments. Give more data or a smaller --k."
-        )
-    lows, highs = _column_bounds(X)
-    if not (np.isfinite(lows).all() and np.isfinite(highs).all()):  # a guard: cannot happen after cleaning
-        raise CustsegError(f"{where}: a feature is not a finite number; please report this input.")
-    if not (highs - lows).any():
-        raise CustsegError(
-            f"{where}: all {n_customers} customers have the same {', '.join(features.names)}; there is nothing "
-            "to segment. Choose other --features or give more varied data."
-        )
-    distinct = len(np.unique(X[: min(len(X), 200_000)], axis=0)) if k else None  # (a sort: only when needed)
-    if k and k > distinct and distinct < 200_000:
-        raise CustsegError(
-            f"{where}: --k {k} is more than the {distinct} distinct customer profiles; choose a smaller --k."
-        )
-
-
 def cluster(X: np.ndarray, options: RunOptions, stages: Stages) -> Clustering:
     """Scale, sweep k, choose k and fit K-means with scikit-learn."""
     from .clustering.estimator import CustomerSegmenter  # scikit-learn: heavy (preloaded while the engine reads)
@@ -473,7 +340,7 @@ def reuse_model(model: SegmentationModel, label: str, X: np.ndarray, features: F
     where = _where(features.source)
     if len(X) == 0:
         raise CustsegError(f"{where}: no customer with orders after cleaning; there is nothing to segment.")
-    if not _all_finite(X):  # cannot happen after cleaning; a guard against NaN in any output
+    if not all_finite(X):  # cannot happen after cleaning; a guard against NaN in any output
         raise CustsegError(f"{where}: a feature is not a finite number; please report this input.")
     with stages.stage("clustering", f"assigning {len(X):,} customers to the {model.k} segments of {label}"):
         labels, inertia = assign(model.scaling.transform(X), model.centers, with_inertia=True)
@@ -592,7 +459,7 @@ def run(data, options: RunOptions, progress: ProgressCallback | None = None,
                 )
             clustering = reuse_model(model, model_label(options.model), X, features, stages)
         else:
-            check_matrix(X, features, options.k)
+            check_matrix(X, _where(features.source), features.names, features.quality, options.k)
             if features.frame is not None:
                 clustering = cluster_spark(engine, features, options, stages)
             else:
@@ -603,6 +470,8 @@ def run(data, options: RunOptions, progress: ProgressCallback | None = None,
             profiles, sellers = profile(features, clustering, options, stages, explanation)
     result = assemble(features, clustering, profiles, sellers, options, stages, started, explanation)
     lifecycle(result, features, clustering, options, stages)
+    # --keep columns last, after the lifecycle columns (as in predict)
+    result.segments_table = attach(result.segments_table, features.kept)
     if options.write_table is not None:
         with stages.stage("write-table", f"writing the segments into {options.write_table}"):
             result.summary["write_table"] = engine.write_segments(
@@ -695,7 +564,6 @@ def assemble(features: Features, clustering: Clustering, profiles: pd.DataFrame,
          "segment_name": pa.DictionaryArray.from_arrays(pa.array(labels, pa.int32()), segment_names),
          **(explanation.customers if explanation is not None else {})}
     )
-    segments_table = attach(segments_table, features.kept)
     dates = quality.get("date_range")
     summary = {
         "custseg_version": __version__,
@@ -891,27 +759,3 @@ def score_in_database(engine: Engine, model: SegmentationModel, label: str, data
     quality["customers_kept"] = sum(segment_counts)
     return Predictions(table=table, model=model, data_quality=quality, segment_counts=segment_counts,
                        written_table=written)
-
-
-def predict(model: SegmentationModel | str | os.PathLike, data, **options) -> pd.DataFrame:
-    """Segments of the customers in order lines, with a saved model (no refit).
-
-    `model` is a SegmentationModel or the path of a model.json (or of a run directory);
-    `data` is what `custseg.segment` accepts; options: schema, mapping, sheet, date_format,
-    engine, keep. Returns customer_id, the model's features, segment and segment_name.
-    Dropped lines and customers unlike the training data are emitted as custseg.CustsegWarning.
-    """
-    said: list[str] = []
-    user_progress = options.pop("progress", None)
-
-    def relay(kind: str, message: str) -> None:
-        if kind == "warn":
-            said.append(message)
-        if user_progress is not None:
-            user_progress(kind, message)
-
-    with python_naming():
-        frame = score(model, data, progress=relay, **options).frame
-    for message in said:
-        warnings.warn(message, CustsegWarning, stacklevel=2)
-    return frame

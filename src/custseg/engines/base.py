@@ -93,6 +93,16 @@ class Engine:
         parses text (sources/values.py calls it through values.casts_of)."""
         return value.try_cast(to)
 
+    # Whether try_cast is the engine's own safe TRY_CAST, cheap to reuse in a larger expression;
+    # False where it is a guard of several patterns (sources/number_formats.py then keeps it out
+    # of the slow path, whose SQL would otherwise repeat it at every use).
+    cheap_try_cast = True
+
+    def cast_number_text(self, value: ir.StringValue) -> ir.FloatingValue:
+        """A float64 of text already matched as '[-+]digits[.digits][e[-+]digits]' (NULL where it
+        is not one): the number parser's last step."""
+        return self.try_cast(value, "float64")
+
     @contextlib.contextmanager
     def translating(self) -> Iterator[None]:
         """Within the block, the engine's own errors become one-line CustsegErrors (where it knows how)."""

@@ -439,6 +439,8 @@ INTEGER_PATTERN = r"^\s*[-+]?[0-9]{1,18}\s*$"
 _DIGITS = r"[0-9]+(_[0-9]+)*"
 UNDERSCORED_PATTERN = rf"^\s*[-+]?({_DIGITS}(\.({_DIGITS})?)?|\.{_DIGITS})([eE][-+]?{_DIGITS})?\s*$"
 DATE_PATTERN = r"^\s*[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}\s*$"
+# A number as the number parser leaves it (sources/number_formats.py parse): no spaces, no grouping.
+CHECKED_NUMBER_PATTERN = r"^[-+]?[0-9]*[.]?[0-9]+([eE][-+]?[0-9]{1,2})?$"
 
 
 def guarded_cast(value: ir.Value, to: str) -> ir.Value:
@@ -702,6 +704,7 @@ class SqlEngine(Engine):
         self.db = db
         self.name = db.name
         self.cast = try_cast_for(db.name)
+        self.cheap_try_cast = db.name == "duckdb"
         self.source: DatabaseSource | None = None
         self.received_bytes = 0
         self.received_rows = 0
@@ -744,6 +747,14 @@ class SqlEngine(Engine):
 
     def try_cast(self, value: ir.Value, to: str) -> ir.Value:
         return self.cast(value, to)
+
+    def cast_number_text(self, value: ir.StringValue) -> ir.FloatingValue:
+        if self.cheap_try_cast:
+            return value.try_cast("float64")
+        # The text has the shape of a number already: only what the cast cannot take is left to
+        # refuse (a sign or point without digits, an exponent past two digits, a very long text).
+        valid = (value.length() <= MAX_NUMBER_LENGTH) & value.re_search(CHECKED_NUMBER_PATTERN)
+        return ibis.cases((valid, value.cast("float64")), else_=ibis.null("float64"))
 
     def date_from_parts(self, year: ir.StringValue, month: ir.StringValue, day: ir.StringValue) -> ir.DateValue:
         if self.name == "duckdb":  # its TRY_CAST is safe and quick
