@@ -33,24 +33,13 @@ import pandas as pd
 
 from custseg.profiles import backtest as bt
 from custseg.profiles.lifecycle_models import conditional_expected_purchases, fit_purchases, p_alive
+from retail_invoices import load_invoices  # benchmarks/, beside this script
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT = ROOT.parent / "shared" / "data" / "online_retail_invoices.csv"
 WINDOWS = (None, "2011-09-10", "2011-06-30")
 MODELS = ("bgnbd", "mbgnbd", "pnbd")
 VARIANTS = ("orders", "mid-day", "days", "no-Dec-2010")
-
-
-def load(path: Path) -> pd.DataFrame:
-    d = pd.read_csv(path, dtype={"InvoiceNo": str, "CustomerID": str})
-    return pd.DataFrame(
-        {
-            "customer_id": d["CustomerID"],
-            "order_id": d["InvoiceNo"],
-            "order_date": pd.to_datetime(d["InvoiceDate"]),
-            "amount": d["TotalPrice"],
-        }
-    )
 
 
 def summaries(lines: pd.DataFrame, last: str | None):
@@ -98,7 +87,7 @@ def evaluate(s: pd.DataFrame, model: str, days: int, *, T_shift: float = 0.0, fi
 
 
 def main(argv: list[str]) -> None:
-    lines = load(Path(argv[0]) if argv else DEFAULT)
+    lines = load_invoices(Path(argv[0]) if argv else DEFAULT)
     print("| window (holdout) | variant | model | AUC P(alive) | AUC exp. orders | repeat orders pred / actual | error | P(alive) of one-time buyers | params (r, alpha, a|s, b|beta) | LL | fit s |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for last in WINDOWS:

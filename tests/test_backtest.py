@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -14,6 +16,9 @@ from custseg.profiles import backtest as bt
 from custseg.errors import CustsegError
 
 ibis = pytest.importorskip("ibis")
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from retail_invoices import load_invoices  # noqa: E402  (the lifecycle benchmark's loader)
 
 
 # --------------------------------------------------------------------------------------------
@@ -266,16 +271,7 @@ def test_backtest_checks_its_inputs():
 
 @pytest.fixture(scope="module")
 def retail_lines() -> pd.DataFrame:
-    path = shared_file("online_retail_invoices.csv")
-    d = pd.read_csv(path, dtype={"InvoiceNo": str, "CustomerID": str})
-    return pd.DataFrame(
-        {
-            "customer_id": d["CustomerID"],
-            "order_id": d["InvoiceNo"],
-            "order_date": pd.to_datetime(d["InvoiceDate"]),
-            "amount": d["TotalPrice"],
-        }
-    )
+    return load_invoices(shared_file("online_retail_invoices.csv"))
 
 
 def _retail_backtest(lines: pd.DataFrame, model: str, last: str | None = None) -> dict:

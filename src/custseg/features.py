@@ -36,24 +36,24 @@ class Feature:
 MONEY = "decimal(38, 9)"   # |amount| < 1e18 is guaranteed by cleaning
 RATE = "decimal(38, 18)"
 
-_F = Feature
+
+def _feature(name: str, unit: str, description: str, *columns: str) -> Feature:
+    """A feature computed per customer from `columns` (customer_id, which every feature needs, added)."""
+    return Feature(name, description, unit, frozenset({"customer_id", *columns}))
+
+
 REGISTRY: dict[str, Feature] = {f.name: f for f in (
-    _F("products_ordered", "distinct products the customer ordered", "products",
-       frozenset({"customer_id", "product"})),
-    _F("average_return_rate", "share of ordered units the customer returned (0 = none, 1 = all)", "rate",
-       frozenset({"customer_id", "quantity", "returned_quantity"})),
-    _F("total_spending", "sum of the customer's line amounts", "money",
-       frozenset({"customer_id", "amount"})),
-    _F("order_count", "distinct orders", "orders",
-       frozenset({"customer_id", "order_date"})),
-    _F("avg_order_value", "total spending / orders", "money",
-       frozenset({"customer_id", "amount", "order_date"})),
-    _F("recency_days", "days from the last order to the day after the last date in the data", "days",
-       frozenset({"customer_id", "order_date"})),
-    _F("tenure_days", "days from the first to the last order", "days",
-       frozenset({"customer_id", "order_date"})),
-    _F("first_order_age_days", "days from the first order to the day after the last date in the data "
-       "(recency_days + tenure_days)", "days", frozenset({"customer_id", "order_date"})),
+    _feature("products_ordered", "products", "distinct products the customer ordered", "product"),
+    _feature("average_return_rate", "rate", "share of ordered units the customer returned (0 = none, 1 = all)",
+             "quantity", "returned_quantity"),
+    _feature("total_spending", "money", "sum of the customer's line amounts", "amount"),
+    _feature("order_count", "orders", "distinct orders", "order_date"),
+    _feature("avg_order_value", "money", "total spending / orders", "amount", "order_date"),
+    _feature("recency_days", "days", "days from the last order to the day after the last date in the data",
+             "order_date"),
+    _feature("tenure_days", "days", "days from the first to the last order", "order_date"),
+    _feature("first_order_age_days", "days", "days from the first order to the day after the last date in the data "
+             "(recency_days + tenure_days)", "order_date"),
 )}
 
 # Always computed when the data has dates (names, strategies and RFM read them), clustered or not.

@@ -25,7 +25,8 @@ import pandas as pd
 import pyarrow as pa
 
 from ..clustering.margins import BORDERLINE_RATIO, borderline_counts, centre_margins
-from .naming import DataFacts, check_name, facts_from_customers, name_segments, names_frame, words_in_name
+from .naming import (DataFacts, check_name, facts_from_customers, finite_or_none, name_segments, names_frame,
+                     words_in_name)
 from .rfm import RFM_SEGMENTS, rfm_composition, rfm_scores, rfm_segment_codes
 
 RFM_NEEDS = ("recency_days", "order_count", "total_spending")
@@ -79,21 +80,14 @@ def table_facts(table, computed: list[str], date_range) -> DataFacts:
     if {"recency_days", "first_order_age_days", "order_count"} <= have:
         repeat = table.filter(table.order_count >= 2)
         between = (repeat.first_order_age_days - repeat.recency_days) / (repeat.order_count - 1)
-        gap = _finite(repeat.aggregate(gap=between.median()).to_pandas()["gap"].iloc[0])
+        gap = finite_or_none(repeat.aggregate(gap=between.median()).to_pandas()["gap"].iloc[0])
     span = span_days(date_range)
     return DataFacts(
-        span_days=span if span is not None else _finite(row.get("oldest")),
-        typical_first_order_age_days=_finite(row.get("typical_age")), typical_gap_days=gap,
-        mean_spending=_finite(row.get("mean_spending")), mean_return_rate=_finite(row.get("mean_returns")),
-        typical_order_value=_finite(row.get("typical_value")))
-
-
-def _finite(x) -> float | None:
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return None
-    return v if np.isfinite(v) else None
+        span_days=span if span is not None else finite_or_none(row.get("oldest")),
+        typical_first_order_age_days=finite_or_none(row.get("typical_age")), typical_gap_days=gap,
+        mean_spending=finite_or_none(row.get("mean_spending")),
+        mean_return_rate=finite_or_none(row.get("mean_returns")),
+        typical_order_value=finite_or_none(row.get("typical_value")))
 
 
 # ---------------------------------------------------------------------------- names

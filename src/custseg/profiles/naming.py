@@ -51,7 +51,8 @@ class DataFacts:
     typical_order_value: float | None = None  # median over customers of avg_order_value
 
 
-def _finite(x) -> float | None:
+def finite_or_none(x) -> float | None:
+    """x as a float, or None when it is not a finite number (missing, NaN, infinite or not a number)."""
     try:
         v = float(x)
     except (TypeError, ValueError):
@@ -86,10 +87,10 @@ def facts_from_customers(span_days: float | None = None, *, recency_days=None, f
         span_days = float(np.max(first_order_age_days))
 
     def mean(a):
-        return None if a is None or not len(a) else _finite(np.mean(np.asarray(a, dtype=np.float64)))
+        return None if a is None or not len(a) else finite_or_none(np.mean(np.asarray(a, dtype=np.float64)))
 
     return DataFacts(
-        span_days=_finite(span_days),
+        span_days=finite_or_none(span_days),
         typical_first_order_age_days=None if first_order_age_days is None else _median(first_order_age_days),
         typical_gap_days=gap,
         mean_spending=mean(total_spending),
@@ -150,14 +151,15 @@ def _evidence(table: pd.DataFrame, facts: DataFacts, segment: int) -> Evidence:
     everyone_spending = facts.mean_spending if facts.mean_spending is not None else weighted("total_spending_mean")
     everyone_returns = facts.mean_return_rate if facts.mean_return_rate is not None \
         else weighted("average_return_rate_mean")
-    return Evidence(segment, rows[segment], facts, spending, _finite(everyone_spending), _finite(everyone_returns))
+    return Evidence(segment, rows[segment], facts, spending, finite_or_none(everyone_spending),
+                    finite_or_none(everyone_returns))
 
 
 def _rows(table: pd.DataFrame) -> dict[int, dict[str, float | None]]:
     segments = table["segment"].tolist() if "segment" in table else list(range(len(table)))
     rows = {}
     for i, s in enumerate(segments):
-        rows[int(s)] = {c: _finite(table[c].iloc[i]) for c in table.columns if c != "segment"}
+        rows[int(s)] = {c: finite_or_none(table[c].iloc[i]) for c in table.columns if c != "segment"}
     return rows
 
 
@@ -211,14 +213,22 @@ def _recent(e: Evidence) -> Outcome:
     return Outcome(n["recency_days_median"] <= (n["span_days"] - 1) / 4, n)
 
 
-def _at_risk(e: Evidence) -> Outcome:
-    n, missing = _lifecycle(e)
-    if missing:
-        return Outcome(False, n, missing)
-    r, span, gap = n["recency_days_median"], n["span_days"], e.facts.typical_gap_days
-    if gap is not None:
-        n["typical_gap_days"] = gap
-    return Outcome(r >= span / 5 + 1 and r >= min(gap if gap is not None else 0.0, (span - 1) / 2), n)
+def _silence(test: Callable[[float, float, float | None], bool]):
+    """A lapse rule: `test(r, S, gap)` on the segment's median recency r, the span S and the typical gap
+    between orders (None when not known; quoted among the numbers when known)."""
+    def rule(e: Evidence) -> Outcome:
+        n, missing = _lifecycle(e)
+        if missing:
+            return Outcome(False, n, missing)
+        gap = e.facts.typical_gap_days
+        if gap is not None:
+            n["typical_gap_days"] = gap
+        return Outcome(test(n["recency_days_median"], n["span_days"], gap), n)
+    return rule
+
+
+_at_risk = _silence(lambda r, span, gap: r >= span / 5 + 1
+                    and r >= min(gap if gap is not None else 0.0, (span - 1) / 2))
 
 
 def _lapsed(e: Evidence) -> Outcome:
@@ -228,20 +238,14 @@ def _lapsed(e: Evidence) -> Outcome:
     return Outcome(base.ok and base.numbers["recency_days_median"] >= base.numbers["span_days"] / 3 + 1, base.numbers)
 
 
-def _lost(e: Evidence) -> Outcome:
-    n, missing = _lifecycle(e)
-    if missing:
-        return Outcome(False, n, missing)
-    r, span, gap = n["recency_days_median"], n["span_days"], e.facts.typical_gap_days
-    if gap is not None:
-        n["typical_gap_days"] = gap
-    return Outcome(span >= LOST_MIN_SPAN and r >= span / 2 + 1 and (gap is None or r >= 2 * gap), n)
+_lost = _silence(lambda r, span, gap: span >= LOST_MIN_SPAN and r >= span / 2 + 1 and (gap is None or r >= 2 * gap))
 
 
-def _orders(test: Callable[[float], bool]):
+def _statistic(column: str, test: Callable[[float], bool]):
+    """The rule 'the segment's `column` meets `test`' (fails, saying so, when the column is not known)."""
     def rule(e: Evidence) -> Outcome:
-        n, missing = _need(e, ("order_count_median", e.get("order_count_median")))
-        return Outcome(False, n, missing) if missing else Outcome(test(n["order_count_median"]), n)
+        n, missing = _need(e, (column, e.get(column)))
+        return Outcome(False, n, missing) if missing else Outcome(test(n[column]), n)
     return rule
 
 
@@ -293,13 +297,6 @@ def _returns(high: bool):
     return rule
 
 
-def _products(test: Callable[[float], bool]):
-    def rule(e: Evidence) -> Outcome:
-        n, missing = _need(e, ("products_ordered_median", e.get("products_ordered_median")))
-        return Outcome(False, n, missing) if missing else Outcome(test(n["products_ordered_median"]), n)
-    return rule
-
-
 def _basket(big: bool):
     def rule(e: Evidence) -> Outcome:
         n, missing = _need(e, ("avg_order_value_median", e.get("avg_order_value_median")),
@@ -329,15 +326,17 @@ WORD_RULES: tuple[WordRule, ...] = (
              "2 x everyone's mean (everyone's mean > 0)", _mid_value),
     WordRule("low-value", "value", "not the highest segment by mean spending, below everyone's mean, and the lowest "
              "segment or at most 0.5 x everyone's mean", _low_value),
-    WordRule("loyal", "frequency", "median orders >= 3", _orders(lambda o: o >= 3)),
-    WordRule("repeat", "frequency", "median orders >= 2", _orders(lambda o: o >= 2)),
-    WordRule("one-time", "frequency", "median orders = 1", _orders(lambda o: o <= 1)),
+    WordRule("loyal", "frequency", "median orders >= 3", _statistic("order_count_median", lambda o: o >= 3)),
+    WordRule("repeat", "frequency", "median orders >= 2", _statistic("order_count_median", lambda o: o >= 2)),
+    WordRule("one-time", "frequency", "median orders = 1", _statistic("order_count_median", lambda o: o <= 1)),
     WordRule("high returns", "returns", "mean return rate >= max(10%, 2 x everyone's mean return rate)",
              _returns(True)),
     WordRule("no returns", "returns", "mean return rate = 0 (nobody in the segment returned anything)",
              _returns(False)),
-    WordRule("multi-product", "products", "median distinct products >= 2", _products(lambda p: p >= 2)),
-    WordRule("single-product", "products", "median distinct products = 1", _products(lambda p: p <= 1)),
+    WordRule("multi-product", "products", "median distinct products >= 2",
+             _statistic("products_ordered_median", lambda p: p >= 2)),
+    WordRule("single-product", "products", "median distinct products = 1",
+             _statistic("products_ordered_median", lambda p: p <= 1)),
     WordRule("big-basket", "basket", "median order value >= 1.5 x the typical customer's", _basket(True)),
     WordRule("small-basket", "basket", "median order value <= 2/3 x the typical customer's", _basket(False)),
 )
