@@ -1,6 +1,7 @@
 """custseg against the seed notebook, side by side, on generated Shopify order lines.
 
-    .venv/bin/python benchmarks/run.py                      # 1M and 10M lines, CSV; notebook too
+    .venv/bin/python benchmarks/run.py                      # 70k, 1M and 10M lines, CSV; notebook too
+    .venv/bin/python benchmarks/run.py --sizes 70k --repeat 3 --floor --help-time --report-open
     .venv/bin/python benchmarks/run.py --sizes 100m --formats parquet --no-notebook
     .venv/bin/python benchmarks/run.py --sizes 10m --quality  # + the inertia / k check
 
@@ -9,6 +10,13 @@ benchmarks/data/), then the notebook baseline (benchmarks/notebook.py, CSV only)
 `custseg run` (its whole default job, report included) run one after the other, each
 measured by benchmarks/measure.py (wall, CPU, peak RSS of the process tree). Results are
 appended to benchmarks/results/results.jsonl and printed as a Markdown table with ratios.
+
+70k is the seed case study's size (70,052 lines, ~26,000 customers), where imports and fixed
+costs are most of a run. `--floor` adds, per size, what neither tool can go below on this
+machine: the imports alone (a process that imports what custseg's run imports, and one that
+imports what the notebook imports) and the engine work alone (benchmarks/duckdb_floor.py).
+`--help-time` times `custseg --help` (best of 3), `--report-open` opens each run's report.html
+in headless Chromium (benchmarks/report_open.py, median of 3).
 """
 
 from __future__ import annotations
@@ -30,7 +38,7 @@ from measure import measure  # noqa: E402
 
 DATA = HERE / "data"
 RESULTS = HERE / "results"
-SIZES = {"1m": 1_000_000, "10m": 10_000_000, "100m": 100_000_000}
+SIZES = {"70k": 70_052, "1m": 1_000_000, "10m": 10_000_000, "100m": 100_000_000}
 BIN = Path(sys.executable).parent
 CUSTSEG = str(BIN / "custseg") if (BIN / "custseg").exists() else "custseg"
 SEED = 42
@@ -86,6 +94,49 @@ def run_custseg(path: Path, size: str, extra: list[str]) -> dict:
     return row
 
 
+# What a `custseg run` imports (cli, the flow, the clustering, the report) and what the notebook imports.
+CUSTSEG_IMPORTS = ("import custseg.cli, custseg.pipeline, custseg.outputs.run, custseg.clustering.estimator, "
+                   "kneed, custseg.outputs.report.page, plotly.io, plotly.offline")
+NOTEBOOK_IMPORTS = "import numpy, pandas, sklearn.cluster"
+
+
+def best_of(command: list[str], repeat: int) -> dict:
+    runs = [measure(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(repeat)]
+    return min(runs, key=lambda m: m.wall_s).to_dict()
+
+
+def help_time(repeat: int = 3) -> dict:
+    """`custseg --help`, best of `repeat` (the CLI imports only typer and rich for it)."""
+    return {"kind": "help", **best_of([CUSTSEG, "--help"], repeat)}
+
+
+def floor(path: Path, size: str, repeat: int = 3) -> list[dict]:
+    """The imports alone (custseg's, the notebook's) and the engine work alone (duckdb_floor.py)."""
+    rows = [{"kind": "floor-imports-custseg", "size": size, **best_of([sys.executable, "-c", CUSTSEG_IMPORTS], repeat)},
+            {"kind": "floor-imports-notebook", "size": size,
+             **best_of([sys.executable, "-c", NOTEBOOK_IMPORTS], repeat)}]
+    if path.suffix == ".csv":
+        engine = []
+        for _ in range(repeat):
+            out = subprocess.run([sys.executable, str(HERE / "duckdb_floor.py"), str(path)], capture_output=True,
+                                 text=True)
+            total = [line for line in out.stdout.splitlines() if "total" in line]
+            if out.returncode == 0 and total:
+                engine.append(float(total[-1].split()[0]))
+        if engine:
+            rows.append({"kind": "floor-engine", "size": size, "returncode": 0, "wall_s": min(engine)})
+    return rows
+
+
+def report_open(size: str, fmt: str) -> dict:
+    """Median opening times (ms) of the run's report.html in headless Chromium."""
+    from report_open import open_times  # selenium: only with --report-open
+
+    page = RESULTS / f"custseg-{size}-{fmt}" / "report.html"
+    median, _ = open_times(page, repeat=3)
+    return {"kind": "report-open", "size": size, "format": fmt, "bytes": page.stat().st_size, "median_ms": median}
+
+
 def quality(size: str, fmt: str) -> dict:
     out = RESULTS / f"custseg-{size}-{fmt}"
     log = RESULTS / f"quality-{size}-{fmt}.json"
@@ -116,14 +167,15 @@ def table(rows: list[dict]) -> str:
         ok = nb is not None and nb["returncode"] == 0 and cs["returncode"] == 0
         speed = f"{nb['wall_s'] / cs['wall_s']:.1f}×" if ok else "—"
         memory = f"{nb['peak_rss_mb'] / cs['peak_rss_mb']:.1f}×" if ok else "—"
-        lines.append(f"| {SIZES[size] // 1_000_000} M | {fmt} | {cs.get('customers', 0):,} | {cell(nb)} | {cell(cs)} "
+        label = f"{SIZES[size] // 1_000_000} M" if SIZES[size] >= 1_000_000 else f"{SIZES[size]:,}"
+        lines.append(f"| {label} | {fmt} | {cs.get('customers', 0):,} | {cell(nb)} | {cell(cs)} "
                      f"| {speed} | {memory} |")
     return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="custseg vs the seed notebook, timed side by side.")
-    parser.add_argument("--sizes", default="1m,10m", help="comma-separated: 1m, 10m, 100m")
+    parser.add_argument("--sizes", default="70k,1m,10m", help="comma-separated: 70k, 1m, 10m, 100m")
     parser.add_argument("--formats", default="csv", help="comma-separated: csv, parquet")
     parser.add_argument("--no-notebook", action="store_true", help="run custseg only")
     parser.add_argument("--notebook-max", default="10m",
@@ -131,11 +183,21 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="runs of each (the fastest is reported)")
     parser.add_argument("--quality", action="store_true",
                         help="after custseg, compare its model with full-data scikit-learn (benchmarks/quality.py)")
+    parser.add_argument("--floor", action="store_true",
+                        help="also time the imports alone (custseg's, the notebook's) and the engine work alone")
+    parser.add_argument("--help-time", action="store_true", help="also time `custseg --help` (best of 3)")
+    parser.add_argument("--report-open", action="store_true",
+                        help="also open each run's report.html in headless Chromium (needs chromium, selenium)")
     parser.add_argument("custseg_args", nargs="*", help="extra options for custseg run (after --)")
     args = parser.parse_args()
     sizes = [s.strip().lower() for s in args.sizes.split(",") if s.strip()]
     formats = [f.strip().lower() for f in args.formats.split(",") if f.strip()]
     rows: list[dict] = []
+    extras: list[dict] = []
+    if args.help_time:
+        row = help_time()
+        record(row)
+        extras.append(row)
     for size in sizes:
         for fmt in formats:
             path = data_file(size, fmt)
@@ -152,6 +214,14 @@ def main() -> None:
                     print(f"  {row['wall_s']:.1f} s wall, {row['cpu_s']:.1f} s CPU, {row['peak_rss_mb']:,.0f} MB peak"
                           + ("" if row["returncode"] == 0 else f"  FAILED (exit {row['returncode']})"),
                           file=sys.stderr, flush=True)
+            if args.floor:
+                for row in floor(path, size):
+                    record(row)
+                    extras.append(row)
+            if args.report_open and "--no-report" not in args.custseg_args:
+                row = report_open(size, fmt)
+                record(row)
+                extras.append(row)
             if args.quality:
                 print(f"quality check on {size} {fmt} ...", file=sys.stderr, flush=True)
                 row = quality(size, fmt)
@@ -164,6 +234,12 @@ def main() -> None:
         ok = [r for r in same if r["returncode"] == 0] or same
         best.append(min(ok, key=lambda r: r["wall_s"]))
     print(table(best))
+    for row in extras:
+        if row["kind"] == "report-open":
+            print(f"report.html ({row['size']}, {row['bytes'] / 1e6:.2f} MB) in headless Chromium, median of 3, ms: "
+                  + ", ".join(f"{k} {v:,}" for k, v in row["median_ms"].items()))
+        else:
+            print(f"{row['kind']}{' ' + row['size'] if 'size' in row else ''}: {row['wall_s']:.2f} s wall")
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ A user's mistake is one line on stderr and exit code 2; a traceback only with --
 
 from __future__ import annotations
 
+import gc
 import os
 import shlex
 import signal
@@ -431,6 +432,16 @@ def _exit_interrupted() -> None:
     sys.exit(signals.exit_code())
 
 
+def _before_exit() -> None:
+    """Collect the garbage once, then freeze what is left: the interpreter's exit then skips walking
+    every object of scikit-learn, SciPy, pandas and Ibis in its final collections (0.3-0.4 s of a
+    70k-line run, measured; 0.1-0.2 s for this one collection). What was garbage (the engine, its
+    DuckDB connection, temporary files) is collected and closed here, before the freeze; what is
+    still referenced is freed at exit as before."""
+    gc.collect()
+    gc.freeze()
+
+
 def entry() -> None:
     """Console script: run the app, turning user errors into one line and exit code 2."""
     debug = "--debug" in sys.argv[1:]
@@ -441,6 +452,7 @@ def entry() -> None:
             _exit_interrupted()
         if isinstance(code, int) and code:
             sys.exit(code)
+        _before_exit()
     except CustsegError as exc:
         if signals.received():  # e.g. an interrupted query reported as a read error
             _exit_interrupted()
