@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from custseg.outputs.drift import TrainingReference, check_drift
+from custseg.profiles.drift import TrainingReference, check_drift
 
 
 def _ref(customers, schema="shopify"):

@@ -28,7 +28,7 @@ from .sources.schemas import SCHEMAS as SOURCE_SCHEMAS
 
 MODEL_FORMAT = "custseg-model"
 MODEL_VERSION = 2  # 2: "lifecycle" (profiles/lifecycle_models.LifecycleModel, or null with a reason) and
-                   # "training_reference" (what predict compares new customers with, outputs/drift.py)
+                   # "training_reference" (what predict compares new customers with, profiles/drift.py)
 READABLE_VERSIONS = (1, 2)
 FEATURE_DEFINITIONS_VERSION = 1
 MATRIX_SCHEMA = "matrix"   # a model of CustomerSegmenter over a bare feature matrix (features x0, x1, ...)
@@ -70,7 +70,7 @@ class SegmentationModel:
     custseg_version: str = ""
     lifecycle: LifecycleModel | None = None   # P(alive) and CLV of new customers (None: no dates/amounts, or v1)
     version: int = MODEL_VERSION              # the format version it was read from
-    # What predict compares new customers with (outputs/drift.py): schema, customers per segment and
+    # What predict compares new customers with (profiles/drift.py): schema, customers per segment and
     # each feature's range in training. None for a version-1 file or a bare estimator's model.
     reference: dict[str, Any] | None = None
 

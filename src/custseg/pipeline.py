@@ -33,7 +33,7 @@ from .features import (available, check_features, customer_features, customer_pr
                        parse_features)
 from .model import SegmentationModel, as_model, model_label
 from .options import SEED, EngineOptions, RunOptions, check_workbook_rows, normalize_currency
-from .outputs.drift import TrainingReference, check_drift
+from .profiles.drift import TrainingReference, check_drift
 from .outputs.run import write_run
 from .profiles.best_sellers import COLUMNS as BEST_SELLER_COLUMNS, best_sellers
 from .profiles.explain import Explanation, add_segment_columns, data_facts, explain, table_facts
@@ -638,7 +638,7 @@ class Predictions:
     lifecycle: dict[str, Any] | None = None  # how p_alive and CLV were scored, or why not
     segment_counts: list[int] | None = None  # customers per segment, when counted by the database
     written_table: str | None = None         # the database table the scores were written into
-    # How these customers compare with the training data (outputs/drift.py): warnings and metadata;
+    # How these customers compare with the training data (profiles/drift.py): warnings and metadata;
     # None when the model holds no training reference (a version-1 model.json).
     drift: Any = None
 

@@ -1,5 +1,5 @@
 """Writing scored customers (pipeline.score): CSV, Parquet or an Excel workbook, atomically; beside it
-`<out>.json`: the model's segments, the data quality and the drift check (outputs/drift.py), which a
+`<out>.json`: the model's segments, the data quality and the drift check (profiles/drift.py), which a
 Parquet file also holds in its schema metadata (key `custseg`)."""
 
 from __future__ import annotations
