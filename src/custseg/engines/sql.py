@@ -750,7 +750,7 @@ class SqlEngine(Engine):
 
     def cast_number_text(self, value: ir.StringValue) -> ir.FloatingValue:
         if self.cheap_try_cast:
-            return value.try_cast("float64")
+            return super().cast_number_text(value)
         # The text has the shape of a number already: only what the cast cannot take is left to
         # refuse (a sign or point without digits, an exponent past two digits, a very long text).
         valid = (value.length() <= MAX_NUMBER_LENGTH) & value.re_search(CHECKED_NUMBER_PATTERN)
