@@ -21,14 +21,14 @@ import pyarrow as pa
 from . import __version__
 from .cleaning.dropped import describe_drops, refuse_if_nothing_used
 from .cleaning.returns import cancellations, revenue_basis
-from .cleaning.rules import cache_lines, clean, data_quality, discard_cache, worth_caching
+from .cleaning.reread import cache_reading
+from .cleaning.rules import clean, data_quality, worth_caching
 from .clustering.checks import all_finite, check_matrix
 from .clustering.in_database import named, nearest_centre
 from .clustering.scaling import assign
 from .engines import Engine, connect, engine_of, translate_read_errors
 from .cleaning.parse_failures import refuse_if_mostly_unparsed
 from .errors import CustsegError
-from .sources.encodings import fix_misdecoded
 from .features import (available, check_features, customer_features, customer_products, natural_order,
                        parse_features)
 from .model import SegmentationModel, as_model, model_label
@@ -43,7 +43,6 @@ from .profiles.lifecycle import (add_to_table, attach as attach_lifecycle, end_o
 from .profiles.stats import build_profiles
 from .runtime import preload
 from .runtime.stages import ProgressCallback, Stages
-from .sources.csv_dialect import typed_reading_failed
 from .sources.keep import attach, kept_table, parse_keep
 from .sources.read import SourceSpec, is_table_like, read_source, read_source_database, read_source_table
 
@@ -139,32 +138,7 @@ def compute_features(engine: Engine, data, options: RunOptions, stages: Stages,
         cleaned = clean(source)
     with stages.stage("clean", "counting the cleaning rules"):
         if worth_caching(engine, source):
-            try:
-                cleaned = cache_lines(engine, cleaned, source)
-            except Exception as exc:  # line endings that change beyond the sniffed 64 KB (text_files.py)
-                if "state machine reached an invalid state" not in str(exc) or not engine.read_leniently():
-                    raise
-                stages.note("the lines end in different ways (LF and CRLF); reading the files again")
-                engine.drop_all_rejects()
-                source = read_source(engine, spec)
-                cleaned = cache_lines(engine, clean(source), source)
-            misdecoded = engine.rejected_files("INVALID ENCODING")  # not UTF-8 beyond the sniffed 64 KB
-            # a line beyond the engine's default limit: read again with a larger one
-            long = engine.rejected_files("LINE SIZE OVER MAXIMUM")
-            if long and not engine.raise_line_limit():  # already raised: such a line stays malformed
-                long = []
-            if misdecoded or long or (source.typed_rejects and typed_reading_failed(engine, source, cleaned.cached)):
-                # A value the typed reader could not parse: read everything as text (csv_dialect.py).
-                for note in fix_misdecoded(misdecoded) if misdecoded else \
-                        [f"{long[0]}: a line longer than 2 MB; reading again" if long else
-                         "a value needs the careful text parser; reading the file again"]:
-                    stages.note(note)
-                discard_cache(engine, cleaned)
-                engine.forget_rejects(source.typed_rejects)
-                if misdecoded or long:
-                    engine.drop_all_rejects()
-                source = read_source(engine, spec)
-                cleaned = cache_lines(engine, clean(source), source)
+            source, cleaned = cache_reading(engine, spec, source, cleaned, stages.note)
         counted = cleaned.counts.to_pyarrow().to_pydict()
         counts = dict(zip(map(int, counted["drop_reason"]), map(int, counted["rows"])))
         quality = data_quality(cleaned, counts)
