@@ -634,3 +634,76 @@ def test_pnbd_fit_without_rate_heterogeneity_finishes_finite():
     assert np.isfinite(alive).all() and ((alive >= 0) & (alive <= 1)).all()
     orders = conditional_expected_purchases(fit, 365.0, x, t_x, T)
     assert np.isfinite(orders).all() and (orders >= 0).all()
+
+
+@pytest.mark.parametrize("params", [(0.55, 10.58, 0.61, 11.67), (0.98, 145.0, 4e-5, 1.3e5), (1.2, 50.0, 2.0, 30.0),
+                                    (0.7, 40.0, 0.8, 40.0)])
+def test_pnbd_gradient_matches_finite_differences(params):
+    """The fit's gradient (analytic but for 2F1's b and c derivatives) against central differences
+    of the log-likelihood itself, on both branches (alpha >= beta and alpha < beta) and at alpha = beta."""
+    from custseg.profiles.lifecycle_models import _pnbd_ll_grad, _pnbd_pairs
+
+    rng = np.random.default_rng(3)
+    n = 200
+    T = rng.integers(1, 800, n).astype(float)
+    x = rng.integers(0, 30, n).astype(float)
+    t_x = np.where(x > 0, np.floor(rng.uniform(0, 1, n) * T), 0.0)
+    t_x[:5], x[:5] = T[:5], np.maximum(x[:5], 1)  # last purchase at T: the "gone" term is 0
+    theta = np.array(params)
+    ll, grads = _pnbd_ll_grad(theta, x, t_x, T, _pnbd_pairs(x, t_x, T))
+    assert ll == pytest.approx(purchase_log_likelihood(theta, x, t_x, T, model="pnbd"), rel=1e-13)
+    for i in range(4):
+        step = np.zeros(4)
+        step[i] = 1e-5 * theta[i]
+        up = purchase_log_likelihood(theta + step, x, t_x, T, model="pnbd").sum()
+        down = purchase_log_likelihood(theta - step, x, t_x, T, model="pnbd").sum()
+        assert grads[i].sum() == pytest.approx((up - down) / (2 * step[i]), rel=1e-5, abs=1e-6)
+
+
+def test_scipy_hypergeometric_at_negative_z_is_exact_where_used():
+    """alpha < beta with s <= NEGATIVE_Z_MAX_S takes scipy's 2F1(1, r+x; r+s+x+1; z) at z < 0
+    (fast where the other form's z is near 1). Pinned against mpmath on random points of that box:
+    where scipy's value is finite it must be right (a non-finite one is replaced)."""
+    mp = pytest.importorskip("mpmath")
+    from scipy.special import hyp2f1
+
+    from custseg.profiles.lifecycle_models import NEGATIVE_Z_MAX_S
+
+    mp.mp.dps = 25
+    rng = np.random.default_rng(5)
+    n = 1500
+    r = np.exp(rng.uniform(math.log(0.01), math.log(50), n))
+    x = np.where(rng.uniform(size=n) < 0.3, 0.0, rng.integers(0, 150, n).astype(float))
+    s = np.exp(rng.uniform(math.log(1e-8), math.log(NEGATIVE_Z_MAX_S), n))
+    z = -np.exp(rng.uniform(math.log(0.01), math.log(1e10), n))
+    with np.errstate(all="ignore"):
+        got = hyp2f1(1.0, r + x, r + s + x + 1.0, z)
+    finite = np.flatnonzero(np.isfinite(got) & (got > 0))
+    assert len(finite) > n // 2
+    for i in finite:
+        want = mp.hyp2f1(1, r[i] + x[i], r[i] + s[i] + x[i] + 1, z[i])
+        assert abs(float((mp.mpf(got[i]) - want) / want)) < 1e-11, (r[i], x[i], s[i], z[i])
+
+
+@pytest.mark.parametrize("s", [1e-6, 0.05, 0.7, 1.0])
+def test_pnbd_both_forms_agree_where_alpha_is_below_beta(s):
+    """log F(tau) by the z < 0 form (with its replacements) equals the (beta - alpha)/(beta + tau)
+    form, and mpmath's value of FHL's F (the first form is the more exact: scipy's 2F1 near z = 1
+    is off by up to ~2e-8 relative, e.g. r = 3, s = 0.05, x = 0, beta = 1e7)."""
+    mp = pytest.importorskip("mpmath")
+    from custseg.profiles.lifecycle_models import _pnbd_beta_form, _pnbd_log_F
+
+    mp.mp.dps = 25
+    rng = np.random.default_rng(8)
+    x = rng.integers(0, 300, 2000).astype(float)
+    tau = rng.integers(0, 1500, 2000).astype(float)
+    for r, alpha, beta in ((0.98, 145.0, 1.3e5), (0.3, 5.0, 40.0), (3.0, 0.5, 1e7), (1.0, 100.0, 100.5)):
+        fast, _ = _pnbd_log_F(r, alpha, s, beta, x, tau)
+        slow, _ = _pnbd_beta_form(r, alpha, s, beta, x, tau, False)
+        assert np.isfinite(fast).all()
+        assert fast == pytest.approx(slow, rel=1e-7, abs=1e-7)
+        for i in range(0, 2000, 50):
+            rx = r + x[i]
+            want = (-(rx + s) * mp.log(alpha + tau[i])
+                    + mp.log(mp.hyp2f1(rx + s, s + 1, rx + s + 1, (alpha - beta) / (alpha + tau[i]))))
+            assert fast[i] == pytest.approx(float(want), rel=1e-11, abs=1e-11)
