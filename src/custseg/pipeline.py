@@ -38,8 +38,8 @@ from .outputs.run import write_run
 from .profiles.best_sellers import COLUMNS as BEST_SELLER_COLUMNS, best_sellers
 from .profiles.explain import Explanation, add_segment_columns, data_facts, explain, table_facts
 from .profiles.holdout import evaluate as evaluate_holdout, split as split_holdout
-from .profiles.lifecycle import (add_to_table, attach as attach_lifecycle, end_of, for_new_customers, run_lifecycle,
-                                 run_lifecycle_spark)
+from .profiles.lifecycle import (Begun, add_to_table, attach as attach_lifecycle, begin as begin_lifecycle, end_of,
+                                 finish as finish_lifecycle, for_new_customers, run_lifecycle_spark)
 from .profiles.stats import build_profiles
 from .runtime import preload
 from .runtime.stages import ProgressCallback, Stages
@@ -423,6 +423,7 @@ def run(data, options: RunOptions, progress: ProgressCallback | None = None,
     # (it evicts its cached tables to disk): the two together stay near the limit. It is lowered
     # before the matrix is built.
     matrix_bytes = features.table.num_rows * len(features.names) * 8
+    begun = start_lifecycle(features, model, options, stages)
     with engine.memory_beside(features.table.nbytes + matrix_bytes):
         X = features.matrix()
         if model is not None:
@@ -443,7 +444,7 @@ def run(data, options: RunOptions, progress: ProgressCallback | None = None,
         with engine.translating():
             profiles, sellers = profile(features, clustering, options, stages, explanation)
     result = assemble(features, clustering, profiles, sellers, options, stages, started, explanation)
-    lifecycle(result, features, clustering, options, stages)
+    lifecycle(result, features, clustering, options, stages, begun)
     # --keep columns last, after the lifecycle columns (as in predict)
     result.segments_table = attach(result.segments_table, features.kept)
     if options.write_table is not None:
@@ -477,25 +478,39 @@ def run_currency(options: RunOptions, features: Features) -> str | None:
 
 
 
+def lifecycle_cutoff(features: Features):
+    """The end of the lifecycle models' history: the holdout's start, else the day after the last order."""
+    dates = features.quality.get("date_range")
+    return features.holdout.cutoff if features.holdout is not None else (end_of(dates[1]) if dates else None)
+
+
+def start_lifecycle(features: Features, model: SegmentationModel | None, options: RunOptions, stages: Stages) -> Begun | None:
+    """The lifecycle summary by the engine now, its fit in the background while K-means runs
+    (profiles/lifecycle.py); None when the customers stay in Spark (scored there, after the clustering)."""
+    if features.frame is not None:
+        return None
+    with stages.stage("lifecycle", "summarising each customer's orders for the lifecycle models"):
+        return begin_lifecycle(features.cleaned.lines, features.source.provided, lifecycle_cutoff(features),
+                               options.horizon, options.seed, fitted=model.lifecycle if model is not None else None)
+
+
 def lifecycle(result: SegmentationResult, features: Features, clustering: Clustering, options: RunOptions,
-              stages: Stages) -> None:
+              stages: Stages, begun: Begun | None) -> None:
     """P(alive), expected orders and value per customer and segment (profiles/lifecycle.py); with
-    --holdout, the backtest (profiles/holdout.py)."""
+    --holdout, the backtest (profiles/holdout.py).  Its time in summary.json is what it adds to the
+    flow: the summary before the clustering and this stage (the fit's own time is in "lifecycle")."""
+    before = stages.seconds.get("lifecycle", 0.0) if begun is not None else 0.0
     with stages.stage("lifecycle", "fitting the lifecycle models and scoring every customer"):
-        dates = features.quality.get("date_range")
-        cutoff = features.holdout.cutoff if features.holdout is not None else (end_of(dates[1]) if dates else None)
         reused = clustering.model.lifecycle if clustering.model is not None else None
         if features.frame is not None and features.holdout is not None:
             raise CustsegError(f"--holdout {options.holdout} needs the customer table in memory: raise "
                                "--spark-local-limit above the number of customers (or use --engine duckdb).")
-        if features.frame is not None:  # customers kept in Spark: scored there, joined to the segments there
+        if begun is None:  # customers kept in Spark: scored there, joined to the segments there
             outcome, result.segments_frame = run_lifecycle_spark(
-                features.engine, features.cleaned.lines, features.source.provided, cutoff, result.segments_frame,
-                clustering.k, options.horizon, options.seed, fitted=reused)
+                features.engine, features.cleaned.lines, features.source.provided, lifecycle_cutoff(features),
+                result.segments_frame, clustering.k, options.horizon, options.seed, fitted=reused)
         else:
-            outcome = run_lifecycle(features.cleaned.lines, features.source.provided, cutoff,
-                                    features.table.column("customer_id"), options.horizon, options.seed,
-                                    fitted=reused)
+            outcome = finish_lifecycle(begun, features.table.column("customer_id"))
         backtest = None
         if features.holdout is not None and outcome.model is not None:
             names = np.asarray(result.profiles.segment_name, dtype=object)[clustering.labels]
@@ -504,10 +519,8 @@ def lifecycle(result: SegmentationResult, features: Features, clustering: Cluste
             raise CustsegError(f"--holdout {options.holdout}: {outcome.info.get('reason')}")
         attach_lifecycle(result, outcome, clustering.labels, clustering.k, backtest)
     seconds = result.summary["seconds"]
-    seconds["lifecycle"] = stages.seconds["lifecycle"]
-    seconds["total"] = round(seconds["total"] + seconds["lifecycle"], 3)
-
-
+    seconds["lifecycle"] = round(before + stages.seconds["lifecycle"], 3)
+    seconds["total"] = round(seconds["total"] + stages.seconds["lifecycle"], 3)
 
 
 def with_database(options: RunOptions, data) -> RunOptions:

@@ -26,6 +26,7 @@ import functools
 import math
 import re
 import time
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -35,6 +36,7 @@ import pyarrow as pa
 
 from custseg.errors import CustsegError
 from custseg.profiles.backtest import lifecycle_summary, parse_duration
+from custseg.runtime.parallel import in_background
 from custseg.profiles.lifecycle_models import (
     DAYS_PER_MONTH,
     LifecycleModel,
@@ -199,38 +201,85 @@ def model_info(model: LifecycleModel, horizon: str) -> dict[str, Any]:
     return info
 
 
-def run_lifecycle(lines, provided: set[str], cutoff, customer_ids, horizon: str, seed: int,
-                  model: str = DEFAULT_MODEL, fitted: LifecycleModel | None = None) -> Lifecycle:
-    """Summary by the engine (orders before ``cutoff``, see :func:`end_of`), fit (unless ``fitted``
-    is given) and scores for ``customer_ids``.
+@dataclass
+class Begun:
+    """A lifecycle run under way (:func:`begin`): the engine's summary in hand, the fit running in
+    a background thread while the flow clusters; :func:`finish` scores once the fit is done."""
+
+    horizon: str
+    summary: pd.DataFrame | None = None
+    fit: Future | None = None
+    fitted: LifecycleModel | None = None  # a saved model (--model): nothing to fit
+    absent: dict[str, Any] | None = None  # summary.json's reason when nothing can be scored
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def _timed_fit(summary: pd.DataFrame, horizon: str, seed: int, model: str) -> tuple[LifecycleModel, float]:
+    started = time.perf_counter()
+    fitted = fit(summary, horizon, seed=seed, model=model)
+    return fitted, time.perf_counter() - started
+
+
+def begin(lines, provided: set[str], cutoff, horizon: str, seed: int, model: str = DEFAULT_MODEL,
+          fitted: LifecycleModel | None = None, background: bool = True) -> Begun:
+    """The summary by the engine (orders before ``cutoff``, see :func:`end_of`), in this thread — the
+    engine's connection is not shared between threads — and the fit (unless ``fitted`` is given)
+    started in a background thread: it needs nothing of the segments, and its scipy work releases
+    the GIL, so it runs beside K-means instead of after it.  ``background=False`` fits here."""
+    missing = missing_columns(provided)
+    if missing:
+        return Begun(horizon, absent={"status": "absent", "reason":
+                     f"the data has no {' or '.join(missing)} column: the lifecycle models need order dates and amounts"})
+    if cutoff is None:
+        return Begun(horizon, absent={"status": "absent", "reason": "no order line has a date"})
+    started = time.perf_counter()
+    summary = fetch(summary_expression(lines, cutoff))
+    begun = Begun(horizon, summary, fitted=fitted, seconds={"summary": round(time.perf_counter() - started, 3)})
+    if fitted is None:
+        if background:
+            begun.fit = in_background(_timed_fit, summary, horizon, seed, model)
+        else:
+            begun.fit = Future()
+            try:
+                begun.fit.set_result(_timed_fit(summary, horizon, seed, model))
+            except CustsegError as exc:
+                begun.fit.set_exception(exc)
+    return begun
+
+
+def finish(begun: Begun, customer_ids) -> Lifecycle:
+    """The scores of ``customer_ids`` once the fit is done (waiting for it if need be).
 
     Never raises for a data reason: without dates or amounts, or when the model cannot be fitted,
     the outcome has no scores and ``info["reason"]`` says why.
     """
-    started = time.perf_counter()
-    missing = missing_columns(provided)
-    if missing:
-        return Lifecycle(None, horizon, info={"status": "absent", "reason":
-                         f"the data has no {' or '.join(missing)} column: the lifecycle models need order dates and amounts"})
-    if cutoff is None:
-        return Lifecycle(None, horizon, info={"status": "absent", "reason": "no order line has a date"})
-    summary = fetch(summary_expression(lines, cutoff))
-    summarised = time.perf_counter()
-    aligned, undated = align(summary, customer_ids)
-    if fitted is None:
+    horizon = begun.horizon
+    if begun.absent is not None:
+        return Lifecycle(None, horizon, info=begun.absent)
+    seconds = dict(begun.seconds)
+    aligned, undated = align(begun.summary, customer_ids)
+    if begun.fit is not None:
+        waiting = time.perf_counter()
         try:
-            fitted = fit(summary, horizon, seed=seed, model=model)
+            fitted, fit_seconds = begun.fit.result()
         except CustsegError as exc:
             return Lifecycle(None, horizon, info={"status": "absent", "reason": f"the lifecycle model was not fitted: {exc}"})
+        seconds["fit"] = round(fit_seconds, 3)
+        seconds["fit_waited"] = round(time.perf_counter() - waiting, 3)
     else:
-        fitted = with_horizon(fitted, horizon)
-    fitted_at = time.perf_counter()
+        fitted = with_horizon(begun.fitted, horizon)
+    scoring = time.perf_counter()
     scores = score(fitted, aligned, horizon)
+    seconds["score"] = round(time.perf_counter() - scoring, 3)
     info = {"status": "scored", **model_info(fitted, horizon), "customers_without_dates": undated,
-            "fit_sample": FIT_SAMPLE,
-            "seconds": {"summary": round(summarised - started, 3), "fit": round(fitted_at - summarised, 3),
-                        "score": round(time.perf_counter() - fitted_at, 3)}}
+            "fit_sample": FIT_SAMPLE, "seconds": seconds}
     return Lifecycle(fitted, horizon, scores, aligned["spend"].to_numpy(np.float64), info)
+
+
+def run_lifecycle(lines, provided: set[str], cutoff, customer_ids, horizon: str, seed: int,
+                  model: str = DEFAULT_MODEL, fitted: LifecycleModel | None = None) -> Lifecycle:
+    """:func:`begin` and :func:`finish` in one call (the fit in this thread)."""
+    return finish(begin(lines, provided, cutoff, horizon, seed, model, fitted, background=False), customer_ids)
 
 
 def segment_table(lifecycle: Lifecycle, labels: np.ndarray, k: int) -> pd.DataFrame:

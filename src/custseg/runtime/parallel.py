@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 
 
 def single_threaded():
@@ -27,3 +28,22 @@ def parallel_map(function, items, workers: int | None = None) -> list:
         return [function(item) for item in items]
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="custseg-kmeans") as pool:
         return list(pool.map(function, items))
+
+
+def in_background(function, *args) -> Future:
+    """function(*args) started on a daemon thread now; its result (or exception) in the Future.
+
+    Daemon: a run that stops early (a refusal after the work was started) does not wait for it.
+    """
+    future: Future = Future()
+
+    def work() -> None:
+        if not future.set_running_or_notify_cancel():
+            return
+        try:
+            future.set_result(function(*args))
+        except BaseException as exc:  # handed to whoever asks for the result
+            future.set_exception(exc)
+
+    threading.Thread(target=work, name=f"custseg-{getattr(function, '__name__', 'work')}", daemon=True).start()
+    return future
