@@ -491,7 +491,8 @@ def start_lifecycle(features: Features, model: SegmentationModel | None, options
         return None
     with stages.stage("lifecycle", "summarising each customer's orders for the lifecycle models"):
         return begin_lifecycle(features.cleaned.lines, features.source.provided, lifecycle_cutoff(features),
-                               options.horizon, options.seed, fitted=model.lifecycle if model is not None else None)
+                               features.table.column("customer_id"), options.horizon, options.seed,
+                               fitted=model.lifecycle if model is not None else None)
 
 
 def lifecycle(result: SegmentationResult, features: Features, clustering: Clustering, options: RunOptions,
@@ -510,7 +511,7 @@ def lifecycle(result: SegmentationResult, features: Features, clustering: Cluste
                 features.engine, features.cleaned.lines, features.source.provided, lifecycle_cutoff(features),
                 result.segments_frame, clustering.k, options.horizon, options.seed, fitted=reused)
         else:
-            outcome = finish_lifecycle(begun, features.table.column("customer_id"))
+            outcome = finish_lifecycle(begun)
         backtest = None
         if features.holdout is not None and outcome.model is not None:
             names = np.asarray(result.profiles.segment_name, dtype=object)[clustering.labels]

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from custseg.errors import CustsegError
 from custseg.profiles.backtest import lifecycle_summary, parse_duration
@@ -129,33 +130,47 @@ def summary_expression(lines, cutoff):
     )
 
 
-def fetch(expression) -> pd.DataFrame:
-    """The summary as pandas with text customer ids (ids as the customer table has them)."""
+def fetch_table(expression, text_ids: bool = True) -> pa.Table:
+    """The summary as Arrow, in the engine's row order, with text customer ids (ids as the customer
+    table has them; ``text_ids=False``: as the engine gives them)."""
     table = expression.to_pyarrow()
     ids = table.column("customer_id")
-    if not pa.types.is_string(ids.type):
+    if text_ids and not pa.types.is_string(ids.type):
         table = table.set_column(table.schema.get_field_index("customer_id"), "customer_id", ids.cast(pa.string()))
-    # a fixed row order: the engine's group-by order varies, the seeded fit sample must not
-    frame = table.to_pandas().sort_values("customer_id", kind="stable").reset_index(drop=True)
     # money sums in floating point differ in their last bits with the engine's thread count; rounded
     # to a millionth, the same data gives the same fit and the same bytes whatever the threads
     for column in MONEY:
-        if column in frame:
-            frame[column] = frame[column].round(MONEY_DECIMALS)
-    return frame
+        if column in table.column_names:
+            i = table.schema.get_field_index(column)
+            table = table.set_column(i, column, pc.round(table.column(column), MONEY_DECIMALS))
+    return table
 
 
-def align(summary: pd.DataFrame, customer_ids) -> tuple[pd.DataFrame, int]:
-    """The summary in the order of ``customer_ids`` (text), customers without a row filled with zeros."""
-    ids = pd.Index(pd.Series(np.asarray(customer_ids, dtype=object)).astype(str))
-    index = pd.Index(summary["customer_id"].astype(str)).get_indexer(ids)
+def fetch(expression) -> pd.DataFrame:
+    """:func:`fetch_table` as pandas, in a fixed row order (sorted by id): the engine's group-by
+    order varies, a seeded sample drawn from the rows must not."""
+    return fetch_table(expression).to_pandas().sort_values("customer_id", kind="stable").reset_index(drop=True)
+
+
+def align(summary: pa.Table, customer_ids) -> tuple[pd.DataFrame, int]:
+    """The summary in the order of ``customer_ids`` (made text), customers without a row filled with
+    zeros (T = 0: a summary row has T >= 1), and how many had none."""
+    ids = customer_ids if isinstance(customer_ids, (pa.Array, pa.ChunkedArray)) else pa.array(
+        np.asarray(customer_ids, dtype=object).astype(str))
+    known = summary.column("customer_id")
+    if ids.type != known.type or not (pa.types.is_integer(ids.type) or pa.types.is_string(ids.type)):
+        ids, known = ids.cast(pa.string()), known.cast(pa.string())  # integer ids match as integers (quicker)
+    index = pc.index_in(ids, value_set=known).fill_null(-1).to_numpy(zero_copy_only=False)
     missing = int((index < 0).sum())
     out = {}
     for column in ("x", "t_x", "T", "mean_value", "value_orders", "spend"):
-        values = summary[column].to_numpy(np.float64) if column in summary else np.zeros(len(summary))
+        if column in summary.column_names:
+            values = summary.column(column).to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
+        else:
+            values = np.zeros(summary.num_rows)
         taken = np.where(index >= 0, values[np.maximum(index, 0)] if len(values) else 0.0, 0.0)
         out[column] = np.nan_to_num(taken, nan=0.0, posinf=0.0, neginf=0.0)
-    return pd.DataFrame(out), missing
+    return pd.DataFrame(out, copy=False), missing
 
 
 def fit(summary: pd.DataFrame, horizon: str, *, seed: int, model: str = DEFAULT_MODEL,
@@ -203,11 +218,13 @@ def model_info(model: LifecycleModel, horizon: str) -> dict[str, Any]:
 
 @dataclass
 class Begun:
-    """A lifecycle run under way (:func:`begin`): the engine's summary in hand, the fit running in
-    a background thread while the flow clusters; :func:`finish` scores once the fit is done."""
+    """A lifecycle run under way (:func:`begin`): the engine's summary in hand, in the customer
+    table's order, the fit running in a background thread while the flow clusters; :func:`finish`
+    scores once the fit is done."""
 
     horizon: str
-    summary: pd.DataFrame | None = None
+    aligned: pd.DataFrame | None = None  # x, t_x, T, mean_value, value_orders, spend per customer
+    undated: int = 0  # customers without a dated order (no summary row)
     fit: Future | None = None
     fitted: LifecycleModel | None = None  # a saved model (--model): nothing to fit
     absent: dict[str, Any] | None = None  # summary.json's reason when nothing can be scored
@@ -220,12 +237,14 @@ def _timed_fit(summary: pd.DataFrame, horizon: str, seed: int, model: str) -> tu
     return fitted, time.perf_counter() - started
 
 
-def begin(lines, provided: set[str], cutoff, horizon: str, seed: int, model: str = DEFAULT_MODEL,
+def begin(lines, provided: set[str], cutoff, customer_ids, horizon: str, seed: int, model: str = DEFAULT_MODEL,
           fitted: LifecycleModel | None = None, background: bool = True) -> Begun:
     """The summary by the engine (orders before ``cutoff``, see :func:`end_of`), in this thread — the
-    engine's connection is not shared between threads — and the fit (unless ``fitted`` is given)
-    started in a background thread: it needs nothing of the segments, and its scipy work releases
-    the GIL, so it runs beside K-means instead of after it.  ``background=False`` fits here."""
+    engine's connection is not shared between threads — aligned to ``customer_ids``, and the fit
+    (unless ``fitted`` is given) on the customers with a summary row, in that order (the customer
+    table's: fixed, so the seeded fit sample is too), started in a background thread: it needs
+    nothing of the segments, and its scipy work releases the GIL, so it runs beside K-means
+    instead of after it.  ``background=False`` fits here."""
     missing = missing_columns(provided)
     if missing:
         return Begun(horizon, absent={"status": "absent", "reason":
@@ -233,22 +252,23 @@ def begin(lines, provided: set[str], cutoff, horizon: str, seed: int, model: str
     if cutoff is None:
         return Begun(horizon, absent={"status": "absent", "reason": "no order line has a date"})
     started = time.perf_counter()
-    summary = fetch(summary_expression(lines, cutoff))
-    begun = Begun(horizon, summary, fitted=fitted, seconds={"summary": round(time.perf_counter() - started, 3)})
+    aligned, undated = align(fetch_table(summary_expression(lines, cutoff), text_ids=False), customer_ids)
+    begun = Begun(horizon, aligned, undated, fitted=fitted, seconds={"summary": round(time.perf_counter() - started, 3)})
     if fitted is None:
+        dated = aligned[aligned["T"].to_numpy() > 0].reset_index(drop=True)
         if background:
-            begun.fit = in_background(_timed_fit, summary, horizon, seed, model)
+            begun.fit = in_background(_timed_fit, dated, horizon, seed, model)
         else:
             begun.fit = Future()
             try:
-                begun.fit.set_result(_timed_fit(summary, horizon, seed, model))
+                begun.fit.set_result(_timed_fit(dated, horizon, seed, model))
             except CustsegError as exc:
                 begun.fit.set_exception(exc)
     return begun
 
 
-def finish(begun: Begun, customer_ids) -> Lifecycle:
-    """The scores of ``customer_ids`` once the fit is done (waiting for it if need be).
+def finish(begun: Begun) -> Lifecycle:
+    """The scores of the customers once the fit is done (waiting for it if need be).
 
     Never raises for a data reason: without dates or amounts, or when the model cannot be fitted,
     the outcome has no scores and ``info["reason"]`` says why.
@@ -257,7 +277,6 @@ def finish(begun: Begun, customer_ids) -> Lifecycle:
     if begun.absent is not None:
         return Lifecycle(None, horizon, info=begun.absent)
     seconds = dict(begun.seconds)
-    aligned, undated = align(begun.summary, customer_ids)
     if begun.fit is not None:
         waiting = time.perf_counter()
         try:
@@ -269,17 +288,17 @@ def finish(begun: Begun, customer_ids) -> Lifecycle:
     else:
         fitted = with_horizon(begun.fitted, horizon)
     scoring = time.perf_counter()
-    scores = score(fitted, aligned, horizon)
+    scores = score(fitted, begun.aligned, horizon)
     seconds["score"] = round(time.perf_counter() - scoring, 3)
-    info = {"status": "scored", **model_info(fitted, horizon), "customers_without_dates": undated,
+    info = {"status": "scored", **model_info(fitted, horizon), "customers_without_dates": begun.undated,
             "fit_sample": FIT_SAMPLE, "seconds": seconds}
-    return Lifecycle(fitted, horizon, scores, aligned["spend"].to_numpy(np.float64), info)
+    return Lifecycle(fitted, horizon, scores, begun.aligned["spend"].to_numpy(np.float64), info)
 
 
 def run_lifecycle(lines, provided: set[str], cutoff, customer_ids, horizon: str, seed: int,
                   model: str = DEFAULT_MODEL, fitted: LifecycleModel | None = None) -> Lifecycle:
     """:func:`begin` and :func:`finish` in one call (the fit in this thread)."""
-    return finish(begin(lines, provided, cutoff, horizon, seed, model, fitted, background=False), customer_ids)
+    return finish(begin(lines, provided, cutoff, customer_ids, horizon, seed, model, fitted, background=False))
 
 
 def segment_table(lifecycle: Lifecycle, labels: np.ndarray, k: int) -> pd.DataFrame:

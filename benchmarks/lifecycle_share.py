@@ -1,0 +1,66 @@
+"""What the lifecycle models add to a run: `custseg run` with and without them, alternating.
+
+    .venv/bin/python benchmarks/lifecycle_share.py benchmarks/data/shopify_1m.csv --repeat 3
+
+"Without" is the same run with the lifecycle step told the data has no dates (no summary, no
+fit, no scores): the difference of the wall times is everything the lifecycle costs the run,
+including the fit's share of the cores while it runs beside K-means (which summary.json's
+seconds.lifecycle, the time on the flow's path, does not show).  Each run is a fresh process;
+best of --repeat for each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+RUNNER = """
+import sys
+if sys.argv[1] == "without":
+    import custseg.pipeline as P
+    from custseg.profiles.lifecycle import Begun
+    P.start_lifecycle = lambda features, model, options, stages: Begun(
+        options.horizon, absent={"status": "absent", "reason": "benchmark: lifecycle off"})
+from custseg.cli import entry
+sys.argv = ["custseg", "run", *sys.argv[2:]]
+entry()
+"""
+
+
+def once(mode: str, data: str, out: Path, extra: list[str]) -> tuple[float, dict]:
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", RUNNER, mode, data, "--out", str(out), "--force", "--quiet", *extra],
+                   check=True, stdout=subprocess.DEVNULL)
+    wall = time.perf_counter() - started
+    return wall, json.loads((out / "summary.json").read_text())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("data")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--report", action="store_true", help="write the report too (default --no-report)")
+    args = parser.parse_args()
+    extra = [] if args.report else ["--no-report"]
+    best: dict[str, tuple[float, dict]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(args.repeat):
+            for mode in ("with", "without"):
+                wall, summary = once(mode, args.data, Path(tmp) / mode, extra)
+                print(f"{mode:8s} run {i + 1}: {wall:.2f} s  (summary.json {summary['seconds']}, "
+                      f"lifecycle {summary['seconds'].get('lifecycle', 0):.2f} s, "
+                      f"{summary['lifecycle'].get('seconds', {})})", flush=True)
+                if mode not in best or wall < best[mode][0]:
+                    best[mode] = (wall, summary)
+    w, wo = best["with"][0], best["without"][0]
+    print(f"\nbest of {args.repeat}: with {w:.2f} s, without {wo:.2f} s: the lifecycle adds {w - wo:.2f} s, "
+          f"{(w - wo) / w:.1%} of the run")
+
+
+if __name__ == "__main__":
+    main()
