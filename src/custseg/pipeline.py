@@ -492,7 +492,9 @@ def start_lifecycle(features: Features, model: SegmentationModel | None, options
     with stages.stage("lifecycle", "summarising each customer's orders for the lifecycle models"):
         return begin_lifecycle(features.cleaned.lines, features.source.provided, lifecycle_cutoff(features),
                                features.table.column("customer_id"), options.horizon, options.seed,
-                               fitted=model.lifecycle if model is not None else None)
+                               fitted=model.lifecycle if model is not None else None,
+                               spend=features.table.column("total_spending")
+                               if "total_spending" in features.table.column_names else None)
 
 
 def lifecycle(result: SegmentationResult, features: Features, clustering: Clustering, options: RunOptions,

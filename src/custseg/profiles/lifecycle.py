@@ -118,9 +118,12 @@ def end_of(last_date) -> _dt.date:
     return pd.Timestamp(last_date).date() + _dt.timedelta(days=1)
 
 
-def summary_expression(lines, cutoff):
-    """Ibis: customer_id, x, t_x, T, mean_value, value_orders, spend — of the orders before ``cutoff``."""
+def summary_expression(lines, cutoff, with_spend: bool = True):
+    """Ibis: customer_id, x, t_x, T, mean_value, value_orders, spend — of the orders before ``cutoff``
+    (``with_spend=False``: without spend, which is each customer's total_spending feature)."""
     summary = lifecycle_summary(lines, cutoff, 1)
+    if not with_spend:
+        return summary.select("customer_id", "x", "t_x", "T", "mean_value", "value_orders")
     spend = lines.group_by(lines.customer_id).aggregate(spend=lines.amount.cast("float64").sum())
     joined = summary.left_join(spend, summary.customer_id == spend.customer_id)
     return joined.select(
@@ -238,13 +241,15 @@ def _timed_fit(summary: pd.DataFrame, horizon: str, seed: int, model: str) -> tu
 
 
 def begin(lines, provided: set[str], cutoff, customer_ids, horizon: str, seed: int, model: str = DEFAULT_MODEL,
-          fitted: LifecycleModel | None = None, background: bool = True) -> Begun:
+          fitted: LifecycleModel | None = None, background: bool = True, spend=None) -> Begun:
     """The summary by the engine (orders before ``cutoff``, see :func:`end_of`), in this thread — the
     engine's connection is not shared between threads — aligned to ``customer_ids``, and the fit
     (unless ``fitted`` is given) on the customers with a summary row, in that order (the customer
     table's: fixed, so the seeded fit sample is too), started in a background thread: it needs
     nothing of the segments, and its scipy work releases the GIL, so it runs beside K-means
-    instead of after it.  ``background=False`` fits here."""
+    instead of after it.  ``background=False`` fits here.  ``spend``: each customer's total spend in
+    the order of ``customer_ids`` (the total_spending feature: the same sum of the lines' amounts),
+    which spares the engine a second pass over the lines (at 100M lines, a 37M-group aggregation)."""
     missing = missing_columns(provided)
     if missing:
         return Begun(horizon, absent={"status": "absent", "reason":
@@ -252,7 +257,11 @@ def begin(lines, provided: set[str], cutoff, customer_ids, horizon: str, seed: i
     if cutoff is None:
         return Begun(horizon, absent={"status": "absent", "reason": "no order line has a date"})
     started = time.perf_counter()
-    aligned, undated = align(fetch_table(summary_expression(lines, cutoff), text_ids=False), customer_ids)
+    expression = summary_expression(lines, cutoff, with_spend=spend is None)
+    aligned, undated = align(fetch_table(expression, text_ids=False), customer_ids)
+    if spend is not None:
+        spend = np.asarray(spend.to_numpy(zero_copy_only=False) if hasattr(spend, "to_numpy") else spend, dtype=np.float64)
+        aligned["spend"] = np.nan_to_num(np.round(spend, MONEY_DECIMALS), nan=0.0, posinf=0.0, neginf=0.0)
     begun = Begun(horizon, aligned, undated, fitted=fitted, seconds={"summary": round(time.perf_counter() - started, 3)})
     if fitted is None:
         dated = aligned[aligned["T"].to_numpy() > 0].reset_index(drop=True)
