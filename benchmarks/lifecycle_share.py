@@ -6,13 +6,14 @@
 fit, no scores): the difference of the wall times is everything the lifecycle costs the run,
 including the fit's share of the cores while it runs beside K-means (which summary.json's
 seconds.lifecycle, the time on the flow's path, does not show).  Each run is a fresh process;
-best of --repeat for each.
+best of --repeat for each, and the median over the pairs of runs made one after the other.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -48,18 +49,25 @@ def main() -> None:
     args = parser.parse_args()
     extra = [] if args.report else ["--no-report"]
     best: dict[str, tuple[float, dict]] = {}
+    pairs: list[tuple[float, float]] = []
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(args.repeat):
+            walls = {}
             for mode in ("with", "without"):
                 wall, summary = once(mode, args.data, Path(tmp) / mode, extra)
                 print(f"{mode:8s} run {i + 1}: {wall:.2f} s  (summary.json {summary['seconds']}, "
                       f"lifecycle {summary['seconds'].get('lifecycle', 0):.2f} s, "
                       f"{summary['lifecycle'].get('seconds', {})})", flush=True)
+                walls[mode] = wall
                 if mode not in best or wall < best[mode][0]:
                     best[mode] = (wall, summary)
+            pairs.append((walls["with"], walls["without"]))
     w, wo = best["with"][0], best["without"][0]
     print(f"\nbest of {args.repeat}: with {w:.2f} s, without {wo:.2f} s: the lifecycle adds {w - wo:.2f} s, "
           f"{(w - wo) / w:.1%} of the run")
+    shares = sorted((a - b) / a for a, b in pairs)
+    print(f"each pair (with, without, one after the other): the lifecycle's share "
+          f"{', '.join(f'{x:.1%}' for x in shares)}; median {statistics.median(shares):.1%}")
 
 
 if __name__ == "__main__":
