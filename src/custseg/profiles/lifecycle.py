@@ -155,21 +155,29 @@ def fetch(expression) -> pd.DataFrame:
     return fetch_table(expression).to_pandas().sort_values("customer_id", kind="stable").reset_index(drop=True)
 
 
-def align(summary: pa.Table, customer_ids) -> tuple[pd.DataFrame, int]:
-    """The summary in the order of ``customer_ids`` (made text), customers without a row filled with
-    zeros (T = 0: a summary row has T >= 1), and how many had none."""
+def positions(summary: pa.Table, customer_ids) -> np.ndarray:
+    """For each of ``customer_ids`` (made text unless both sides are integers), its row in the
+    summary, or -1 (no dated order)."""
     ids = customer_ids if isinstance(customer_ids, (pa.Array, pa.ChunkedArray)) else pa.array(
         np.asarray(customer_ids, dtype=object).astype(str))
     known = summary.column("customer_id")
     if ids.type != known.type or not (pa.types.is_integer(ids.type) or pa.types.is_string(ids.type)):
         ids, known = ids.cast(pa.string()), known.cast(pa.string())  # integer ids match as integers (quicker)
-    index = pc.index_in(ids, value_set=known).fill_null(-1).to_numpy(zero_copy_only=False)
+    return pc.index_in(ids, value_set=known).fill_null(-1).to_numpy(zero_copy_only=False)
+
+
+SUMMARY = ("x", "t_x", "T", "mean_value", "value_orders", "spend")
+
+
+def take(summary: pa.Table, index: np.ndarray, columns: tuple[str, ...] = SUMMARY) -> pd.DataFrame:
+    """The summary's rows ``index`` (-1: a customer without a row, all zeros: T = 0, where a summary
+    row has T >= 1) as float64 ``columns``; one temporary per column at most (300 MB at 37M customers)."""
     found = index >= 0
-    missing = int(len(index) - found.sum())
-    if missing:  # (one temporary per column at most: at 37M customers each is 300 MB)
+    missing = not found.all()
+    if missing:
         rows, index = np.flatnonzero(found), index[found]
     out = {}
-    for column in ("x", "t_x", "T", "mean_value", "value_orders", "spend"):
+    for column in columns:
         if column not in summary.column_names:
             out[column] = np.zeros(len(found))
             continue
@@ -180,7 +188,7 @@ def align(summary: pa.Table, customer_ids) -> tuple[pd.DataFrame, int]:
         else:
             taken = values[index].astype(np.float64, copy=False)
         out[column] = np.nan_to_num(taken, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
-    return pd.DataFrame(out, copy=False), missing
+    return pd.DataFrame(out, copy=False)
 
 
 def fit(summary: pd.DataFrame, horizon: str, *, seed: int, model: str = DEFAULT_MODEL,
@@ -228,35 +236,44 @@ def model_info(model: LifecycleModel, horizon: str) -> dict[str, Any]:
 
 @dataclass
 class Begun:
-    """A lifecycle run under way (:func:`begin`): the engine's summary in hand, in the customer
-    table's order, the fit running in a background thread while the flow clusters; :func:`finish`
+    """A lifecycle run under way (:func:`begin`): the engine's summary in hand and each customer's
+    row in it, the fit running in a background thread while the flow clusters; :func:`finish`
     scores once the fit is done."""
 
     horizon: str
-    aligned: pd.DataFrame | None = None  # x, t_x, T, mean_value, value_orders, spend per customer
-    undated: int = 0  # customers without a dated order (no summary row)
+    summary: pa.Table | None = None  # customer_id, x, t_x, T, mean_value, value_orders (narrow types)
+    index: np.ndarray | None = None  # each customer's row in summary, -1: no dated order
+    spend: np.ndarray | None = None  # each customer's total spend (None: the summary's column)
     fit: Future | None = None
     fitted: LifecycleModel | None = None  # a saved model (--model): nothing to fit
     absent: dict[str, Any] | None = None  # summary.json's reason when nothing can be scored
     seconds: dict[str, float] = field(default_factory=dict)
 
 
-def _timed_fit(summary: pd.DataFrame, horizon: str, seed: int, model: str) -> tuple[LifecycleModel, float]:
+def _timed_fit(summary: pa.Table, index: np.ndarray, horizon: str, seed: int, model: str
+               ) -> tuple[LifecycleModel, float]:
+    """The fit on the customers with a summary row, in the customer table's order (fixed, so the
+    seeded sample is too); their columns are built here and freed when the fit is done."""
     started = time.perf_counter()
-    fitted = fit(summary, horizon, seed=seed, model=model)
+    fitted = fit(take(summary, index[index >= 0], SUMMARY[:-1]), horizon, seed=seed, model=model)
     return fitted, time.perf_counter() - started
+
+
+#: The summary's integer columns as the in-memory path holds them (days and order counts fit in
+#: 32 bits): at 37M customers the summary is 1.0 GB instead of 1.8 GB while K-means runs.
+NARROW = {"x": "int32", "t_x": "int32", "T": "int32", "value_orders": "int32"}
 
 
 def begin(lines, provided: set[str], cutoff, customer_ids, horizon: str, seed: int, model: str = DEFAULT_MODEL,
           fitted: LifecycleModel | None = None, background: bool = True, spend=None) -> Begun:
     """The summary by the engine (orders before ``cutoff``, see :func:`end_of`), in this thread — the
-    engine's connection is not shared between threads — aligned to ``customer_ids``, and the fit
-    (unless ``fitted`` is given) on the customers with a summary row, in that order (the customer
-    table's: fixed, so the seeded fit sample is too), started in a background thread: it needs
-    nothing of the segments, and its scipy work releases the GIL, so it runs beside K-means
-    instead of after it.  ``background=False`` fits here.  ``spend``: each customer's total spend in
-    the order of ``customer_ids`` (the total_spending feature: the same sum of the lines' amounts),
-    which spares the engine a second pass over the lines (at 100M lines, a 37M-group aggregation)."""
+    engine's connection is not shared between threads — and each of ``customer_ids``' row in it;
+    the fit (unless ``fitted`` is given) started in a background thread: it needs nothing of the
+    segments, and its scipy work releases the GIL, so it runs beside K-means instead of after it.
+    ``background=False`` fits here.  ``spend``: each customer's total spend in the order of
+    ``customer_ids`` (the total_spending feature: the same sum of the lines' amounts), which spares
+    the engine a second pass over the lines (at 100M lines, a 37M-group aggregation).  The
+    per-customer columns are built in :func:`finish`, after the clustering's memory peak."""
     missing = missing_columns(provided)
     if missing:
         return Begun(horizon, absent={"status": "absent", "reason":
@@ -265,19 +282,21 @@ def begin(lines, provided: set[str], cutoff, customer_ids, horizon: str, seed: i
         return Begun(horizon, absent={"status": "absent", "reason": "no order line has a date"})
     started = time.perf_counter()
     expression = summary_expression(lines, cutoff, with_spend=spend is None)
-    aligned, undated = align(fetch_table(expression, text_ids=False), customer_ids)
+    expression = expression.mutate(**{c: expression[c].cast(t) for c, t in NARROW.items()})
+    summary = fetch_table(expression, text_ids=False)
+    index = positions(summary, customer_ids)
     if spend is not None:
         spend = np.asarray(spend.to_numpy(zero_copy_only=False) if hasattr(spend, "to_numpy") else spend, dtype=np.float64)
-        aligned["spend"] = np.nan_to_num(np.round(spend, MONEY_DECIMALS), nan=0.0, posinf=0.0, neginf=0.0)
-    begun = Begun(horizon, aligned, undated, fitted=fitted, seconds={"summary": round(time.perf_counter() - started, 3)})
+        spend = np.nan_to_num(np.round(spend, MONEY_DECIMALS), copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+    begun = Begun(horizon, summary, index, spend, fitted=fitted,
+                  seconds={"summary": round(time.perf_counter() - started, 3)})
     if fitted is None:
-        dated = aligned[aligned["T"].to_numpy() > 0].reset_index(drop=True)
         if background:
-            begun.fit = in_background(_timed_fit, dated, horizon, seed, model)
+            begun.fit = in_background(_timed_fit, summary, index, horizon, seed, model)
         else:
             begun.fit = Future()
             try:
-                begun.fit.set_result(_timed_fit(dated, horizon, seed, model))
+                begun.fit.set_result(_timed_fit(summary, index, horizon, seed, model))
             except CustsegError as exc:
                 begun.fit.set_exception(exc)
     return begun
@@ -304,11 +323,16 @@ def finish(begun: Begun) -> Lifecycle:
     else:
         fitted = with_horizon(begun.fitted, horizon)
     scoring = time.perf_counter()
-    scores = score(fitted, begun.aligned, horizon)
+    if begun.spend is not None:
+        aligned = take(begun.summary, begun.index, SUMMARY[:-1])
+        aligned["spend"] = begun.spend
+    else:
+        aligned = take(begun.summary, begun.index)
+    scores = score(fitted, aligned, horizon)
     seconds["score"] = round(time.perf_counter() - scoring, 3)
-    info = {"status": "scored", **model_info(fitted, horizon), "customers_without_dates": begun.undated,
+    info = {"status": "scored", **model_info(fitted, horizon), "customers_without_dates": int((begun.index < 0).sum()),
             "fit_sample": FIT_SAMPLE, "seconds": seconds}
-    return Lifecycle(fitted, horizon, scores, begun.aligned["spend"].to_numpy(np.float64), info)
+    return Lifecycle(fitted, horizon, scores, aligned["spend"].to_numpy(np.float64), info)
 
 
 def run_lifecycle(lines, provided: set[str], cutoff, customer_ids, horizon: str, seed: int,
