@@ -722,33 +722,52 @@ def _pnbd_pairs(x, t_x, T):
     return _distinct_pairs(x, t_x) + _distinct_pairs(x, T)
 
 
-def _pnbd_parts(theta, x, t_x, T, distinct: bool = False, pairs=None):
-    """Per-customer Pareto/NBD log-likelihood and the logs of its two terms (alive, gone).
+def _pnbd_parts(theta, x, t_x, T, distinct: bool = False, pairs=None, grad: bool = False):
+    """Per-customer Pareto/NBD log-likelihood, the logs of its two terms (alive, gone) and, with
+    ``grad``, its gradient in (r, alpha, s, beta) (else None).
 
     L = Gamma(r+x) alpha^r beta^s / Gamma(r) * [(alpha+T)^-(r+x) (beta+T)^-s + s/(r+s+x) A0]
     (Fader, Hardie & Lee 2005, "A note on implementing the Pareto/NBD model in MATLAB", eq. 2);
     the first term is "still alive at T", the second "left between t_x and T".
     ``distinct``: compute the 2F1 terms once per distinct (x, t_x) and (x, T) pair (whole-day
     summaries repeat them a lot); ``pairs``: those pairs precomputed by :func:`_pnbd_pairs`.
+    The gradient is analytic but for 2F1's derivatives in b and c (see :func:`_log_hyp2f1_1_grad`).
     """
     r, alpha, s, beta = (float(v) for v in theta)
     rx = r + x
-    l1 = -rx * np.log(alpha + T) - s * np.log(beta + T)
+    log_aT, log_bT = np.log(alpha + T), np.log(beta + T)
+    l1 = -rx * log_aT - s * log_bT
     if distinct and len(x) and pairs is None:
         pairs = _pnbd_pairs(x, t_x, T)
-    if pairs is not None:
-        kx, kt, inv_t, kx2, kT, inv_T = pairs
-        f_t = _pnbd_log_F(r, alpha, s, beta, kx, kt)[0][inv_t]
-        f_T = _pnbd_log_F(r, alpha, s, beta, kx2, kT)[0][inv_T]
-    else:
-        f_t = _pnbd_log_F(r, alpha, s, beta, x, t_x)[0]
-        f_T = _pnbd_log_F(r, alpha, s, beta, x, T)[0]
+    if pairs is None:
+        pairs = (x, t_x, slice(None), x, T, slice(None))
+    kx, kt, inv_t, kx2, kT, inv_T = pairs
+    f_t, g_t = _pnbd_log_F(r, alpha, s, beta, kx, kt, grad=grad)
+    f_T, g_T = _pnbd_log_F(r, alpha, s, beta, kx2, kT, grad=grad)
+    f_t, f_T = f_t[inv_t], f_T[inv_T]
     # A0 = F(t_x) - F(T) > 0 for t_x < T, 0 when the last purchase is at T
     with np.errstate(divide="ignore"):
         log_a0 = f_t + np.log(-np.expm1(np.minimum(f_T - f_t, 0.0)))
     l2 = math.log(s) - np.log(r + s + x) + log_a0
-    ll = gammaln(rx) - math.lgamma(r) + r * math.log(alpha) + s * math.log(beta) + np.logaddexp(l1, l2)
-    return ll, l1, l2
+    lse = np.logaddexp(l1, l2)
+    ll = gammaln(rx) - math.lgamma(r) + r * math.log(alpha) + s * math.log(beta) + lse
+    if not grad:
+        return ll, l1, l2, None
+    with np.errstate(divide="ignore", invalid="ignore"):
+        q = np.exp(np.minimum(f_T - f_t, 0.0))  # F(T)/F(t_x), 1 when the last purchase is at T
+        p2 = np.exp(l2 - lse)  # share of the "left between t_x and T" term
+        gone = p2 > 0
+        spread = np.where(gone, 1.0 - q, 1.0)
+        d_a0 = [np.where(gone, (gt[inv_t] - q * gT[inv_T]) / spread, 0.0) for gt, gT in zip(g_t, g_T)]
+    p1 = 1.0 - p2
+    inv_rsx = 1.0 / (r + s + x)
+    grads = (
+        digamma(rx) - digamma(r) + math.log(alpha) - p1 * log_aT + p2 * (d_a0[0] - inv_rsx),
+        r / alpha - p1 * rx / (alpha + T) + p2 * d_a0[1],
+        math.log(beta) - p1 * log_bT + p2 * (1.0 / s - inv_rsx + d_a0[2]),
+        s / beta - p1 * s / (beta + T) + p2 * d_a0[3],
+    )
+    return ll, l1, l2, grads
 
 
 def _log_hyp2f1_1_grad(b, c, z, fallback: bool = True):
@@ -778,35 +797,8 @@ def _log_hyp2f1_1_grad(b, c, z, fallback: bool = True):
 
 
 def _pnbd_ll_grad(theta, x, t_x, T, pairs):
-    """Per-customer Pareto/NBD log-likelihood (as :func:`_pnbd_parts`) and its gradient in
-    (r, alpha, s, beta): analytic but for 2F1's derivatives in b and c (see
-    :func:`_log_hyp2f1_1_grad`), the 2F1 work once per distinct pair."""
-    r, alpha, s, beta = (float(v) for v in theta)
-    kx, kt, inv_t, kx2, kT, inv_T = pairs
-    f_t, g_t = _pnbd_log_F(r, alpha, s, beta, kx, kt, grad=True)
-    f_T, g_T = _pnbd_log_F(r, alpha, s, beta, kx2, kT, grad=True)
-    f_t, f_T = f_t[inv_t], f_T[inv_T]
-    rx = r + x
-    log_aT, log_bT = np.log(alpha + T), np.log(beta + T)
-    l1 = -rx * log_aT - s * log_bT
-    with np.errstate(divide="ignore", invalid="ignore"):
-        q = np.exp(np.minimum(f_T - f_t, 0.0))  # F(T)/F(t_x), 1 when the last purchase is at T
-        log_a0 = f_t + np.log(-np.expm1(np.minimum(f_T - f_t, 0.0)))
-        l2 = math.log(s) - np.log(r + s + x) + log_a0
-        lse = np.logaddexp(l1, l2)
-        p2 = np.exp(l2 - lse)  # share of the "left between t_x and T" term
-        gone = p2 > 0
-        spread = np.where(gone, 1.0 - q, 1.0)
-        d_a0 = [np.where(gone, (gt[inv_t] - q * gT[inv_T]) / spread, 0.0) for gt, gT in zip(g_t, g_T)]
-    p1 = 1.0 - p2
-    ll = gammaln(rx) - math.lgamma(r) + r * math.log(alpha) + s * math.log(beta) + lse
-    inv_rsx = 1.0 / (r + s + x)
-    grads = (
-        digamma(rx) - digamma(r) + math.log(alpha) - p1 * log_aT + p2 * (d_a0[0] - inv_rsx),
-        r / alpha - p1 * rx / (alpha + T) + p2 * d_a0[1],
-        math.log(beta) - p1 * log_bT + p2 * (1.0 / s - inv_rsx + d_a0[2]),
-        s / beta - p1 * s / (beta + T) + p2 * d_a0[3],
-    )
+    """Per-customer Pareto/NBD log-likelihood and its gradient in (r, alpha, s, beta) (:func:`_pnbd_parts`)."""
+    ll, _, _, grads = _pnbd_parts(theta, x, t_x, T, pairs=pairs, grad=True)
     return ll, grads
 
 
@@ -837,7 +829,7 @@ def _fit_pnbd(x, t_x, T, w, scale: float, time_unit: str) -> PurchaseModel:
 
 
 def _pnbd_p_alive(params: PurchaseModel, x, t_x, T) -> np.ndarray:
-    _, l1, l2 = _pnbd_parts((params.r, params.alpha, params.s, params.beta), x, t_x, T, distinct=True)
+    _, l1, l2, _ = _pnbd_parts((params.r, params.alpha, params.s, params.beta), x, t_x, T, distinct=True)
     return expit(l1 - l2)
 
 
