@@ -504,14 +504,14 @@ def lifecycle(result: SegmentationResult, features: Features, clustering: Cluste
     flow: the summary before the clustering and this stage (the fit's own time is in "lifecycle")."""
     before = stages.seconds.get("lifecycle", 0.0) if begun is not None else 0.0
     with stages.stage("lifecycle", "fitting the lifecycle models and scoring every customer"):
-        reused = clustering.model.lifecycle if clustering.model is not None else None
         if features.frame is not None and features.holdout is not None:
             raise CustsegError(f"--holdout {options.holdout} needs the customer table in memory: raise "
                                "--spark-local-limit above the number of customers (or use --engine duckdb).")
         if begun is None:  # customers kept in Spark: scored there, joined to the segments there
             outcome, result.segments_frame = run_lifecycle_spark(
                 features.engine, features.cleaned.lines, features.source.provided, lifecycle_cutoff(features),
-                result.segments_frame, clustering.k, options.horizon, options.seed, fitted=reused)
+                result.segments_frame, clustering.k, options.horizon, options.seed,
+                fitted=clustering.model.lifecycle if clustering.model is not None else None)
         else:
             outcome = finish_lifecycle(begun)
         backtest = None
