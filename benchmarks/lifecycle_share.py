@@ -2,8 +2,8 @@
 
     .venv/bin/python benchmarks/lifecycle_share.py benchmarks/data/shopify_1m.csv --repeat 3
 
-"Without" is the same run with the lifecycle step told the data has no dates (no summary, no
-fit, no scores): the difference of the wall times is everything the lifecycle costs the run,
+"Without" is the same run with the lifecycle step told the data has no dates (no summary — neither
+the columns the customer table's query adds nor a query of its own —, no fit, no scores): the difference of the wall times is everything the lifecycle costs the run,
 including the fit's share of the cores while it runs beside K-means (which summary.json's
 seconds.lifecycle, the time on the flow's path, does not show).  Each run is a fresh process;
 best of --repeat for each, and the median over the pairs of runs made one after the other.
@@ -25,6 +25,7 @@ import sys
 if sys.argv[1] == "without":
     import custseg.pipeline as P
     from custseg.profiles.lifecycle import Begun
+    P.lifecycle_in_query = lambda engine, source: False
     P.start_lifecycle = lambda features, model, options, stages: Begun(
         options.horizon, absent={"status": "absent", "reason": "benchmark: lifecycle off"})
 from custseg.cli import entry

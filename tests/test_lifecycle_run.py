@@ -39,11 +39,12 @@ H,17,2024-03-20,25
 """
 
 # Computed by hand: x repeat orders, t_x days first -> last, T days first -> 2024-04-01,
-# mean value of the repeat orders (value_orders of them; a one-time buyer: the first order, weight 0).
+# mean value of the repeat orders (value_orders of them; a one-time buyer: their net spend, weight 0).
+# Without quantities a negative amount is a refund, not a purchase (sources/schemas.py): no order.
 HAND = {  # customer: (x, t_x, T, mean_value, value_orders)
     "A": (2, 60, 91, 60.0, 2),    # Jan 1, Jan 11, Mar 1: (50 + 70) / 2
     "B": (0, 0, 60, 40.0, 0),     # Feb 1 only
-    "C": (1, 15, 87, -80.0, 1),   # a refund larger than the purchase: negative spend
+    "C": (0, 0, 87, -50.0, 0),    # a refund larger than the purchase (no purchase: no order): net -50
     "D": (1, 0, 1, 20.0, 1),      # two orders on the last day
     "E": (1, 31, 90, 0.0, 1),     # zero spend
     "F": (3, 42, 89, 45.0, 3),    # Jan 3 .. Feb 14: (35 + 45 + 55) / 3

@@ -103,8 +103,15 @@ def customer_products(lines: ir.Table, with_names: bool = True) -> ir.Table:
         **names, quantity=purchases.quantity.cast(MONEY).sum(), amount=purchases.amount.cast(MONEY).sum())
 
 
+#: The lifecycle models' summary of each customer's orders, computed beside the features from the
+#: same (customer, order) table (customer_features(lifecycle=True)): purchase orders (order_count),
+#: the first and last purchase order's day and the net mean value of the repeat orders — the
+#: definitions of profiles.backtest.lifecycle_summary, without a second grouping of the lines.
+LIFECYCLE_COLUMNS = ("lifecycle_orders", "lifecycle_first_day", "lifecycle_last_day", "lifecycle_mean_value")
+
+
 def customer_features(lines: ir.Table, names: list[str], return_rate_level: str = "order",
-                      products: ir.Table | None = None, text_ids: bool = True) -> ir.Table:
+                      products: ir.Table | None = None, text_ids: bool = True, lifecycle: bool = False) -> ir.Table:
     """One row per customer who made at least one purchase: customer_id and the named features.
 
     `return_rate_level` is "order" when returns are booked on the order line (the seed's
@@ -112,6 +119,8 @@ def customer_features(lines: ir.Table, names: list[str], return_rate_level: str 
     separate lines (returned / ordered units over all the customer's lines, capped at 1).
     `products` is customer_products(lines) when already computed. Ids come out as text
     unless `text_ids` is False (then integer ids stay integers: the caller makes them text).
+    `lifecycle` adds :data:`LIFECYCLE_COLUMNS` after the features (an engine whose aggregates take
+    an ORDER BY: the first order's value is the first by day, then order id).
     """
     purchase = lines.quantity > 0
     # Money is summed as an exact decimal: the result does not depend on the order in
@@ -143,6 +152,10 @@ def customer_features(lines: ir.Table, names: list[str], return_rate_level: str 
         else:
             metrics["returned_units"] = o.returned_units.sum()
             metrics["ordered_units"] = o.ordered_units.sum()
+    if lifecycle:  # a purchase order's day: its first purchase line's (first_date; null for no purchase)
+        metrics["lifecycle_last_date"] = o.first_date.max()
+        metrics["lifecycle_first_value"] = o.order_amount.first(
+            where=o.is_purchase, order_by=[o.first_date.cast("date"), o.order_id])
     customers = o.group_by("customer_id").aggregate(**metrics)
     customers = customers.filter(customers.order_count > 0)
 
@@ -165,6 +178,8 @@ def customer_features(lines: ir.Table, names: list[str], return_rate_level: str 
         customers = customers.join(products, "customer_id", how="left")
         customers = customers.mutate(products_ordered=customers.products_ordered.fill_null(0.0))
 
+    if lifecycle:  # the repeat orders' net value, exact (decimal) before total_spending becomes a float
+        customers = customers.mutate(lifecycle_repeat_value=customers.total_spending - customers.lifecycle_first_value)
     customers = customers.mutate(total_spending=customers.total_spending.cast("float64"))
     reference = customers.last_seen.max()  # the last date in the data
     derived = {
@@ -177,7 +192,21 @@ def customer_features(lines: ir.Table, names: list[str], return_rate_level: str 
     if "average_return_rate" in names:
         customers = customers.mutate(average_return_rate=customers.average_return_rate.fill_null(0.0))
     ids = customers.customer_id.cast("string") if text_ids else customers.customer_id  # ids may be integers
-    return customers.select(ids.name("customer_id"), *[customers[name].cast("float64").name(name) for name in names])
+    extra = {}
+    if lifecycle:
+        c = customers
+        repeats = c.order_count - 1
+        extra = {
+            "lifecycle_orders": c.order_count.cast("int32"),
+            "lifecycle_first_day": c.first_order.cast("date"),
+            "lifecycle_last_day": c.lifecycle_last_date.cast("date"),
+            # the repeat orders' net mean (Gamma-Gamma); a one-time buyer's: their net spend
+            "lifecycle_mean_value": ibis.cases(
+                (repeats > 0, c.lifecycle_repeat_value.cast("float64") / repeats),
+                else_=c.total_spending).fill_null(0.0),
+        }
+    return customers.select(ids.name("customer_id"), *[customers[name].cast("float64").name(name) for name in names],
+                            **extra)
 
 
 def natural_order_indices(ids) -> "pa.Array":

@@ -29,8 +29,8 @@ from .clustering.scaling import assign
 from .engines import Engine, connect, engine_of, translate_read_errors
 from .cleaning.parse_failures import refuse_if_mostly_unparsed
 from .errors import CustsegError
-from .features import (available, check_features, customer_features, customer_products, natural_order,
-                       parse_features)
+from .features import (LIFECYCLE_COLUMNS, available, check_features, customer_features, customer_products,
+                       natural_order, parse_features)
 from .model import SegmentationModel, as_model, model_label
 from .options import SEED, EngineOptions, RunOptions, check_workbook_rows, normalize_currency
 from .profiles.drift import TrainingReference, check_drift
@@ -39,7 +39,8 @@ from .profiles.best_sellers import COLUMNS as BEST_SELLER_COLUMNS, best_sellers
 from .profiles.explain import Explanation, add_segment_columns, data_facts, explain, table_facts
 from .profiles.holdout import evaluate as evaluate_holdout, split as split_holdout
 from .profiles.lifecycle import (Begun, add_to_table, attach as attach_lifecycle, begin as begin_lifecycle, end_of,
-                                 finish as finish_lifecycle, for_new_customers, run_lifecycle_spark)
+                                 finish as finish_lifecycle, for_new_customers, missing_columns as lifecycle_missing,
+                                 run_lifecycle_spark)
 from .profiles.stats import build_profiles
 from .runtime import preload
 from .runtime.stages import ProgressCallback, Stages
@@ -166,6 +167,7 @@ def compute_features(engine: Engine, data, options: RunOptions, stages: Stages,
         return Features(source=source, cleaned=cleaned, quality=quality, table=None, names=names, engine=engine,
                         lazy=customer_features(cleaned.lines, names, source.return_rate_level))
     with stages.stage("features", f"computing {', '.join(names)} per customer"):
+        summary = None  # the lifecycle summary, when the customer table's query gives it
         if engine.may_keep_customers:
             from .clustering.spark import materialize_customers  # PySpark is optional (custseg[spark])
 
@@ -175,8 +177,13 @@ def compute_features(engine: Engine, data, options: RunOptions, stages: Stages,
             products = None
         else:
             products = keep_customer_products(engine, cleaned, source.provided)
-            table = customer_features(cleaned.lines, computed, source.return_rate_level, products, text_ids=False)
+            with_summary = lifecycle_in_query(engine, source)
+            table = customer_features(cleaned.lines, computed, source.return_rate_level, products, text_ids=False,
+                                      lifecycle=with_summary)
             feats = fetch_customers(engine, table)
+            if with_summary:
+                summary = feats.select(list(LIFECYCLE_COLUMNS))
+                feats = feats.drop_columns(list(LIFECYCLE_COLUMNS))
             frame, customers = None, None
         stages.note(f"{customers or feats.num_rows:,} customers")
         if engine.transfer_note():
@@ -191,7 +198,14 @@ def compute_features(engine: Engine, data, options: RunOptions, stages: Stages,
             kept = kept_table(source.kept, spec.keep)
     return Features(source=source, cleaned=cleaned, quality=quality, table=feats, names=names,
                     frame=frame, customers=customers, engine=engine, products=products, holdout=holdout,
-                    kept=kept)
+                    kept=kept, lifecycle_summary=summary)
+
+
+def lifecycle_in_query(engine: Engine, source) -> bool:
+    """Whether the customer table's query also summarises each customer's orders for the lifecycle
+    models (features.LIFECYCLE_COLUMNS): with dates and amounts, on an engine whose aggregates take
+    an order (elsewhere the lifecycle step queries its summary itself, profiles/lifecycle.py)."""
+    return engine.ordered_first and not lifecycle_missing(source.provided)
 
 
 def keep_customer_products(engine: Engine, cleaned, provided: set[str]):
@@ -281,6 +295,7 @@ class Features:
     holdout: Any = None       # profiles.holdout.Holdout of a --holdout run (the lines above stop at its cutoff)
     lazy: Any = None          # the customer table as the engine's expression (compute_features(lazy_only=True))
     kept: pa.Table | None = None  # --keep: customer_id and the kept columns, one row per customer
+    lifecycle_summary: pa.Table | None = None  # features.LIFECYCLE_COLUMNS, row for row with `table`
 
     def matrix(self) -> np.ndarray:
         # column_stack makes the one new array (float64 columns give float64; no second copy)
@@ -494,7 +509,8 @@ def start_lifecycle(features: Features, model: SegmentationModel | None, options
                                features.table.column("customer_id"), options.horizon, options.seed,
                                fitted=model.lifecycle if model is not None else None,
                                spend=features.table.column("total_spending")
-                               if "total_spending" in features.table.column_names else None)
+                               if "total_spending" in features.table.column_names else None,
+                               computed=features.lifecycle_summary)
 
 
 def lifecycle(result: SegmentationResult, features: Features, clustering: Clustering, options: RunOptions,

@@ -41,6 +41,7 @@ class Engine:
     may_keep_customers = False    # may keep a customer table too large to collect (Spark)
     reads_urls = False            # reads URLs (hdfs://, s3a:// ...) besides local files
     reads_database = False        # the order lines are a database's table or query (engines/sql.py)
+    ordered_first = False         # runs Ibis' first(order_by=...) aggregate in one grouping (no window)
 
     def __init__(self, backend):
         self.ibis = backend  # the Ibis backend that runs the expressions

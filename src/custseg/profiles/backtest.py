@@ -17,9 +17,10 @@ days counted from the cutoff (negative in calibration): a customer whose first o
 ``-f`` and last on day ``-l`` has ``T = f`` (the age at the end of calibration, so an order on
 the calibration's last day gives T = 1) and ``t_x = f - l``.  Orders: distinct ``order_id`` per
 customer, or — without an order id — one customer's lines on one calendar day; an order's date is
-its earliest line's and its value the sum of its lines' amounts.  Orders after the holdout are
-ignored; customers whose first order is in the holdout are not in the backtest (the model
-predicts existing customers).
+its earliest purchase line's and its value the sum of all its lines' amounts.  Only purchase
+orders (with a line that orders units) are counted; a return-only order adds its amount to the
+money (see :func:`lifecycle_summary`).  Orders after the holdout are ignored; customers whose
+first order is in the holdout are not in the backtest (the model predicts existing customers).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from custseg.errors import CustsegError
+from custseg.features import MONEY
 from custseg.profiles.lifecycle_models import (
     DAYS_PER_MONTH,
     DEFAULT_MODEL,
@@ -86,30 +88,33 @@ def holdout_cutoff(last_date: Any, holdout_days: float) -> tuple[_dt.date, int]:
 
 
 def _orders(table, cutoff, holdout_days: int):
-    """One row per order up to the holdout's end: customer_id, day (from the cutoff), value, rank, first day."""
+    """One row per order up to the holdout's end: customer_id, day (from the cutoff), value, purchase,
+    rank (among the customer's purchase orders) and first_day (of the customer's first purchase)."""
     import ibis
 
     cutoff = pd.Timestamp(cutoff).date()
     t = table.filter(table.customer_id.notnull(), table.order_date.notnull())
     day = t.order_date.cast("date").delta(ibis.literal(cutoff), unit="day")
     t = t.mutate(_day=day).filter(day < holdout_days)
-    amount = t.amount.cast("float64")
-    if "order_id" in table.columns:
-        orders = t.group_by([t.customer_id, t.order_id]).aggregate(day=t._day.min(), value=amount.sum())
-        tie = ["order_id"]
-    else:
-        orders = t.group_by([t.customer_id, t._day]).aggregate(value=amount.sum()).rename(day="_day")
-        tie = []
-    orders = orders.mutate(value=orders.value.fill_null(0.0))
-    orders = orders.select("customer_id", "day", "value", *tie)
+    amount = t.amount.cast(MONEY)  # exact sums, as the features' (the same mean values, bit for bit)
+    # a purchase line orders units (features.py); without quantities every line is one
+    bought = t.quantity > 0 if "quantity" in table.columns else t.customer_id.notnull()  # (true: filtered)
+    keys = [t.customer_id, t.order_id] if "order_id" in table.columns else [t.customer_id, t._day]
+    orders = t.group_by(keys).aggregate(
+        # an order's day: its first purchase line's (a return-only order: its first line's)
+        day=t._day.min(where=bought).coalesce(t._day.min()), value=amount.sum(), purchase=bought.any())
+    tie = ["order_id"] if "order_id" in table.columns else []
+    orders = orders.mutate(value=orders.value.fill_null(0))
+    orders = orders.select("customer_id", "day", "value", "purchase", *tie)
     return orders.mutate(
-        rank=ibis.row_number().over(group_by=orders.customer_id, order_by=[orders.day, *(orders[c] for c in tie)]),
-        first_day=orders.day.min().over(group_by=orders.customer_id),
+        rank=ibis.row_number().over(group_by=[orders.customer_id, orders.purchase],
+                                    order_by=[orders.day, *(orders[c] for c in tie)]),
+        first_day=orders.day.min(where=orders.purchase).over(group_by=orders.customer_id),
     )
 
 
 def lifecycle_summary(table, cutoff, holdout_days: int):
-    """Ibis expression: one row per customer with an order before ``cutoff``.
+    """Ibis expression: one row per customer with a purchase order before ``cutoff``.
 
     Columns (:data:`SUMMARY_COLUMNS`): ``x`` repeat orders (orders − 1), ``t_x`` days from the
     first to the last order, ``T`` days from the first order to the cutoff (the end of
@@ -117,12 +122,17 @@ def lifecycle_summary(table, cutoff, holdout_days: int):
     ``value_orders`` for the Gamma-Gamma model, and ``holdout_orders`` / ``holdout_spend``: the
     customer's orders and summed amounts in the ``holdout_days`` days from the cutoff on.
 
-    ``mean_value`` is the mean value of the **repeat** orders (``value_orders`` = x of them), as
-    the Gamma-Gamma model is fitted in the papers and lifetimes (the first order is often
-    different: a welcome discount, a trial).  A one-time buyer (x = 0) gets their first order's
-    value with ``value_orders`` = 0: weight zero in the model, whose estimate is then the
-    population mean when the value is positive and 0 when it is not (see lifecycle_models).
-    ``table`` has the canonical columns customer_id, order_date, amount and optionally order_id.
+    Orders are **purchase orders**, as the order_count feature counts them (an order with a line
+    that orders units): a cancellation or refund booked as an order of its own is no repeat
+    purchase, but its amount counts in the money (spend net of returns, as total_spending).
+    ``mean_value`` is the mean net value of the **repeat** orders (``value_orders`` = x of them):
+    the customer's net spend less the first order's value, over x — as the Gamma-Gamma model is
+    fitted in the papers and lifetimes (the first order is often different: a welcome discount, a
+    trial).  A one-time buyer (x = 0) gets their net spend with ``value_orders`` = 0: weight zero in
+    the model, whose estimate is then the population mean when the value is positive and 0 when it
+    is not (see lifecycle_models; a fully refunded one-time buyer is worth 0 ahead).
+    ``table`` has the canonical columns customer_id, order_date, amount and optionally order_id and
+    quantity (without it, every line is a purchase).
     """
     import ibis
 
@@ -131,19 +141,21 @@ def lifecycle_summary(table, cutoff, holdout_days: int):
     o = o.filter(o.first_day < 0)
     calib = o.day < 0
     hold = o.day >= 0
+    bought = calib & o.purchase
     g = o.group_by(o.customer_id).aggregate(
-        n=o.day.count(where=calib),
-        first=o.day.min(where=calib),
-        last=o.day.max(where=calib),
+        n=o.day.count(where=bought),
+        first=o.day.min(where=bought),
+        last=o.day.max(where=bought),
         total=o.value.sum(where=calib),
-        first_value=o.value.sum(where=o.rank == 0),
-        holdout_orders=o.day.count(where=hold),
+        first_value=o.value.sum(where=o.purchase & (o.rank == 0)),
+        holdout_orders=o.day.count(where=hold & o.purchase),
         holdout_spend=o.value.sum(where=hold),
     )
     x = g.n - 1
+    total = g.total.fill_null(0)
     mean_value = ibis.cases(
-        (x > 0, (g.total - g.first_value) / x.cast("float64")),
-        else_=g.first_value,
+        (x > 0, (total - g.first_value).cast("float64") / x.cast("float64")),
+        else_=total.cast("float64"),
     )
     return g.select(
         customer_id=g.customer_id,
@@ -153,19 +165,19 @@ def lifecycle_summary(table, cutoff, holdout_days: int):
         mean_value=mean_value.cast("float64"),
         value_orders=x.cast("int64"),
         holdout_orders=g.holdout_orders.cast("int64"),
-        holdout_spend=g.holdout_spend.fill_null(0.0).cast("float64"),
+        holdout_spend=g.holdout_spend.fill_null(0).cast("float64"),
     )
 
 
 def repeat_orders_by_day(table, cutoff, holdout_days: int):
     """Ibis expression: ``day`` (from the cutoff, negative in calibration) and ``repeat_orders`` that day.
 
-    Counts the orders after the first of the customers whose first order is before the cutoff —
-    the actual side of the tracking plot, over calibration and holdout.  Days without repeat
-    orders have no row.
+    Counts the purchase orders after the first of the customers whose first purchase is before the
+    cutoff — the actual side of the tracking plot, over calibration and holdout.  Days without
+    repeat orders have no row.
     """
     o = _orders(table, cutoff, int(holdout_days))
-    o = o.filter(o.first_day < 0, o.rank > 0)
+    o = o.filter(o.first_day < 0, o.purchase, o.rank > 0)
     return o.group_by(o.day).aggregate(repeat_orders=o.day.count()).order_by("day")
 
 

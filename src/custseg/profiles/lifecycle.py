@@ -2,7 +2,8 @@
 
 The models are :mod:`custseg.profiles.lifecycle_models`; the per-customer summary (x, t_x, T,
 mean order value) is :func:`custseg.profiles.backtest.lifecycle_summary`, a pure Ibis expression
-computed by the engine like every feature.  This module:
+computed by the engine like every feature — or, on DuckDB, columns of the customer table's own
+query (features.LIFECYCLE_COLUMNS, read by :func:`from_features`).  This module:
 
 * :func:`summary_expression` — the summary of every customer at the end of the data (the
   "cutoff" is the day after the last order, so an order on the last day gives T = 1), with each
@@ -36,6 +37,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from custseg.errors import CustsegError
+from custseg.features import MONEY as EXACT_MONEY
 from custseg.profiles.backtest import lifecycle_summary, parse_duration
 from custseg.runtime.parallel import in_background
 from custseg.profiles.lifecycle_models import (
@@ -124,7 +126,7 @@ def summary_expression(lines, cutoff, with_spend: bool = True):
     summary = lifecycle_summary(lines, cutoff, 1)
     if not with_spend:
         return summary.select("customer_id", "x", "t_x", "T", "mean_value", "value_orders")
-    spend = lines.group_by(lines.customer_id).aggregate(spend=lines.amount.cast("float64").sum())
+    spend = lines.group_by(lines.customer_id).aggregate(spend=lines.amount.cast(EXACT_MONEY).sum().cast("float64"))
     joined = summary.left_join(spend, summary.customer_id == spend.customer_id)
     return joined.select(
         customer_id=summary.customer_id, x=summary.x, t_x=summary.t_x, T=summary["T"],
@@ -266,8 +268,29 @@ SCORE_CHUNK = 1 << 21
 NARROW = {"x": "int32", "t_x": "int32", "T": "int32", "value_orders": "int32"}
 
 
+def from_features(columns: pa.Table, cutoff) -> tuple[pa.Table, np.ndarray]:
+    """The summary (:data:`NARROW` types) and each customer's row in it (-1: no dated order) from the
+    customer table's lifecycle columns (features.LIFECYCLE_COLUMNS, row for row with the customers):
+    the same x, t_x, T, mean_value and value_orders as :func:`summary_expression` gives."""
+    orders = columns.column("lifecycle_orders").fill_null(0).to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
+    end = np.int32((pd.Timestamp(cutoff).date() - _dt.date(1970, 1, 1)).days)
+
+    def days(name):  # days since 1970 (date32's integer); no order: 0 (the row is not used)
+        return columns.column(name).cast(pa.int32()).fill_null(0).to_numpy(zero_copy_only=False)
+
+    first = days("lifecycle_first_day")
+    x = np.maximum(orders - 1, 0).astype(np.int32)
+    mean_value = pc.round(columns.column("lifecycle_mean_value").fill_null(0.0), MONEY_DECIMALS)
+    summary = pa.table({"x": x, "t_x": (days("lifecycle_last_day") - first).astype(np.int32),
+                        "T": (end - first).astype(np.int32), "mean_value": mean_value, "value_orders": x})
+    index = np.arange(len(orders), dtype=np.int64)
+    index[orders == 0] = -1
+    return summary, index
+
+
 def begin(lines, provided: set[str], cutoff, customer_ids, horizon: str, seed: int, model: str = DEFAULT_MODEL,
-          fitted: LifecycleModel | None = None, background: bool = True, spend=None) -> Begun:
+          fitted: LifecycleModel | None = None, background: bool = True, spend=None,
+          computed: pa.Table | None = None) -> Begun:
     """The summary by the engine (orders before ``cutoff``, see :func:`end_of`), in this thread — the
     engine's connection is not shared between threads — and each of ``customer_ids``' row in it;
     the fit (unless ``fitted`` is given) started in a background thread: it needs nothing of the
@@ -275,7 +298,9 @@ def begin(lines, provided: set[str], cutoff, customer_ids, horizon: str, seed: i
     ``background=False`` fits here.  ``spend``: each customer's total spend in the order of
     ``customer_ids`` (the total_spending feature: the same sum of the lines' amounts), which spares
     the engine a second pass over the lines (at 100M lines, a 37M-group aggregation).  The
-    per-customer columns are built in :func:`finish`, after the clustering's memory peak."""
+    per-customer columns are built in :func:`finish`, after the clustering's memory peak.
+    ``computed``: the customer table's lifecycle columns (features.LIFECYCLE_COLUMNS), which spare
+    the engine its own summary query (a second grouping of every line)."""
     missing = missing_columns(provided)
     if missing:
         return Begun(horizon, absent={"status": "absent", "reason":
@@ -283,10 +308,13 @@ def begin(lines, provided: set[str], cutoff, customer_ids, horizon: str, seed: i
     if cutoff is None:
         return Begun(horizon, absent={"status": "absent", "reason": "no order line has a date"})
     started = time.perf_counter()
-    expression = summary_expression(lines, cutoff, with_spend=spend is None)
-    expression = expression.mutate(**{c: expression[c].cast(t) for c, t in NARROW.items()})
-    summary = fetch_table(expression, text_ids=False)
-    index = positions(summary, customer_ids)
+    if computed is not None and spend is not None:
+        summary, index = from_features(computed, cutoff)
+    else:
+        expression = summary_expression(lines, cutoff, with_spend=spend is None)
+        expression = expression.mutate(**{c: expression[c].cast(t) for c, t in NARROW.items()})
+        summary = fetch_table(expression, text_ids=False)
+        index = positions(summary, customer_ids)
     if spend is not None:
         spend = np.asarray(spend.to_numpy(zero_copy_only=False) if hasattr(spend, "to_numpy") else spend, dtype=np.float64)
         spend = np.nan_to_num(np.round(spend, MONEY_DECIMALS), copy=False, nan=0.0, posinf=0.0, neginf=0.0)
