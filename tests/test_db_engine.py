@@ -98,6 +98,13 @@ def assert_same_result(expected, got):
         np.testing.assert_allclose(b.column(name).to_numpy(), a.column(name).to_numpy(), rtol=1e-9, atol=1e-9)
     assert got.k == expected.k
     assert b.column("segment").to_pylist() == a.column("segment").to_pylist()
+    # the lifecycle summary: from the customer table's query on DuckDB, by its own window query in a
+    # database (profiles/backtest.py): the same customers' P(alive) and expected orders and value
+    lifecycle = [n for n in a.column_names if n == "p_alive" or n.startswith("expected_")]
+    assert len(lifecycle) == 3 and lifecycle == [n for n in b.column_names if n in lifecycle]
+    for name in lifecycle:
+        np.testing.assert_allclose(b.column(name).to_numpy(), a.column(name).to_numpy(), rtol=1e-6, atol=1e-9,
+                                   err_msg=name)
     assert got.data_quality["rows_read"] == expected.data_quality["rows_read"]
     assert got.data_quality["rows_used"] == expected.data_quality["rows_used"]
     counts = {r["rule"]: r["rows_dropped"] for r in expected.data_quality["rules"] if r["rule"] != "malformed_line"}
