@@ -113,7 +113,7 @@ def _orders(table, cutoff, holdout_days: int):
     )
 
 
-def lifecycle_summary(table, cutoff, holdout_days: int):
+def lifecycle_summary(table, cutoff, holdout_days: int, spend: bool = False):
     """Ibis expression: one row per customer with a purchase order before ``cutoff``.
 
     Columns (:data:`SUMMARY_COLUMNS`): ``x`` repeat orders (orders − 1), ``t_x`` days from the
@@ -132,7 +132,8 @@ def lifecycle_summary(table, cutoff, holdout_days: int):
     the model, whose estimate is then the population mean when the value is positive and 0 when it
     is not (see lifecycle_models; a fully refunded one-time buyer is worth 0 ahead).
     ``table`` has the canonical columns customer_id, order_date, amount and optionally order_id and
-    quantity (without it, every line is a purchase).
+    quantity (without it, every line is a purchase).  ``spend=True`` adds ``spend``: the customer's
+    summed amounts before the cutoff (net of returns, the money the mean comes from).
     """
     import ibis
 
@@ -166,6 +167,7 @@ def lifecycle_summary(table, cutoff, holdout_days: int):
         value_orders=x.cast("int64"),
         holdout_orders=g.holdout_orders.cast("int64"),
         holdout_spend=g.holdout_spend.fill_null(0).cast("float64"),
+        **({"spend": total.cast("float64")} if spend else {}),
     )
 
 

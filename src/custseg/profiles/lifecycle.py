@@ -37,7 +37,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from custseg.errors import CustsegError
-from custseg.features import MONEY as EXACT_MONEY
 from custseg.profiles.backtest import lifecycle_summary, parse_duration
 from custseg.runtime.parallel import in_background
 from custseg.profiles.lifecycle_models import (
@@ -123,16 +122,8 @@ def end_of(last_date) -> _dt.date:
 def summary_expression(lines, cutoff, with_spend: bool = True):
     """Ibis: customer_id, x, t_x, T, mean_value, value_orders, spend — of the orders before ``cutoff``
     (``with_spend=False``: without spend, which is each customer's total_spending feature)."""
-    summary = lifecycle_summary(lines, cutoff, 1)
-    if not with_spend:
-        return summary.select("customer_id", "x", "t_x", "T", "mean_value", "value_orders")
-    spend = lines.group_by(lines.customer_id).aggregate(spend=lines.amount.cast(EXACT_MONEY).sum().cast("float64"))
-    joined = summary.left_join(spend, summary.customer_id == spend.customer_id)
-    return joined.select(
-        customer_id=summary.customer_id, x=summary.x, t_x=summary.t_x, T=summary["T"],
-        mean_value=summary.mean_value, value_orders=summary.value_orders,
-        spend=joined.spend.fill_null(0.0),
-    )
+    summary = lifecycle_summary(lines, cutoff, 1, spend=with_spend)
+    return summary.select("customer_id", "x", "t_x", "T", "mean_value", "value_orders", *(["spend"] * with_spend))
 
 
 def fetch_table(expression, text_ids: bool = True) -> pa.Table:
