@@ -3,13 +3,11 @@ when complete (summary.json last), so an output directory is either whole or abs
 
 from __future__ import annotations
 
-import errno
 import json
 import os
-import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -21,7 +19,7 @@ from ..errors import CustsegError
 from ..model import json_ready
 from .atomic import atomic_directory
 from .audiences import neutralised_column, write_audiences
-from .targets import check_clear_of_inputs, check_replaceable_dir
+from .targets import check_target, write_error  # noqa: F401 - check_target: also outputs.compare's
 from .workbook import check_sheets, run_sheets, write_workbook
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -34,49 +32,6 @@ def neutralise(text: Any) -> Any:
     if isinstance(text, str) and text.startswith(FORMULA_STARTS):
         return "'" + text
     return text
-
-
-def check_target(path: str | os.PathLike, force: bool, inputs: Iterable[object] = ()) -> Path:
-    """Refuse an output directory over an input, or one that is not ours to replace (targets.py);
-    check the parent is writable."""
-    path = Path(path)
-    check_clear_of_inputs(path, inputs)
-    check_replaceable_dir(path, force)
-    parent = path.resolve().parent
-    if not parent.exists():
-        raise CustsegError(f"{parent}: no such directory for --out; create it first.")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise CustsegError(f"{parent}: not writable; choose another --out.")
-    probe_writable(parent)
-    return path
-
-
-def probe_writable(directory: Path) -> None:
-    """Create and remove a scratch directory: finds a read-only or full disk before a long run
-    (os.access alone says yes to root on a read-only mount)."""
-    import tempfile  # (only for the probe)
-
-    try:
-        scratch = tempfile.mkdtemp(prefix=".custseg-probe-", dir=directory)
-        try:
-            with open(os.path.join(scratch, "probe"), "wb") as fh:
-                fh.write(b"\0" * 4096)
-                fh.flush()
-                os.fsync(fh.fileno())
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
-    except OSError as exc:
-        raise write_error(directory, exc) from exc
-
-
-def write_error(target: Path, exc: OSError) -> CustsegError:
-    """One line for an OSError met while writing the outputs."""
-    if exc.errno == errno.ENOSPC:
-        return CustsegError(f"{target}: the disk is full ({exc.strerror}); free space or choose another --out.")
-    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return CustsegError(f"{target}: not writable ({exc.strerror}); choose another --out.")
-    return CustsegError(f"{target}: cannot write the outputs ({exc.strerror or exc}); free space or choose "
-                        "another --out.")
 
 
 def write_json(path: Path, value: Any) -> None:

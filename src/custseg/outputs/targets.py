@@ -11,9 +11,12 @@ Rules (every command that writes: run, demo, predict, compare):
 
 from __future__ import annotations
 
+import errno
 import glob
 import json
 import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Iterable
 
@@ -118,3 +121,44 @@ def check_replaceable_dir(path: str | os.PathLike, force: bool, option: str = "-
     if not force:
         raise CustsegError(f"{path}: the output directory is not empty; use --force to replace it or choose "
                            f"another {option}.")
+
+
+def check_target(path: str | os.PathLike, force: bool, inputs: Iterable[object] = ()) -> Path:
+    """Refuse an output directory over an input, or one that is not ours to replace;
+    check the parent is writable (a probe directory written and removed)."""
+    path = Path(path)
+    check_clear_of_inputs(path, inputs)
+    check_replaceable_dir(path, force)
+    parent = path.resolve().parent
+    if not parent.exists():
+        raise CustsegError(f"{parent}: no such directory for --out; create it first.")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise CustsegError(f"{parent}: not writable; choose another --out.")
+    probe_writable(parent)
+    return path
+
+
+def probe_writable(directory: Path) -> None:
+    """Create and remove a scratch directory: finds a read-only or full disk before a long run
+    (os.access alone says yes to root on a read-only mount)."""
+    try:
+        scratch = tempfile.mkdtemp(prefix=".custseg-probe-", dir=directory)
+        try:
+            with open(os.path.join(scratch, "probe"), "wb") as fh:
+                fh.write(b"\0" * 4096)
+                fh.flush()
+                os.fsync(fh.fileno())
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+    except OSError as exc:
+        raise write_error(directory, exc) from exc
+
+
+def write_error(target: Path, exc: OSError) -> CustsegError:
+    """One line for an OSError met while writing the outputs."""
+    if exc.errno == errno.ENOSPC:
+        return CustsegError(f"{target}: the disk is full ({exc.strerror}); free space or choose another --out.")
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return CustsegError(f"{target}: not writable ({exc.strerror}); choose another --out.")
+    return CustsegError(f"{target}: cannot write the outputs ({exc.strerror or exc}); free space or choose "
+                        "another --out.")
