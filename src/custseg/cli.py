@@ -227,7 +227,7 @@ def run(
     if_exists: IfExists = defaults.IF_EXISTS[0],
 ) -> None:
     """Segment customers from order lines and write segments, profiles, model and report."""
-    from .outputs.run import check_target  # (the CLI imports the flow on use: `custseg --help` stays fast)
+    from .outputs.targets import check_target  # (the CLI imports the flow on use: `custseg --help` stays fast)
     from .pipeline import run as run_pipeline  # (the flow is imported on use)
 
     _State.quiet = not _show_progress(quiet)
@@ -284,7 +284,7 @@ def demo(
 ) -> None:
     """Run the whole pipeline on built-in sample data (about 25,000 customers)."""
     from .pipeline import run as run_pipeline  # (the flow is imported on use)
-    from .outputs.run import check_target  # (pandas, pyarrow: imported on use)
+    from .outputs.targets import check_target  # (imported on use)
     from .sample import write_sample  # (numpy, pyarrow: imported on use)
 
     _State.quiet = not _show_progress(quiet)
@@ -376,7 +376,7 @@ def compare(
     (best: run the second period with 'custseg run ... --model OLD_RUN_DIR/model.json').
     """
     from .outputs.compare import compare_runs, write_comparison  # (pandas, plotly: imported on use)
-    from .outputs.run import check_target  # (pandas, pyarrow: imported on use)
+    from .outputs.targets import check_target  # (imported on use)
 
     check_target(out_dir, force, inputs=[old_run, new_run])
     comparison = compare_runs(old_run, new_run)

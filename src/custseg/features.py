@@ -108,6 +108,8 @@ def customer_products(lines: ir.Table, with_names: bool = True) -> ir.Table:
 #: the first and last purchase order's day and the net mean value of the repeat orders — the
 #: definitions of profiles.backtest.lifecycle_summary, without a second grouping of the lines.
 LIFECYCLE_COLUMNS = ("lifecycle_orders", "lifecycle_first_day", "lifecycle_last_day", "lifecycle_mean_value")
+#: The canonical columns the lifecycle models (and LIFECYCLE_COLUMNS) need.
+LIFECYCLE_NEEDS = ("order_date", "amount")
 
 
 def customer_features(lines: ir.Table, names: list[str], return_rate_level: str = "order",

@@ -11,11 +11,10 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ibis
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 
 from . import __version__
@@ -29,23 +28,23 @@ from .clustering.scaling import assign
 from .engines import Engine, connect, engine_of, translate_read_errors
 from .cleaning.parse_failures import refuse_if_mostly_unparsed
 from .errors import CustsegError
-from .features import (LIFECYCLE_COLUMNS, available, check_features, customer_features, customer_products,
+from .features import (LIFECYCLE_COLUMNS, LIFECYCLE_NEEDS, available, check_features, customer_features, customer_products,
                        natural_order, parse_features)
-from .model import SegmentationModel, as_model, model_label
 from .options import SEED, EngineOptions, RunOptions, check_workbook_rows, normalize_currency
-from .profiles.drift import TrainingReference, check_drift
-from .outputs.run import write_run
-from .profiles.best_sellers import COLUMNS as BEST_SELLER_COLUMNS, best_sellers
-from .profiles.explain import Explanation, add_segment_columns, data_facts, explain, table_facts
-from .profiles.holdout import evaluate as evaluate_holdout, split as split_holdout
-from .profiles.lifecycle import (Begun, add_to_table, attach as attach_lifecycle, begin as begin_lifecycle, end_of,
-                                 finish as finish_lifecycle, for_new_customers, missing_columns as lifecycle_missing,
-                                 run_lifecycle_spark)
-from .profiles.stats import build_profiles
 from .runtime import preload
 from .runtime.stages import ProgressCallback, Stages
 from .sources.keep import attach, kept_table, parse_keep
 from .sources.read import SourceSpec, is_table_like, read_source, read_source_database, read_source_table
+
+# The stages after the features (and the model file) use pandas, SciPy and scikit-learn: 1 s and more
+# of imports. They are imported where they are used, by which time runtime/preload.py has imported
+# them in the background while the engine read the data (its MODULES list them).
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .model import SegmentationModel
+    from .profiles.explain import Explanation
+    from .profiles.lifecycle import Begun
 
 
 @dataclass
@@ -84,6 +83,8 @@ class SegmentationResult:
         segments_format "auto": CSV up to 5M customers, Parquet above or when Spark keeps the segments;
         "xlsx": CSV and the workbook segments.xlsx (segments, profiles, best sellers, k selection).
         audiences: audiences/<n>-<name>.csv per segment (customer_id and the kept columns)."""
+        from .outputs.run import write_run  # pandas: heavy (preloaded)
+
         return write_run(self, path, force=force, report=report, segments_format=segments_format, figures=figures,
                          audiences=audiences)
 
@@ -102,6 +103,7 @@ class SegmentationResult:
 
 def _versions() -> dict[str, str]:
     import duckdb  # (imported by the engine already; only their versions are read here)
+    import pandas as pd  # (preloaded while the engine reads)
     import sklearn  # scikit-learn: heavy (preloaded while the engine reads)
 
     return {
@@ -158,6 +160,8 @@ def compute_features(engine: Engine, data, options: RunOptions, stages: Stages,
             quality["cancellations"] = cancelled
         holdout = None
         if options.holdout is not None:  # the run sees only the lines before the holdout
+            from .profiles.holdout import split as split_holdout  # pandas: heavy (preloaded)
+
             cleaned, holdout = split_holdout(cleaned, quality.get("date_range"), options.holdout, source.provided)
             quality["holdout"] = holdout.info()
         for line in dropped_summary:
@@ -205,7 +209,7 @@ def lifecycle_in_query(engine: Engine, source) -> bool:
     """Whether the customer table's query also summarises each customer's orders for the lifecycle
     models (features.LIFECYCLE_COLUMNS): with dates and amounts, on an engine whose aggregates take
     an order (elsewhere the lifecycle step queries its summary itself, profiles/lifecycle.py)."""
-    return engine.ordered_first and not lifecycle_missing(source.provided)
+    return engine.ordered_first and all(c in source.provided for c in LIFECYCLE_NEEDS)
 
 
 def keep_customer_products(engine: Engine, cleaned, provided: set[str]):
@@ -305,6 +309,8 @@ class Features:
 
 def cluster(X: np.ndarray, options: RunOptions, stages: Stages) -> Clustering:
     """Scale, sweep k, choose k and fit K-means with scikit-learn."""
+    import pandas as pd  # (preloaded while the engine reads)
+
     from .clustering.estimator import CustomerSegmenter  # scikit-learn: heavy (preloaded while the engine reads)
 
     with stages.stage("clustering", f"choosing k and fitting K-means on {len(X):,} customers"):
@@ -326,6 +332,10 @@ def cluster(X: np.ndarray, options: RunOptions, stages: Stages) -> Clustering:
 def reuse_model(model: SegmentationModel, label: str, X: np.ndarray, features: Features,
                 stages: Stages) -> Clustering:
     """The clustering step with a fixed model: every customer to the nearest of its centres (no refit)."""
+    import pandas as pd  # (preloaded while the engine reads)
+
+    from .profiles.drift import TrainingReference, check_drift  # pandas: heavy (preloaded)
+
     where = _where(features.source)
     if len(X) == 0:
         raise CustsegError(f"{where}: no customer with orders after cleaning; there is nothing to segment.")
@@ -372,6 +382,12 @@ def profile(features: Features, clustering: Clustering, options: RunOptions, sta
             explanation: Explanation | None = None):
     """Profiles (names, strategies, statistics, stability, RFM composition) and best sellers,
     computed by the engine."""
+    import pandas as pd  # (preloaded while the engine reads)
+
+    from .profiles.best_sellers import COLUMNS as BEST_SELLER_COLUMNS, best_sellers  # pandas: heavy (preloaded)
+    from .profiles.explain import add_segment_columns, data_facts, table_facts
+    from .profiles.stats import build_profiles
+
     with stages.stage("profiles", "profiling segments and finding best sellers"):
         feats, labels, k = features.table, clustering.labels, clustering.k
         all_names = [c for c in feats.column_names if c != "customer_id"]
@@ -431,9 +447,13 @@ def run(data, options: RunOptions, progress: ProgressCallback | None = None,
     query_progress = engine.query_progress() if watch is not None else None
     if query_progress is not None:
         watch(query_progress)
-    model = as_model(options.model) if options.model is not None else None
+    model, label = None, "the model"
+    if options.model is not None:
+        from .model import as_model, model_label  # SciPy (its lifecycle models): heavy
+
+        model, label = as_model(options.model), model_label(options.model)
     with engine.translating():
-        features = compute_features(engine, data, options, stages, model=model, model_name=model_label(options.model))
+        features = compute_features(engine, data, options, stages, model=model, model_name=label)
     # While Python holds the customer table and the matrix, DuckDB's share shrinks by their size
     # (it evicts its cached tables to disk): the two together stay near the limit. It is lowered
     # before the matrix is built.
@@ -447,7 +467,7 @@ def run(data, options: RunOptions, progress: ProgressCallback | None = None,
                     f"--model with --engine spark needs the customer table in memory: {features.customers:,} "
                     "customers is above --spark-local-limit; raise the limit or score with 'custseg predict'."
                 )
-            clustering = reuse_model(model, model_label(options.model), X, features, stages)
+            clustering = reuse_model(model, label, X, features, stages)
         else:
             check_matrix(X, _where(features.source), features.names, features.quality, options.k)
             if features.frame is not None:
@@ -474,6 +494,8 @@ def explain_segments(features: Features, clustering: Clustering, options: RunOpt
     """Stability at the chosen k, margins to the centres and RFM (profiles/explain.py) of the
     customers in memory (a Spark-resident run: its sample's stability and RFM composition, and no
     per-customer columns)."""
+    from .profiles.explain import explain  # pandas, scikit-learn: heavy (preloaded)
+
     with stages.stage("evidence", "stability, margins to the centres and RFM scores"):
         table = features.table
         columns = {n: table.column(n).to_numpy(zero_copy_only=False) for n in table.column_names
@@ -495,6 +517,8 @@ def run_currency(options: RunOptions, features: Features) -> str | None:
 
 def lifecycle_cutoff(features: Features):
     """The end of the lifecycle models' history: the holdout's start, else the day after the last order."""
+    from .profiles.lifecycle import end_of  # pandas, SciPy: heavy (preloaded)
+
     dates = features.quality.get("date_range")
     return features.holdout.cutoff if features.holdout is not None else (end_of(dates[1]) if dates else None)
 
@@ -502,6 +526,8 @@ def lifecycle_cutoff(features: Features):
 def start_lifecycle(features: Features, model: SegmentationModel | None, options: RunOptions, stages: Stages) -> Begun | None:
     """The lifecycle summary by the engine now, its fit in the background while K-means runs
     (profiles/lifecycle.py); None when the customers stay in Spark (scored there, after the clustering)."""
+    from .profiles.lifecycle import begin as begin_lifecycle  # pandas, SciPy: heavy (preloaded)
+
     if features.frame is not None:
         return None
     with stages.stage("lifecycle", "summarising each customer's orders for the lifecycle models"):
@@ -518,6 +544,9 @@ def lifecycle(result: SegmentationResult, features: Features, clustering: Cluste
     """P(alive), expected orders and value per customer and segment (profiles/lifecycle.py); with
     --holdout, the backtest (profiles/holdout.py).  Its time in summary.json is what it adds to the
     flow: the summary before the clustering and this stage (the fit's own time is in "lifecycle")."""
+    from .profiles.holdout import evaluate as evaluate_holdout  # pandas, SciPy: heavy (preloaded)
+    from .profiles.lifecycle import attach as attach_lifecycle, finish as finish_lifecycle, run_lifecycle_spark
+
     before = stages.seconds.get("lifecycle", 0.0) if begun is not None else 0.0
     with stages.stage("lifecycle", "fitting the lifecycle models and scoring every customer"):
         if features.frame is not None and features.holdout is not None:
@@ -556,6 +585,9 @@ def assemble(features: Features, clustering: Clustering, profiles: pd.DataFrame,
              options: RunOptions, stages: Stages, started: float,
              explanation: Explanation | None = None) -> SegmentationResult:
     """The result object: segments table, summary and model."""
+    from .model import SegmentationModel  # SciPy (its lifecycle models): heavy (preloaded)
+    from .profiles.drift import TrainingReference
+
     feats, names, labels, k = features.table, features.names, clustering.labels, clustering.k
     source, quality = features.source, dict(features.quality)
     n_customers = features.customers if features.customers is not None else feats.num_rows
@@ -683,6 +715,11 @@ def score(model: SegmentationModel | str | os.PathLike, data, *, schema: str = "
     From a database (a URL with `table` or `query`, or an Ibis table expression), the features, the
     scaling and the nearest centre are one query that runs in the database (clustering/in_database.py):
     with `write_table` its result is written there; only with `fetch` do the scored customers come back."""
+    from .model import as_model, model_label  # SciPy, pandas: heavy (the later stages' modules, preloaded)
+    from .profiles.drift import TrainingReference, check_drift
+    from .profiles.explain import explain
+    from .profiles.lifecycle import add_to_table, for_new_customers
+
     label = model_label(model)
     model = as_model(model)
     options = with_database(RunOptions(schema=schema, mapping=dict(mapping or {}), sheet=sheet,

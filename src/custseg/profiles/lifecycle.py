@@ -37,6 +37,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from custseg.errors import CustsegError
+from custseg.features import LIFECYCLE_NEEDS
 from custseg.profiles.backtest import lifecycle_summary, parse_duration
 from custseg.runtime.parallel import in_background
 from custseg.profiles.lifecycle_models import (
@@ -63,7 +64,7 @@ LOST_BELOW = 0.5
 MONEY = ("mean_value", "spend", "holdout_spend")
 MONEY_DECIMALS = 6
 #: Canonical columns the lifecycle models need.
-NEEDED = ("order_date", "amount")
+NEEDED = LIFECYCLE_NEEDS
 
 
 @dataclass

@@ -1,10 +1,12 @@
 """Import the modules of the later stages in the background while the engine reads the data.
 
-scikit-learn (with SciPy), kneed and plotly take 2-3 s to import: as long as reading a
-million order lines. The engine reads without holding Python's interpreter lock, so a
-thread can import them meanwhile. Only modules the main thread does not import while the
-data is read are listed (no two threads import the same module at the same time, so no
-import can deadlock); any failure is ignored here and met again, with its real message,
+pandas, SciPy, scikit-learn, kneed and plotly take 1.5-3 s to import: as long as reading a
+million order lines. The flow (pipeline.py) imports only what reading, cleaning and the features
+need before it starts the engine, and the later stages' modules where they are used; the engine
+reads without holding Python's interpreter lock, so this thread imports them meanwhile, in the
+order the flow needs them. A module the main thread asks for while this thread imports it is
+waited for (Python's per-module import locks; the import graph has no circles, so the two threads
+cannot wait on each other). Any failure is ignored here and met again, with its real message,
 where the module is imported for use.
 """
 
@@ -14,9 +16,11 @@ import importlib
 import threading
 
 MODULES = (
+    "pandas", "custseg.profiles.lifecycle",  # the lifecycle summary and fit, right after the features
     "sklearn.base", "sklearn.cluster", "sklearn.metrics", "sklearn.utils.validation", "threadpoolctl", "kneed",
-    "custseg.clustering.estimator", "plotly.graph_objects", "plotly.subplots", "plotly.io", "plotly.offline", "jinja2",
-    "custseg.outputs.report.page",
+    "custseg.clustering.estimator", "custseg.profiles.explain", "custseg.profiles.stats",
+    "custseg.profiles.best_sellers", "custseg.profiles.holdout", "custseg.model", "custseg.outputs.run",
+    "plotly.graph_objects", "plotly.subplots", "plotly.io", "plotly.offline", "jinja2", "custseg.outputs.report.page",
 )
 
 _started: threading.Thread | None = None
