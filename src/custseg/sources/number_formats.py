@@ -84,19 +84,40 @@ def _mixed_error(where: str, column: str, comma: list[str], point: list[str], un
         "export the column in one format and run again.")
 
 
-def decide(values: list[str], delimiter: str | None, where: str, column: str) -> NumberFormat:
+@dataclass
+class _Tally:
+    """What a column's values show: up to three examples of each decimal mark, and of values that
+    show none ('77.184')."""
+    shown: dict[str, list[str]]
+    undecided: list[str]
+
+    def add(self, values: list[str]) -> _Tally:
+        for value in values:
+            if "." not in value and "," not in value:
+                continue  # shows no mark and is not undecided: nothing to count
+            mark = vote(value)
+            if mark and len(self.shown[mark]) < 3:
+                self.shown[mark].append(value)
+            elif mark is None and len(self.undecided) < 3:
+                self.undecided.append(value)
+            if len(self.undecided) == 3 and all(len(v) == 3 for v in self.shown.values()):
+                break  # every list full: no further value changes the decision
+        return self
+
+
+def _tally(values: list[str]) -> _Tally:
+    return _Tally({".": [], ",": []}, []).add(values)
+
+
+def decide(values: list[str], delimiter: str | None, where: str, column: str,
+           tally: _Tally | None = None) -> NumberFormat:
     """The decimal mark of the column's values that do not show theirs ('77.184'), from sampled
     values (see the module's docstring). reason: "values" (other values show the mark),
     "convention" (none does: the file's convention decides), "mixed" (values show both marks:
-    each is read with its own, and a value showing none is refused) or "plain" (no mark at all)."""
-    shown: dict[str, list[str]] = {".": [], ",": []}
-    undecided: list[str] = []
-    for value in values:
-        mark = vote(value)
-        if mark and len(shown[mark]) < 3:
-            shown[mark].append(value)
-        elif mark is None and len(undecided) < 3 and ("." in value or "," in value):
-            undecided.append(value)
+    each is read with its own, and a value showing none is refused) or "plain" (no mark at all).
+    `tally`: the values' tally, when already counted (the values are then not counted again)."""
+    counted = tally if tally is not None else _tally(values)
+    shown, undecided = counted.shown, counted.undecided
     convention = "," if delimiter == ";" else "."
     if shown["."] and shown[","]:
         if undecided:
@@ -163,10 +184,11 @@ def formats_for(engine, raw: ir.Table, columns: list[str], delimiter: str | None
     """column -> its NumberFormat, for the number columns read as text (`scan`: the whole columns are
     searched for values that decide or refuse, one query; else the sample alone)."""
     samples = sample_values(engine, raw, columns)
+    tallies = {column: _tally(values) for column, values in samples.items()}
     for column, values in samples.items():
-        decide(values, delimiter, where, column)  # the sample alone may already be refused
+        decide(values, delimiter, where, column, tallies[column])  # the sample alone may already be refused
     further = _further_down(engine, raw, list(samples)) if scan else {}
-    formats = {column: decide(values + further.get(column, []), delimiter, where, column)
+    formats = {column: decide(values, delimiter, where, column, tallies[column].add(further.get(column, [])))
                for column, values in samples.items()}
     for column, fmt in formats.items():
         if fmt.reason == "convention" and delimiter != ";" and warnings is not None:
