@@ -38,14 +38,12 @@ import pyarrow.compute as pc
 
 from custseg.errors import CustsegError
 from custseg.features import LIFECYCLE_NEEDS
-from custseg.profiles.backtest import lifecycle_summary, parse_duration
+from custseg.profiles.backtest import fit_lifecycle, lifecycle_summary, parse_duration
 from custseg.runtime.parallel import in_background
 from custseg.profiles.lifecycle_models import (
     DAYS_PER_MONTH,
     LifecycleModel,
     PNBD_MAX_R,
-    fit_purchases,
-    fit_spend,
     score_customers,
 )
 
@@ -187,15 +185,9 @@ def take(summary: pa.Table, index: np.ndarray, columns: tuple[str, ...] = SUMMAR
 
 def fit(summary: pd.DataFrame, horizon: str, *, seed: int, model: str = DEFAULT_MODEL,
         sample_size: int | None = FIT_SAMPLE) -> LifecycleModel:
-    """Purchase model and (when some customer has a positive repeat-order mean) Gamma-Gamma."""
-    purchases = fit_purchases(summary["x"], summary["t_x"], summary["T"], model=model,
-                              sample_size=sample_size, seed=seed)
-    vo = np.asarray(summary["value_orders"], dtype=np.float64)
-    mv = np.asarray(summary["mean_value"], dtype=np.float64)
-    spend = None
-    if ((vo >= 1) & (mv > 0)).any():
-        spend = fit_spend(vo, mv, sample_size=sample_size, seed=seed)
-    return LifecycleModel(purchases=purchases, spend=spend, **model_horizon(horizon))
+    """Purchase model and (when some customer has a positive repeat-order mean) Gamma-Gamma
+    (backtest.fit_lifecycle), over ``horizon``."""
+    return with_horizon(fit_lifecycle(summary, model=model, sample_size=sample_size, seed=seed), horizon)
 
 
 def with_horizon(model: LifecycleModel, horizon: str) -> LifecycleModel:
