@@ -52,7 +52,8 @@ def test_a_run_without_the_preload_thread_is_the_same(tmp_path, small_shopify):
         out = tmp_path / mode
         code = ("import sys\n"
                 + ("import custseg.runtime.preload as p\np.start = lambda: None\n" if mode == "off" else "")
-                + f"sys.argv = ['custseg', 'run', {str(small_shopify)!r}, '--out', {str(out)!r}, '--quiet', '--no-report']\n"
+                + f"sys.argv = ['custseg', 'run', {str(small_shopify)!r}, '--out', {str(out)!r}, "
+                  "'--quiet', '--no-report']\n"
                   "from custseg.cli import entry\nentry()\n")
         done = _fresh(code)
         assert done.returncode == 0, done.stderr

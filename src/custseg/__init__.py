@@ -20,7 +20,7 @@ from .errors import CustsegError, CustsegWarning  # noqa: E402
 _LAZY = {
     "CustomerSegmenter": ".clustering.estimator",
     "SegmentationModel": ".model", "load_model": ".model",
-    "RunOptions": ".options", "SegmentationResult": ".pipeline", "segment": ".api",
+    "RunOptions": ".options", "SegmentationResult": ".outputs.result", "segment": ".api",
     "predict": ".api",
 }
 

@@ -379,7 +379,7 @@ def report_from_files(directory: Path, model) -> Sequence[str]:
     were computed but not clustered on are left out of its distributions)."""
     import pandas as pd
 
-    from ..pipeline import SegmentationResult  # the report reads a result; built here from the files
+    from .result import SegmentationResult  # the report reads a result; built here from the files
     from .report.page import write_report  # plotly and jinja2: heavy
 
     directory = Path(directory)
