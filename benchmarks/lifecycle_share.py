@@ -24,10 +24,11 @@ RUNNER = """
 import sys
 if sys.argv[1] == "without":
     import custseg.pipeline as P
-    from custseg.profiles.lifecycle import Begun
     P.lifecycle_in_query = lambda engine, source: False
-    P.start_lifecycle = lambda features, model, options, stages: Begun(
-        options.horizon, absent={"status": "absent", "reason": "benchmark: lifecycle off"})
+    def start_lifecycle(features, model, options, stages):
+        from custseg.profiles.lifecycle import Begun  # where the flow imports it: pandas, SciPy (preloaded)
+        return Begun(options.horizon, absent={"status": "absent", "reason": "benchmark: lifecycle off"})
+    P.start_lifecycle = start_lifecycle
 from custseg.cli import entry
 sys.argv = ["custseg", "run", *sys.argv[2:]]
 entry()
