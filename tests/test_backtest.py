@@ -305,7 +305,7 @@ def test_retail_mbgnbd_p_alive_beats_bgnbd(retail_results):
 
 @pytest.mark.xfail(
     strict=True,
-    reason="measured 0.673 for MBG/NBD (the default): this wholesale log's fit has almost no drop-out (P(alive) "
+    reason="measured 0.673 for MBG/NBD (not the model a run fits): this wholesale log's fit has almost no drop-out (P(alive) "
     "0.94-0.98 for one-time buyers), so P(alive) ranks little better than recency alone (0.683); Pareto/NBD "
     "meets it (0.716, test_retail_last_90_days_pnbd_p_alive_meets_the_threshold); see docs/lifecycle.md",
 )

@@ -6,8 +6,9 @@ Three published models, fitted by maximum likelihood on each customer's summary:
   customer buys as a Poisson process with rate ``lambda ~ Gamma(r, alpha)``; after each *repeat*
   purchase they drop out with probability ``p ~ Beta(a, b)``.
 * **MBG/NBD** (Batislam, Denizel & Filiztekin 2007): the same, but a customer may also drop out
-  right after their *first* purchase (time 0).  This is the default (``DEFAULT_MODEL``) for
-  P(alive): under plain BG/NBD a customer with no repeat purchase has had no chance to drop out,
+  right after their *first* purchase (time 0).  This is the default (``DEFAULT_MODEL``) of this
+  module's functions (a run fits Pareto/NBD, below: profiles/lifecycle.DEFAULT_MODEL, chosen on a
+  measured backtest): under plain BG/NBD a customer with no repeat purchase has had no chance to drop out,
   so P(alive | x = 0) = 1 whatever their age — every one-time buyer, however long ago, is "alive",
   and on real logs (most customers buy once) that ranks who buys again worse than chance.  MBG/NBD
   lets the one-time buyer's P(alive) fall with the time since their purchase.  Both are exposed
