@@ -662,7 +662,7 @@ def score(model: SegmentationModel | str | os.PathLike, data, *, schema: str = "
     From a database (a URL with `table` or `query`, or an Ibis table expression), the features, the
     scaling and the nearest centre are one query that runs in the database (clustering/in_database.py):
     with `write_table` its result is written there; only with `fetch` do the scored customers come back."""
-    from .model import as_model, model_label  # SciPy, pandas: heavy (the later stages' modules, preloaded)
+    from .model import as_model, model_label  # SciPy, pandas: heavy (imported on use)
     from .profiles.drift import TrainingReference, check_drift
     from .profiles.explain import explain
     from .profiles.lifecycle import add_to_table, for_new_customers
