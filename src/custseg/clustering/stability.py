@@ -30,7 +30,8 @@ import numpy as np
 import pandas as pd
 from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
-from threadpoolctl import threadpool_limits
+
+from ..runtime.parallel import parallel_map, single_threaded
 
 UNSTABLE_BELOW = 0.6
 SAMPLE = 20_000
@@ -80,21 +81,29 @@ def bootstrap_stability(Z, labels, k: int, seed: int = 0, bootstraps: int = BOOT
         Z, labels = Z[chosen], labels[chosen]
         n = sample
     jaccard = np.full((bootstraps, k), np.nan)
-    for b in range(bootstraps):
-        drawn = rng.integers(0, n, size=n)
-        if k == 1:
-            jaccard[b, 0] = 1.0 if n else np.nan
-            continue
+    if k == 1:
+        jaccard[:, 0] = 1.0 if n else np.nan
+        draws = []
+    else:  # drawn in order from the one generator: the same samples whatever runs them
+        draws = [rng.integers(0, n, size=n) for _ in range(bootstraps)]
+
+    def refit(b: int) -> np.ndarray:
+        drawn = draws[b]
         distinct = np.unique(drawn)
         fit_k = min(k, len(distinct))  # K-means needs at least k rows
-        with threadpool_limits(1), warnings.catch_warnings():
-            # (fewer distinct points than k: scikit-learn warns and leaves clusters empty)
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            km = KMeans(n_clusters=fit_k, init="k-means++", n_init=n_init, max_iter=max_iter,
-                        random_state=seed + 1 + b).fit(Z[drawn])
+        km = KMeans(n_clusters=fit_k, init="k-means++", n_init=n_init, max_iter=max_iter,
+                    random_state=seed + 1 + b).fit(Z[drawn])
         # every copy of a row lies at the same point, so gets the same cluster: label the distinct rows
-        refit = km.predict(Z[distinct])
-        jaccard[b] = jaccard_max(labels[distinct], refit, k, fit_k)
+        return jaccard_max(labels[distinct], km.predict(Z[distinct]), k, fit_k)
+
+    # The refits are independent and seeded: one per core, each K-means on one thread (as the
+    # k sweep); the native thread pools are limited, and the warnings filtered, once for all of
+    # them (both are the process's, so they are set here, not in the threads).
+    with single_threaded(), warnings.catch_warnings():
+        # (fewer distinct points than k: scikit-learn warns and leaves clusters empty)
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for b, values in enumerate(parallel_map(refit, range(len(draws)))):
+            jaccard[b] = values
     runs = np.sum(~np.isnan(jaccard), axis=0).astype(np.int64)
     totals = np.nansum(jaccard, axis=0)
     stability = np.divide(totals, runs, out=np.zeros(k), where=runs > 0)
