@@ -41,7 +41,8 @@ def test_help_imports_no_data_library():
 def test_every_preloaded_module_exists():
     # a misspelt name would be skipped silently by the preload thread (and stop it there)
     for name in preload.MODULES:
-        importlib.import_module(name)
+        if name != preload.THREAD_POOLS:  # (not a module: the clustering's thread pools, found once)
+            importlib.import_module(name)
 
 
 def test_a_run_without_the_preload_thread_is_the_same(tmp_path, small_shopify):
@@ -60,3 +61,20 @@ def test_a_run_without_the_preload_thread_is_the_same(tmp_path, small_shopify):
         outs[mode] = (out / "segments.csv").read_bytes()
     assert outs["off"] == outs["on"]
     assert outs["off"].count(b"\n") > 10
+
+
+def test_single_threaded_limits_every_native_pool_and_restores_them():
+    """runtime/parallel.single_threaded (one controller for the process): inside the block every
+    OpenMP and BLAS pool that scikit-learn and numpy loaded runs one thread; after it, as before."""
+    import sklearn.cluster  # noqa: F401 - loads the OpenMP runtime the K-means uses
+    from threadpoolctl import threadpool_info
+
+    from custseg.runtime.parallel import single_threaded
+
+    before = {(p["internal_api"], p["filepath"]): p["num_threads"] for p in threadpool_info()}
+    assert any(api == "openmp" for api, _ in before)
+    with single_threaded():
+        inside = {(p["internal_api"], p["filepath"]): p["num_threads"] for p in threadpool_info()}
+    after = {(p["internal_api"], p["filepath"]): p["num_threads"] for p in threadpool_info()}
+    assert inside.keys() == before.keys() and set(inside.values()) == {1}
+    assert after == before

@@ -15,10 +15,12 @@ from __future__ import annotations
 import importlib
 import threading
 
+#: Not a module: the step that finds the native thread pools (runtime/parallel.thread_pools).
+THREAD_POOLS = "(thread pools)"
 MODULES = (
     "pandas", "custseg.profiles.lifecycle",  # the lifecycle summary and fit, right after the features
     "sklearn.base", "sklearn.cluster", "sklearn.metrics", "sklearn.utils.validation", "threadpoolctl", "kneed",
-    "custseg.clustering.estimator", "custseg.profiles.explain", "custseg.profiles.stats",
+    "custseg.clustering.estimator", THREAD_POOLS, "custseg.profiles.explain", "custseg.profiles.stats",
     "custseg.profiles.best_sellers", "custseg.profiles.holdout", "custseg.model", "custseg.outputs.run",
     "plotly.graph_objects", "plotly.subplots", "plotly.io", "plotly.offline", "jinja2", "custseg.outputs.report.page",
 )
@@ -29,7 +31,12 @@ _started: threading.Thread | None = None
 def _import_all() -> None:
     for name in MODULES:
         try:
-            importlib.import_module(name)
+            if name == THREAD_POOLS:  # scikit-learn's native libraries are loaded: find their pools once
+                from .parallel import thread_pools
+
+                thread_pools()
+            else:
+                importlib.import_module(name)
         except BaseException:  # noqa: BLE001 - the real import reports it
             return
 
