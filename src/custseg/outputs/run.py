@@ -72,8 +72,10 @@ def neutralise_table(table: pa.Table) -> pa.Table:
     return table
 
 
-#: Rows formatted at a time by write_table_csv (a block of segments.csv is ~20 MB).
+#: Rows formatted at a time by write_table_csv (a block of segments.csv is ~20 MB), and the most
+#: threads formatting (with two blocks each waiting: at most ~160 MB of text in memory).
 CSV_BLOCK_ROWS = 1 << 17
+CSV_THREADS = 4
 
 
 def write_table_csv(path: Path, table: pa.Table) -> None:
@@ -89,7 +91,8 @@ def write_table_csv(path: Path, table: pa.Table) -> None:
         return sink.getvalue()
 
     with open(path, "wb") as out:
-        for text in ordered_stream(block, range(0, max(table.num_rows, 1), CSV_BLOCK_ROWS)):
+        for text in ordered_stream(block, range(0, max(table.num_rows, 1), CSV_BLOCK_ROWS),
+                                   workers=min(os.cpu_count() or 1, CSV_THREADS)):
             out.write(text)
 
 
