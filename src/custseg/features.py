@@ -112,6 +112,11 @@ LIFECYCLE_COLUMNS = ("lifecycle_orders", "lifecycle_first_day", "lifecycle_last_
 LIFECYCLE_NEEDS = ("order_date", "amount")
 
 
+def lifecycle_missing(provided: set[str]) -> list[str]:
+    """The canonical columns the lifecycle models need and the data lacks."""
+    return [c for c in LIFECYCLE_NEEDS if c not in provided]
+
+
 def customer_features(lines: ir.Table, names: list[str], return_rate_level: str = "order",
                       products: ir.Table | None = None, text_ids: bool = True, lifecycle: bool = False) -> ir.Table:
     """One row per customer who made at least one purchase: customer_id and the named features.

@@ -28,8 +28,8 @@ from .clustering.scaling import assign
 from .engines import Engine, connect, engine_of, translate_read_errors
 from .cleaning.parse_failures import refuse_if_mostly_unparsed
 from .errors import CustsegError
-from .features import (LIFECYCLE_COLUMNS, LIFECYCLE_NEEDS, available, check_features, customer_features,
-                       customer_products, natural_order, parse_features)
+from .features import (LIFECYCLE_COLUMNS, available, check_features, customer_features, customer_products,
+                       lifecycle_missing, natural_order, parse_features)
 from .options import SEED, EngineOptions, RunOptions, check_workbook_rows, normalize_currency
 from .runtime import preload
 from .runtime.stages import ProgressCallback, Stages
@@ -156,7 +156,7 @@ def lifecycle_in_query(engine: Engine, source) -> bool:
     """Whether the customer table's query also summarises each customer's orders for the lifecycle
     models (features.LIFECYCLE_COLUMNS): with dates and amounts, on an engine whose aggregates take
     an order (elsewhere the lifecycle step queries its summary itself, profiles/lifecycle.py)."""
-    return engine.ordered_first and all(c in source.provided for c in LIFECYCLE_NEEDS)
+    return engine.ordered_first and not lifecycle_missing(source.provided)
 
 
 def keep_customer_products(engine: Engine, cleaned, provided: set[str]):

@@ -28,7 +28,8 @@ from ..features import natural_order_indices
 from ..model import load_model
 from .align import align_models
 from .atomic import atomic_directory
-from .run import check_target, neutralise, write_frame_csv
+from .run import neutralise, write_frame_csv
+from .targets import check_target
 
 NEW_CUSTOMER = "(new customer)"
 ABSENT = "(absent)"

@@ -20,7 +20,7 @@ from ..model import json_ready
 from ..runtime.parallel import ordered_stream
 from .atomic import atomic_directory
 from .audiences import neutralised_column, write_audiences
-from .targets import check_target, write_error  # noqa: F401 - check_target: also outputs.compare's
+from .targets import check_target, write_error
 from .workbook import check_sheets, run_sheets, write_workbook
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")

@@ -37,7 +37,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from custseg.errors import CustsegError
-from custseg.features import LIFECYCLE_NEEDS
+from custseg.features import lifecycle_missing as missing_columns
 from custseg.profiles.backtest import fit_lifecycle, lifecycle_summary, parse_duration
 from custseg.runtime.parallel import in_background
 from custseg.profiles.lifecycle_models import (
@@ -61,8 +61,6 @@ LOST_BELOW = 0.5
 #: Money columns of the summary, rounded to MONEY_DECIMALS places (see :func:`fetch`).
 MONEY = ("mean_value", "spend", "holdout_spend")
 MONEY_DECIMALS = 6
-#: Canonical columns the lifecycle models need.
-NEEDED = LIFECYCLE_NEEDS
 
 
 @dataclass
@@ -106,11 +104,6 @@ def model_horizon(horizon: str) -> dict[str, Any]:
     if label.endswith("m") and float(label[:-1]).is_integer():
         return {"horizon_months": int(float(label[:-1])), "horizon_days": None}
     return {"horizon_months": max(int(round(days / DAYS_PER_MONTH)), 1), "horizon_days": days}
-
-
-def missing_columns(provided: set[str]) -> list[str]:
-    """The canonical columns the lifecycle models need and the data lacks."""
-    return [c for c in NEEDED if c not in provided]
 
 
 def end_of(last_date) -> _dt.date:

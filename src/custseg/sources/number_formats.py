@@ -109,15 +109,13 @@ def _tally(values: list[str]) -> _Tally:
     return _Tally({".": [], ",": []}, []).add(values)
 
 
-def decide(values: list[str], delimiter: str | None, where: str, column: str,
-           tally: _Tally | None = None) -> NumberFormat:
+def decide(tally: _Tally, delimiter: str | None, where: str, column: str) -> NumberFormat:
     """The decimal mark of the column's values that do not show theirs ('77.184'), from sampled
     values (see the module's docstring). reason: "values" (other values show the mark),
     "convention" (none does: the file's convention decides), "mixed" (values show both marks:
     each is read with its own, and a value showing none is refused) or "plain" (no mark at all).
-    `tally`: the values' tally, when already counted (the values are then not counted again)."""
-    counted = tally if tally is not None else _tally(values)
-    shown, undecided = counted.shown, counted.undecided
+    `tally`: what the sampled values show (_tally)."""
+    shown, undecided = tally.shown, tally.undecided
     convention = "," if delimiter == ";" else "."
     if shown["."] and shown[","]:
         if undecided:
@@ -185,11 +183,11 @@ def formats_for(engine, raw: ir.Table, columns: list[str], delimiter: str | None
     searched for values that decide or refuse, one query; else the sample alone)."""
     samples = sample_values(engine, raw, columns)
     tallies = {column: _tally(values) for column, values in samples.items()}
-    for column, values in samples.items():
-        decide(values, delimiter, where, column, tallies[column])  # the sample alone may already be refused
+    for column, tally in tallies.items():
+        decide(tally, delimiter, where, column)  # the sample alone may already be refused
     further = _further_down(engine, raw, list(samples)) if scan else {}
-    formats = {column: decide(values, delimiter, where, column, tallies[column].add(further.get(column, [])))
-               for column, values in samples.items()}
+    formats = {column: decide(tally.add(further.get(column, [])), delimiter, where, column)
+               for column, tally in tallies.items()}
     for column, fmt in formats.items():
         if fmt.reason == "convention" and delimiter != ";" and warnings is not None:
             example = next((v for v in samples[column] if _undecided(v)), "")
