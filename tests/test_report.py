@@ -61,6 +61,14 @@ class _Page(HTMLParser):
             self.text.append(data)
 
 
+def checked(figs: dict) -> dict:
+    """The report's figures, each checked by plotly.py (it raises on a property or value plotly.js
+    would not read) and returned as plotly Figures, whose properties the tests read."""
+    import plotly.graph_objects as go
+
+    return {name: go.Figure(fig.to_dict()) for name, fig in figs.items()}
+
+
 def _parse(page: str) -> _Page:
     parser = _Page()
     parser.feed(page)
@@ -118,6 +126,20 @@ def test_figure_data_cannot_close_its_script_element_and_decodes_to_the_names(pa
     assert html.escape(CUSTOMER_PAYLOAD, quote=False) in decoded
 
 
+def test_every_figure_in_the_page_is_one_plotly_accepts(page):
+    """The page's figures as the browser gets them (typed arrays, the template) read by plotly.py,
+    which raises on any property or value plotly.js does not have."""
+    import plotly.graph_objects as go
+
+    parsed = _parse(page)
+    specs = json.loads(next(text for attrs, text in parsed.scripts if attrs.get("type") == "application/json"))
+    assert len(specs) >= 10
+    for name, spec in specs.items():
+        fig = go.Figure(spec)
+        assert fig.layout.title.text and len(fig.data) >= 1, name
+        assert spec["layout"]["template"]["layout"]["colorway"][0] == "#636efa"  # plotly's default look
+
+
 def test_figures_json_escapes_every_character_that_could_end_the_element():
     from custseg.outputs.report.figures import best_sellers_figure
     import pandas as pd
@@ -150,7 +172,7 @@ def test_report_has_every_section_figure_and_segment(result, page):
 
 def test_scatter_draws_a_uniform_sample_and_says_so(result):
     data = R.report_data(result, plot_sample=500, detail_sample=200)
-    figs = R.build_figures(result, data)
+    figs = checked(R.build_figures(result, data))
     points = [t for t in figs["scatter"].data if t.name != "segment centres"]
     assert sum(len(t.x) for t in points) == 500
     assert f"500 of {result.summary['customers']:,}" in figs["scatter"].layout.title.subtitle.text
@@ -283,7 +305,7 @@ def test_transformed_axes_have_ticks_in_the_shop_units_placed_by_the_transform(r
     """Every tick of the 3D scatter, the scatter matrix and the transformed histograms reads as a
     value in the shop's units and sits where log(1 + |value|) puts it (the clustering's transform)."""
     assert result.summary["scale"] == "log"
-    figs = R.build_figures(result)
+    figs = checked(R.build_figures(result))
     scene = figs["scatter"].layout.scene
     axes = [scene.xaxis, scene.yaxis, scene.zaxis]
     assert [a.title.text for a in axes] == [f"{F.feature_title(f)} (log scale)" for f in result.features]
@@ -292,14 +314,14 @@ def test_transformed_axes_have_ticks_in_the_shop_units_placed_by_the_transform(r
     after = [a for name, a in figs["distributions"].layout.to_plotly_json().items()
              if name.startswith("xaxis") and "tickvals" in a]
     assert len(after) == len(result.features)
-    checked = 0
+    ticks = 0
     for axis in [a.to_plotly_json() for a in axes] + matrix_axes + after:
         assert axis.get("tickmode") == "array" and len(axis["tickvals"]) >= 2
         for position, text in zip(axis["tickvals"], axis["ticktext"]):
             value = _shop_value(text)
             assert position == pytest.approx(np.sign(value) * np.log1p(abs(value)), abs=1e-9), text
-            checked += 1
-    assert checked > 20
+            ticks += 1
+    assert ticks > 20
     assert "log(1 +" not in json.dumps(figs["scatter"].to_plotly_json()["layout"])
 
 
@@ -327,7 +349,7 @@ def test_every_money_figure_in_the_page_carries_the_currency(euro_result):
         numbers = re.findall(r'<td class="n">([^<]*)</td>', cells)
         assert numbers and all(re.fullmatch(r"-?€[\d,]+\.\d\d", n) for n in numbers), numbers
     assert "Currency" in text and "EUR" in text
-    figs = R.build_figures(euro_result)
+    figs = checked(R.build_figures(euro_result))
     boxes = figs["boxes"].layout.to_plotly_json()
     titles = [a["text"] for a in boxes["annotations"]]
     money_axes = [boxes["yaxis" + ("" if i == 0 else str(i + 1))] for i, t in enumerate(titles)
@@ -360,7 +382,7 @@ def test_no_internal_jargon_in_the_page_or_the_figure_titles(page, result):
     text = " ".join(" ".join(_parse(page).text).split()).lower()
     for jargon in ("case study", "the seed's", "seed 0", "taller"):
         assert jargon not in text
-    titles = json.dumps([fig.layout.title.text for fig in R.build_figures(result).values()]).lower()
+    titles = json.dumps([fig.layout.title.text for fig in checked(R.build_figures(result)).values()]).lower()
     assert "drag" not in titles  # the titles are in the PNG exports too
 
 

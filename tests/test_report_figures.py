@@ -6,7 +6,26 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from custseg.outputs.report import figures as F
+from custseg.outputs.report import figures
+
+
+class _Checked:
+    """`figures`, each *_figure builder's result checked by plotly.py (every property and value is one
+    plotly accepts: it raises otherwise) and returned as a plotly Figure, whose properties the tests read."""
+
+    def __getattr__(self, name):
+        attr = getattr(figures, name)
+        if not name.endswith("_figure"):
+            return attr
+
+        def build(*args, **kwargs):
+            import plotly.graph_objects as go
+
+            return go.Figure(attr(*args, **kwargs).to_dict())
+        return build
+
+
+F = _Checked()
 
 
 def _rgb(hex_color: str) -> tuple[int, int, int]:

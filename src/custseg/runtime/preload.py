@@ -22,7 +22,7 @@ MODULES = (
     "sklearn.base", "sklearn.cluster", "sklearn.metrics", "sklearn.utils.validation", "threadpoolctl", "kneed",
     "custseg.clustering.estimator", THREAD_POOLS, "custseg.profiles.explain", "custseg.profiles.stats",
     "custseg.profiles.best_sellers", "custseg.profiles.holdout", "custseg.model", "custseg.outputs.run",
-    "plotly.graph_objects", "plotly.subplots", "plotly.io", "plotly.offline", "jinja2", "custseg.outputs.report.page",
+    "plotly.offline", "jinja2", "custseg.outputs.report.page",
 )
 
 _started: threading.Thread | None = None

@@ -1,7 +1,7 @@
-"""The report's figures: one small, pure builder per figure, from data to a plotly Figure.
+"""The report's figures: one small, pure builder per figure, from data to a plotly.js figure.
 
 Builders take plain arrays and tables (already sampled or summarised: no builder ever
-sees more points than it draws) and return a `plotly.graph_objects.Figure`. Text that
+sees more points than it draws) and return a `plot.Figure` (plotly.js JSON, see plot.py). Text that
 comes from the data (segment and product names, customer ids) goes through `label()`,
 so plotly shows it as text and never as markup. Colours: `segment_colors()`, one
 stable colour per segment id, colour-blind safe (Okabe-Ito first).
@@ -18,15 +18,13 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
-from plotly.subplots import make_subplots
-
 from ...features import REGISTRY
 
 # box_stats groups the rows of each segment with SegmentGroups; standardized_means is what names
 # the segments (profiles.py) and what the profile heatmap draws.
 from ...profiles.stats import SegmentGroups, standardized_means  # noqa: F401
 from ...sources.currency import money, prefix_suffix
+from .plot import Figure, colorscale, subplots, trace
 
 # Okabe & Ito (2008), the colour-blind safe qualitative palette, then Paul Tol's "muted"
 # palette for k > 8. Yellow sits late: it is the hardest to see on white.
@@ -148,8 +146,8 @@ def sample_note(shown: int, total: int, what: str = "customers") -> str:
     return f"a uniform sample of {shown:,} of {total:,} {what}"
 
 
-def _layout(fig: go.Figure, title: str, subtitle: str | None = None, height: int = 420, margin: dict | None = None,
-            **extra) -> go.Figure:
+def _layout(fig: Figure, title: str, subtitle: str | None = None, height: int = 420, margin: dict | None = None,
+            **extra) -> Figure:
     fig.update_layout(
         title={"text": title, "x": 0, "xanchor": "left", "pad": {"l": 8}, "font": {"size": 16, "color": INK},
                **({"subtitle": {"text": subtitle, "font": {"size": 12, "color": MUTED}}} if subtitle else {})},
@@ -171,17 +169,17 @@ def _layout(fig: go.Figure, title: str, subtitle: str | None = None, height: int
 # ---------------------------------------------------------------------------- choosing k
 
 
-def elbow_figure(k_selection: pd.DataFrame, k: int) -> go.Figure:
+def elbow_figure(k_selection: pd.DataFrame, k: int) -> Figure:
     """Inertia (within-cluster sum of squares) against k, the chosen k marked."""
     ks = k_selection["k"].astype(int).tolist()
     inertia = k_selection["inertia"].astype(float).tolist()
-    fig = go.Figure()
-    fig.add_trace(go.Scatter(x=ks, y=inertia, mode="lines+markers", name="inertia",
+    fig = Figure()
+    fig.add_trace(trace("scatter", x=ks, y=inertia, mode="lines+markers", name="inertia",
                              line={"color": OKABE_ITO[0], "width": 2}, marker={"size": 7},
                              hovertemplate="k = %{x}<br>inertia %{y:,.1f}<extra></extra>"))
     if k in ks:
         chosen = inertia[ks.index(k)]
-        fig.add_trace(go.Scatter(x=[k], y=[chosen], mode="markers", name=f"chosen k = {k}",
+        fig.add_trace(trace("scatter", x=[k], y=[chosen], mode="markers", name=f"chosen k = {k}",
                                  marker={"size": 16, "color": OKABE_ITO[5], "symbol": "circle-open",
                                          "line": {"width": 3}},
                                  hovertemplate="chosen k = %{x}<br>inertia %{y:,.1f}<extra></extra>"))
@@ -200,19 +198,19 @@ K_SCORES = (
 )
 
 
-def k_scores_figure(k_selection: pd.DataFrame, k: int) -> go.Figure:
+def k_scores_figure(k_selection: pd.DataFrame, k: int) -> Figure:
     """Silhouette, Calinski-Harabasz and Davies-Bouldin against k (k >= 2), the chosen k marked."""
-    fig = make_subplots(rows=1, cols=3, subplot_titles=[t for _, t in K_SCORES], horizontal_spacing=0.08)
+    fig = subplots(rows=1, cols=3, subplot_titles=[t for _, t in K_SCORES], horizontal_spacing=0.08)
     scored = k_selection[k_selection["k"] >= 2]
     for col, (name, _) in enumerate(K_SCORES, start=1):
         ks = scored["k"].astype(int).tolist()
         values = scored[name].astype(float).tolist()
-        fig.add_trace(go.Scatter(x=ks, y=values, mode="lines+markers", name=name, showlegend=False,
+        fig.add_trace(trace("scatter", x=ks, y=values, mode="lines+markers", name=name, showlegend=False,
                                  line={"color": OKABE_ITO[0], "width": 2}, marker={"size": 6},
                                  hovertemplate=f"k = %{{x}}<br>{name} %{{y:,.3f}}<extra></extra>"),
                       row=1, col=col)
         if k in ks:
-            fig.add_trace(go.Scatter(x=[k], y=[values[ks.index(k)]], mode="markers", name=f"chosen k = {k}",
+            fig.add_trace(trace("scatter", x=[k], y=[values[ks.index(k)]], mode="markers", name=f"chosen k = {k}",
                                      showlegend=col == 1, legendgroup="chosen",
                                      marker={"size": 14, "color": OKABE_ITO[5], "symbol": "circle-open",
                                              "line": {"width": 3}},
@@ -227,11 +225,11 @@ def k_scores_figure(k_selection: pd.DataFrame, k: int) -> go.Figure:
 
 
 def silhouette_figure(values: np.ndarray, labels: np.ndarray, names: Sequence[str], colors: Sequence[str],
-                      total: int) -> go.Figure:
+                      total: int) -> Figure:
     """The silhouette plot: each customer of the sample as a horizontal line, grouped by segment
     and sorted; the dashed line is the average."""
     values, labels = np.asarray(values, dtype=float), np.asarray(labels)
-    fig = go.Figure()
+    fig = Figure()
     gap = max(2, len(values) // 60)
     y0 = 0
     ticks, ticktext = [], []
@@ -240,7 +238,7 @@ def silhouette_figure(values: np.ndarray, labels: np.ndarray, names: Sequence[st
         if len(v) == 0:
             continue
         y = y0 + np.arange(len(v))
-        fig.add_trace(go.Scatter(
+        fig.add_trace(trace("scatter",
             x=np.concatenate([[0.0], v, [0.0]]), y=np.concatenate([[y[0]], y, [y[-1]]]),
             mode="lines", fill="toself", name=label(name), line={"color": colors[s], "width": 0.5},
             fillcolor=colors[s], hoveron="fills",
@@ -251,7 +249,7 @@ def silhouette_figure(values: np.ndarray, labels: np.ndarray, names: Sequence[st
         y0 += len(v) + gap
     mean = float(values.mean()) if len(values) else 0.0
     fig.add_vline(x=mean, line={"color": INK, "dash": "dash", "width": 1.5},
-                  annotation_text=f"average {mean:.2f}", annotation_position="top")
+                  annotation_text=f"average {mean:.2f}")
     fig.update_xaxes(title="silhouette (1: well inside, 0: on a border)",
                      range=[min(-0.1, float(values.min()) - 0.02) if len(values) else -0.1, 1])
     fig.update_yaxes(tickvals=ticks, ticktext=ticktext, showgrid=False, zeroline=False, autorange="reversed")
@@ -263,25 +261,25 @@ def silhouette_figure(values: np.ndarray, labels: np.ndarray, names: Sequence[st
 # ---------------------------------------------------------------------------- segments
 
 
-def sizes_figure(profiles: pd.DataFrame, colors: Sequence[str]) -> go.Figure:
+def sizes_figure(profiles: pd.DataFrame, colors: Sequence[str]) -> Figure:
     """Customers per segment (bars) beside each segment's share of customers and of revenue."""
     names = [label(n) for n in profiles["segment_name"]]
     seg_colors = [colors[int(s)] for s in profiles["segment"]]
     has_revenue = "revenue_share" in profiles
-    fig = make_subplots(rows=1, cols=2 if has_revenue else 1, horizontal_spacing=0.06, shared_yaxes=True,
+    fig = subplots(rows=1, cols=2 if has_revenue else 1, horizontal_spacing=0.06, shared_yaxes=True,
                         subplot_titles=["Customers"] + (["Share of customers and of revenue"] if has_revenue else []))
     customers = profiles["customers"].astype(int).tolist()
-    fig.add_trace(go.Bar(y=names, x=customers, orientation="h", marker={"color": seg_colors}, name="customers",
+    fig.add_trace(trace("bar", y=names, x=customers, orientation="h", marker={"color": seg_colors}, name="customers",
                          showlegend=False, text=[f"{c:,}" for c in customers], textposition="outside",
                          cliponaxis=False, hovertemplate="%{y}<br>%{x:,} customers<extra></extra>"), row=1, col=1)
     if has_revenue:
-        fig.add_trace(go.Bar(y=names, x=profiles["customer_share"].astype(float).tolist(), orientation="h",
+        fig.add_trace(trace("bar", y=names, x=profiles["customer_share"].astype(float).tolist(), orientation="h",
                              name="share of customers (hatched)",
                              marker={"color": "white", "line": {"color": seg_colors, "width": 1.5},
                                      "pattern": {"shape": "/", "fgcolor": seg_colors, "size": 6}},
                              texttemplate="%{x:.0%}", textposition="outside", cliponaxis=False,
                              hovertemplate="%{y}<br>%{x:.1%} of customers<extra></extra>"), row=1, col=2)
-        fig.add_trace(go.Bar(y=names, x=profiles["revenue_share"].astype(float).tolist(), orientation="h",
+        fig.add_trace(trace("bar", y=names, x=profiles["revenue_share"].astype(float).tolist(), orientation="h",
                              name="share of revenue (solid)", marker={"color": seg_colors},
                              texttemplate="<b>%{x:.0%}</b>", textposition="outside", cliponaxis=False,
                              hovertemplate="%{y}<br>%{x:.1%} of revenue<extra></extra>"), row=1, col=2)
@@ -311,7 +309,7 @@ def principal_components(Z: np.ndarray, n: int = 2) -> tuple[np.ndarray, np.ndar
 def segments_scatter_figure(Z: np.ndarray, X: np.ndarray, labels: np.ndarray, features: Sequence[str],
                             centers: np.ndarray, names: Sequence[str], colors: Sequence[str], scale: str,
                             total: int, customer_ids: Sequence | None = None, ticks: Ticks | None = None,
-                            currency: str | None = None) -> go.Figure:
+                            currency: str | None = None) -> Figure:
     """The customers in the space K-means worked in, coloured by segment, centres marked.
 
     Three features: a 3D scatter of the transformed features. Two: a 2D scatter of them.
@@ -341,8 +339,8 @@ def segments_scatter_figure(Z: np.ndarray, X: np.ndarray, labels: np.ndarray, fe
             axis_ticks_ = [_tick_settings(ticks.get(features[0])), {}]
         else:
             titles = [f"principal component {i + 1} ({share[i]:.0%} of the variance)" for i in range(2)]
-    fig = go.Figure()
-    trace = go.Scatter3d if three_d else go.Scatter
+    fig = Figure()
+    kind = "scatter3d" if three_d else "scatter"
     for s, name in enumerate(names):
         mask = labels == s
         if not mask.any():
@@ -351,7 +349,7 @@ def segments_scatter_figure(Z: np.ndarray, X: np.ndarray, labels: np.ndarray, fe
         if three_d:
             xyz["z"] = coords[mask, 2]
         fig.add_trace(trace(
-            **xyz, mode="markers", name=label(name), legendgroup=f"s{s}",
+            kind, **xyz, mode="markers", name=label(name), legendgroup=f"s{s}",
             marker={"size": 2.5 if three_d else 5, "color": colors[s], "opacity": 0.75 if three_d else 0.6},
             customdata=X[mask], text=[ids[i] for i in np.flatnonzero(mask)] if ids else None,
             hovertemplate=(f"<b>{label(name)}</b><br>" + ("customer %{text}<br>" if ids else "") + hover
@@ -361,7 +359,7 @@ def segments_scatter_figure(Z: np.ndarray, X: np.ndarray, labels: np.ndarray, fe
     if three_d:
         centre["z"] = centre_coords[:, 2]
     fig.add_trace(trace(
-        **centre, mode="markers", name="segment centres", text=[label(n) for n in names],
+        kind, **centre, mode="markers", name="segment centres", text=[label(n) for n in names],
         marker={"size": 9 if three_d else 16, "color": [colors[s] for s in range(len(names))], "symbol": "diamond",
                 "line": {"color": CENTRE_COLOR, "width": 2}},
         hovertemplate="centre of %{text}<extra></extra>",
@@ -392,7 +390,7 @@ def _tick_settings(ticks: tuple | None) -> dict:
 
 
 def scatter_matrix_figure(Z: np.ndarray, labels: np.ndarray, features: Sequence[str], names: Sequence[str],
-                          colors: Sequence[str], scale: str, total: int, ticks: Ticks | None = None) -> go.Figure:
+                          colors: Sequence[str], scale: str, total: int, ticks: Ticks | None = None) -> Figure:
     """Every pair of (transformed) features against each other, coloured by segment (SVG, no WebGL);
     `ticks` label the axes in the shop's units."""
     ticks = ticks or {}
@@ -403,13 +401,13 @@ def scatter_matrix_figure(Z: np.ndarray, labels: np.ndarray, features: Sequence[
     n = len(features)
     pairs = [(i, j) for i in range(1, n) for j in range(i)]
     size = n - 1
-    fig = make_subplots(rows=size, cols=size, horizontal_spacing=0.04, vertical_spacing=0.05)
+    fig = subplots(rows=size, cols=size, horizontal_spacing=0.04, vertical_spacing=0.05)
     for i, j in pairs:
         for s, name in enumerate(names):
             mask = labels == s
             if not mask.any():
                 continue
-            fig.add_trace(go.Scatter(
+            fig.add_trace(trace("scatter",
                 x=Z[mask, j], y=Z[mask, i], mode="markers", name=label(name), legendgroup=f"s{s}",
                 showlegend=(i, j) == pairs[0], marker={"size": 4, "color": colors[s], "opacity": 0.55},
                 hovertemplate=f"{label(name)}<extra></extra>",
@@ -430,7 +428,7 @@ def scatter_matrix_figure(Z: np.ndarray, labels: np.ndarray, features: Sequence[
 
 
 def profile_heatmap_figure(z: pd.DataFrame, names: Sequence[str], clustering_features: Sequence[str],
-                           means: pd.DataFrame | None = None, currency: str | None = None) -> go.Figure:
+                           means: pd.DataFrame | None = None, currency: str | None = None) -> Figure:
     """The standardized segment means as a heatmap: teal above average, brown below (a neutral
     scale: whether high is good depends on the feature, see HIGH_MEANS)."""
     features = list(z.columns)
@@ -441,8 +439,8 @@ def profile_heatmap_figure(z: pd.DataFrame, names: Sequence[str], clustering_fea
     # the segment means in the shop's units, written out (money with its currency, shares in %)
     custom = ([[_shop_text(float(means[f].iloc[i]), unit_of(f), currency) for f in features]
                for i in range(len(means))] if means is not None else None)
-    fig = go.Figure(go.Heatmap(
-        z=values, x=x, y=y, colorscale=DIVERGING, zmid=0, zmin=-limit, zmax=limit,
+    fig = Figure(trace("heatmap",
+        z=values, x=x, y=y, colorscale=colorscale(DIVERGING), zmid=0, zmin=-limit, zmax=limit,
         texttemplate="%{z:+.2f}", textfont={"size": 13},
         customdata=custom, xgap=2, ygap=2,
         text=[[f"high: {HIGH_MEANS[f]}" if f in HIGH_MEANS else "" for f in features] for _ in names],
@@ -459,13 +457,13 @@ def profile_heatmap_figure(z: pd.DataFrame, names: Sequence[str], clustering_fea
                    height=max(320, 66 * len(names) + 190), margin={"l": 20, "r": 20, "t": 80, "b": 40})
 
 
-def rfm_heatmap_figure(shares: pd.DataFrame, names: Sequence[str]) -> go.Figure:
+def rfm_heatmap_figure(shares: pd.DataFrame, names: Sequence[str]) -> Figure:
     """Each K-means segment's RFM composition (rows: segments; columns: the RFM segments; cells: the
     share of the segment's customers, rows summing to 1)."""
     columns = [str(c) for c in shares.columns]
     values = shares.to_numpy(dtype=float)
-    fig = go.Figure(go.Heatmap(
-        z=values, x=[label(c) for c in columns], y=[label(n) for n in names], colorscale="Blues", zmin=0, zmax=1,
+    fig = Figure(trace("heatmap",
+        z=values, x=[label(c) for c in columns], y=[label(n) for n in names], colorscale=colorscale("Blues"), zmin=0, zmax=1,
         texttemplate="%{z:.0%}", textfont={"size": 12}, xgap=2, ygap=2,
         colorbar={"title": {"text": "share of<br>the segment"}, "thickness": 14, "tickformat": ".0%"},
         hovertemplate="%{y}<br>%{x}: %{z:.1%} of the segment's customers<extra></extra>",
@@ -501,12 +499,12 @@ def box_stats(values: np.ndarray, labels: np.ndarray, k: int, groups: SegmentGro
 
 
 def box_figure(stats: dict[str, pd.DataFrame], names: Sequence[str], colors: Sequence[str],
-               clustering_features: Sequence[str], total: int, currency: str | None = None) -> go.Figure:
+               clustering_features: Sequence[str], total: int, currency: str | None = None) -> Figure:
     """Box plots of each feature by segment, in original units (from `box_stats`: every customer)."""
     features = list(stats)
     cols = min(3, max(1, len(features)))
     rows = -(-len(features) // cols)
-    fig = make_subplots(rows=rows, cols=cols, vertical_spacing=0.12 / rows ** 0.5, horizontal_spacing=0.07,
+    fig = subplots(rows=rows, cols=cols, vertical_spacing=0.12 / rows ** 0.5, horizontal_spacing=0.07,
                         subplot_titles=[feature_title(f) + (" *" if f in clustering_features else "")
                                         for f in features])
     for i, feature in enumerate(features):
@@ -516,7 +514,7 @@ def box_figure(stats: dict[str, pd.DataFrame], names: Sequence[str], colors: Seq
             s = int(row.segment)
             if row.count == 0:
                 continue
-            fig.add_trace(go.Box(
+            fig.add_trace(trace("box",
                 x=[label(names[s])], q1=[row.q1], median=[row.median], q3=[row.q3], lowerfence=[row.lowerfence],
                 upperfence=[row.upperfence], mean=[row.mean], name=label(names[s]), legendgroup=f"s{s}",
                 showlegend=i == 0, marker={"color": colors[s]}, line={"color": colors[s]},
@@ -589,7 +587,7 @@ def histogram(values: np.ndarray, bins: int = 40, clip_quantile: float | None = 
 
 
 def distributions_figure(before: dict[str, dict], after: dict[str, dict], scale: str, total: int,
-                         ticks: Ticks | None = None, currency: str | None = None) -> go.Figure:
+                         ticks: Ticks | None = None, currency: str | None = None) -> Figure:
     """Histograms of each clustering feature before (original units) and after the transform;
     `ticks` label the transformed axes in the shop's units."""
     features = list(before)
@@ -597,14 +595,14 @@ def distributions_figure(before: dict[str, dict], after: dict[str, dict], scale:
     ticks = ticks or {}
     titles = [feature_title(f) for f in features] + [shop_axis_title(f, scale) if f in ticks
                                                      else scaled_title(f, scale) for f in features]
-    fig = make_subplots(rows=2, cols=n, subplot_titles=titles, vertical_spacing=0.2, horizontal_spacing=0.06)
+    fig = subplots(rows=2, cols=n, subplot_titles=titles, vertical_spacing=0.2, horizontal_spacing=0.06)
     for row, hists, color in ((1, before, OKABE_ITO[4]), (2, after, OKABE_ITO[0])):
         for j, f in enumerate(features):
             h = hists[f]
             edges = np.asarray(h["edges"], float)
             where = (f"around {hover_number('x', unit_of(f), currency)}: " if row == 1
                      else ("" if f in ticks else "around %{x:,.4~g}: "))
-            fig.add_trace(go.Bar(x=(edges[:-1] + edges[1:]) / 2, y=np.asarray(h["counts"]), width=np.diff(edges),
+            fig.add_trace(trace("bar", x=(edges[:-1] + edges[1:]) / 2, y=np.asarray(h["counts"]), width=np.diff(edges),
                                  marker={"color": color, "line": {"width": 0.5, "color": "white"}}, showlegend=False,
                                  name="before" if row == 1 else "after",
                                  hovertemplate=where + "%{y:,} customers<extra></extra>"),
@@ -649,7 +647,7 @@ _SELLER_UNITS = {"customers": ("customers who bought it", "%{x:,.0f} customers",
 
 
 def best_sellers_figure(sellers: pd.DataFrame, color: str, by: str = "customers", top: int = 10,
-                        segment_name: str | None = None, currency: str | None = None) -> go.Figure:
+                        segment_name: str | None = None, currency: str | None = None) -> Figure:
     """One segment's best-selling products (rows of best_sellers for that segment)."""
     rows = sellers[sellers["by"] == by].sort_values("rank").head(top)
     names = [str(n) if isinstance(n, str) and n else str(p) for n, p in zip(rows["product_name"], rows["product"])]
@@ -657,7 +655,7 @@ def best_sellers_figure(sellers: pd.DataFrame, color: str, by: str = "customers"
         names = [f"{n} ({p})" for n, p in zip(names, rows["product"])]
     shown = [label(_shorten(n)) for n in names]
     values = rows[by].astype(float).tolist()
-    fig = go.Figure(go.Bar(
+    fig = Figure(trace("bar",
         x=values, y=shown, orientation="h", marker={"color": color}, customdata=[label(n) for n in names],
         text=[_shop_text(v, "money", currency) if by == "revenue" else f"{v:,.0f}" for v in values],
         textposition="outside", cliponaxis=False, name=by,
@@ -682,17 +680,17 @@ def _shorten(text: str, limit: int = 40) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def tracking_figure(tracking: dict, holdout_label: str) -> go.Figure:
+def tracking_figure(tracking: dict, holdout_label: str) -> Figure:
     """The papers' tracking plot: cumulative repeat orders, actual vs the model's expectation, week by week.
 
     Days are counted from the holdout's first day (day 0): left of it the model is checked
     in-sample, right of it it forecasts."""
     days = [float(d) for d in tracking["week_end_day"]]
-    fig = go.Figure()
-    fig.add_trace(go.Scatter(x=days, y=tracking["actual"], mode="lines", name="actual",
+    fig = Figure()
+    fig.add_trace(trace("scatter", x=days, y=tracking["actual"], mode="lines", name="actual",
                              line={"color": OKABE_ITO[0], "width": 2},
                              hovertemplate="day %{x:.0f}<br>actual %{y:,.0f}<extra></extra>"))
-    fig.add_trace(go.Scatter(x=days, y=tracking["predicted"], mode="lines", name="predicted",
+    fig.add_trace(trace("scatter", x=days, y=tracking["predicted"], mode="lines", name="predicted",
                              line={"color": OKABE_ITO[5], "width": 2, "dash": "dash"},
                              hovertemplate="day %{x:.0f}<br>predicted %{y:,.0f}<extra></extra>"))
     fig.add_vline(x=float(tracking.get("holdout_starts_at_day", 0.0)), line={"color": "#888", "dash": "dot"})

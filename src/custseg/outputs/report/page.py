@@ -276,10 +276,7 @@ def script_json(text: str) -> str:
 
 def figures_json(figs: dict) -> str:
     """All figures as one JSON object, safe inside a <script> element (script_json)."""
-    import plotly.io as pio  # plotly: heavy
-
-    body = ",".join(f"{json.dumps(name)}:{pio.to_json(fig, validate=False, engine='json')}"
-                    for name, fig in figs.items())
+    body = ",".join(f"{json.dumps(name)}:{fig.to_json()}" for name, fig in figs.items())
     return script_json("{" + body + "}")
 
 
@@ -570,8 +567,8 @@ def write_pngs(figs: dict, directory: Path, browser: str | None = None) -> list[
     specs, files = [], []
     for i, (name, fig) in enumerate(figs.items(), start=1):
         filename = png_name(i, name)
-        height = fig.layout.height or 450
-        specs.append({"fig": fig, "path": directory / filename,
+        height = fig.layout.get("height") or 450
+        specs.append({"fig": json.loads(fig.to_json()), "path": directory / filename,
                       "opts": {"format": "png", "width": 1100, "height": int(height), "scale": 2}})
         files.append(f"{directory.name}/{filename}")
     try:
