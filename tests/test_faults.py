@@ -200,3 +200,32 @@ def test_a_tiny_memory_limit_spills_instead_of_failing(tmp_path, medium_shopify)
 
     tight = features(memory_limit="64MB", temp_dir=str(tmp_path / "spill"))
     assert tight.equals(features())
+
+
+def test_a_run_closes_its_engine_when_it_returns(small_shopify, monkeypatch):
+    """pipeline.run closes the DuckDB database it opened when it returns, without the garbage
+    collector (the CLI's exit does not collect): its tables and spill directory go then."""
+    import gc
+
+    import duckdb
+
+    from custseg.engines.duckdb import DuckDBEngine
+    from custseg.options import RunOptions
+    from custseg.pipeline import run
+
+    engines = []
+    init = DuckDBEngine.__init__
+
+    def recorded(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        engines.append(self)
+    monkeypatch.setattr(DuckDBEngine, "__init__", recorded)
+    gc.disable()
+    try:
+        result = run([str(small_shopify)], RunOptions(k=3))
+        assert len(engines) == 1
+        with pytest.raises(duckdb.ConnectionException):
+            engines[0].con.execute("SELECT 1")
+    finally:
+        gc.enable()
+    assert result.summary["customers"] > 0 and result.segments_table.num_rows == result.summary["customers"]

@@ -390,6 +390,16 @@ def run(data, options: RunOptions, progress: ProgressCallback | None = None,
     started = time.perf_counter()
     preload.start()  # scikit-learn, plotly ... imported while the engine reads
     engine = connect(options.engine)
+    try:
+        return _segment(engine, data, options, stages, started, watch)
+    finally:
+        # Closed now, not when the garbage collector finds it: DuckDB's spill directory goes with it,
+        # and the CLI's exit need not collect (the result holds Arrow tables, nothing of the engine).
+        engine.close()
+
+
+def _segment(engine: Engine, data, options: RunOptions, stages: Stages, started: float,
+             watch: Callable[[Callable[[], float | None]], None] | None) -> SegmentationResult:
     engine.prepare(data, options.table, options.query, options.write_table, options.if_exists)
     query_progress = engine.query_progress() if watch is not None else None
     if query_progress is not None:

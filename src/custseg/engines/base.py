@@ -135,6 +135,9 @@ class Engine:
     def drop(self, name: str | None) -> None:
         """Drop a temporary table made by keep (nothing when None)."""
 
+    def close(self) -> None:
+        """Release what the engine opened for the run (a connection the user gave stays open)."""
+
     def earliest_year(self, table: str, column: str) -> int | None:
         """The year of the least date of a column of a kept table (None: no date)."""
         return None

@@ -261,6 +261,12 @@ class DuckDBEngine(Engine):
         if name:
             self.con.execute(f'DROP TABLE IF EXISTS "{name}"')
 
+    def close(self) -> None:
+        """Close the run's own in-memory database: its tables are freed and its spill directory
+        removed now (connect_duckdb opened it; nothing of the result refers to it)."""
+        with contextlib.suppress(duckdb.Error):
+            self.con.close()
+
     def earliest_year(self, table: str, column: str) -> int | None:
         first = self.con.execute(f'SELECT min("{column}") FROM "{table}"').fetchall()[0][0]
         return None if first is None else first.year
