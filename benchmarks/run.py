@@ -96,7 +96,7 @@ def run_custseg(path: Path, size: str, extra: list[str]) -> dict:
 
 # What a `custseg run` imports (cli, the flow, the clustering, the report) and what the notebook imports.
 CUSTSEG_IMPORTS = ("import custseg.cli, custseg.pipeline, custseg.outputs.run, custseg.clustering.estimator, "
-                   "kneed, custseg.outputs.report.page, plotly.io, plotly.offline")
+                   "kneed, custseg.profiles.lifecycle, custseg.outputs.report.page, plotly.offline")
 NOTEBOOK_IMPORTS = "import numpy, pandas, sklearn.cluster"
 
 
