@@ -64,9 +64,7 @@ class _Page(HTMLParser):
 def checked(figs: dict) -> dict:
     """The report's figures, each checked by plotly.py (it raises on a property or value plotly.js
     would not read) and returned as plotly Figures, whose properties the tests read."""
-    import plotly.graph_objects as go
-
-    return {name: go.Figure(fig.to_dict()) for name, fig in figs.items()}
+    return {name: fig.to_plotly() for name, fig in figs.items()}
 
 
 def _parse(page: str) -> _Page:

@@ -19,9 +19,7 @@ class _Checked:
             return attr
 
         def build(*args, **kwargs):
-            import plotly.graph_objects as go
-
-            return go.Figure(attr(*args, **kwargs).to_dict())
+            return attr(*args, **kwargs).to_plotly()
         return build
 
 

@@ -136,6 +136,13 @@ class Figure:
     def to_json(self) -> str:
         return to_json(self.to_dict())
 
+    def to_plotly(self):
+        """The figure as a plotly.py Figure, to `.show()` or restyle in a notebook (plotly.py checks
+        every property on the way: it raises on anything plotly.js does not have)."""
+        import plotly.graph_objects as go  # plotly.py: only when asked for
+
+        return go.Figure(self.to_dict())
+
 
 def subplots(rows: int, cols: int, horizontal_spacing: float | None = None, vertical_spacing: float | None = None,
              subplot_titles: list[str] | None = None, shared_yaxes: bool = False) -> Figure:
