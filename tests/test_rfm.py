@@ -59,6 +59,15 @@ def test_hand_computed_scores():
     assert rfm.score([70, 10, 20, 30, 40, 50, 60]).tolist() == [5, 1, 1, 2, 3, 3, 4]
 
 
+def test_every_small_table_of_ties_matches_reference():
+    """Every table of up to 7 customers over 3 values, both directions: the quintile edges fall on
+    ties, between ties and on single customers (the scores come from four order statistics)."""
+    for n in range(1, 8):
+        for values in itertools.product((0.0, 1.0, 2.5), repeat=n):
+            for higher in (True, False):
+                assert rfm.score(values, higher).tolist() == reference_score(values, higher).tolist(), (values, higher)
+
+
 def test_non_finite_refused():
     with pytest.raises(ValueError):
         rfm.score([1.0, np.nan])

