@@ -707,3 +707,20 @@ def test_pnbd_both_forms_agree_where_alpha_is_below_beta(s):
             want = (-(rx + s) * mp.log(alpha + tau[i])
                     + mp.log(mp.hyp2f1(rx + s, s + 1, rx + s + 1, (alpha - beta) / (alpha + tau[i]))))
             assert fast[i] == pytest.approx(float(want), rel=1e-11, abs=1e-11)
+
+
+@pytest.mark.parametrize("x_max, T_max, n", [(30, 400, 5_000), (3, 5, 50), (200, 3_000, 1_000), (0, 0, 7)])
+def test_distinct_pairs_are_the_sorted_unique_pairs_and_map_back(x_max, T_max, n):
+    """Each path (a table of all pairs when there are few, a packed key, a lexicographic sort for
+    fractional values) gives numpy's sorted unique (x, T) rows and each customer's row among them."""
+    from custseg.profiles.lifecycle_models import _distinct_pairs
+
+    rng = np.random.default_rng(x_max + T_max + n)
+    x = rng.integers(0, x_max + 1, n).astype(np.float64)
+    T = rng.integers(0, T_max + 1, n).astype(np.float64)
+    for xs, Ts in ((x, T), (x + 0.5, T), (x, T + 0.25)):
+        want, inverse = np.unique(np.column_stack([xs, Ts]), axis=0, return_inverse=True)
+        key_x, key_T, got = _distinct_pairs(xs, Ts)
+        np.testing.assert_array_equal(np.column_stack([key_x, key_T]), want)
+        np.testing.assert_array_equal(got, inverse.ravel())
+        assert key_x.dtype == key_T.dtype == np.float64

@@ -1045,7 +1045,19 @@ def _distinct_pairs(x: np.ndarray, T: np.ndarray):
     """
     if len(x) == 0:
         return x, T, np.zeros(0, dtype=np.int64)
-    if np.array_equal(x, np.floor(x)) and np.array_equal(T, np.floor(T)) and T.max() < 2**31 and x.max() < 2**31:
+    whole = np.array_equal(x, np.floor(x)) and np.array_equal(T, np.floor(T))
+    if whole and min(x.min(), T.min()) >= 0 and (x.max() + 1) * (T.max() + 1) <= 4 * len(x) + 65_536:
+        # Few possible pairs (orders up to dozens, days up to a few years): mark the pairs present
+        # in a table of all of them, no sort (a 2M-customer chunk: 0.03 s instead of 0.19 s).
+        # The same pairs in the same (x, T) order as the sort below.
+        span = int(T.max()) + 1
+        key = x.astype(np.int64) * span + T.astype(np.int64)
+        present = np.zeros((int(x.max()) + 1) * span, dtype=bool)
+        present[key] = True
+        uniq = np.flatnonzero(present)
+        return (uniq // span).astype(np.float64), (uniq % span).astype(np.float64), \
+            (np.cumsum(present) - 1)[key]
+    if whole and T.max() < 2**31 and x.max() < 2**31:
         key = x.astype(np.int64) << 32 | T.astype(np.int64)
         uniq, inverse = np.unique(key, return_inverse=True)
         return (uniq >> 32).astype(np.float64), (uniq & 0xFFFFFFFF).astype(np.float64), inverse.ravel()
