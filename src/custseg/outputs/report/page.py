@@ -253,8 +253,9 @@ def column_stats(d: ReportData, columns: list[str], scaling: Scaling) -> dict[tu
     tasks.update({("before", f): lambda f=f: F.histogram(d.columns[f]) for f in d.features})
     tasks.update({("after", f): lambda f=f: F.histogram(_transform_column(scaling, position[f], d.columns[f]),
                                                         clip_quantile=None) for f in d.features})
-    # (above GROUPED_UP_TO, one at a time: each task copies a column, hundreds of MB there)
-    workers = None if groups is not None else 1
+    # (above GROUPED_UP_TO, two at a time: each task copies a column, hundreds of MB there; one at
+    # a time took 15.5 s of a 100M-line run's 26.9 s of writing, 37M customers)
+    workers = None if groups is not None else 2
     return dict(zip(tasks, parallel_map(lambda task: task(), tasks.values(), workers=workers)))
 
 
@@ -366,8 +367,8 @@ def _feature_rows(result, columns: dict[str, np.ndarray]) -> list[dict[str, Any]
                 "max": float(values.max())}
 
     rows = []
-    few = not columns or len(next(iter(columns.values()))) <= GROUPED_UP_TO  # (else one at a time: memory)
-    for name, stats in zip(ordered, parallel_map(summary, ordered, workers=None if few else 1)):
+    few = not columns or len(next(iter(columns.values()))) <= GROUPED_UP_TO  # (else two at a time: memory)
+    for name, stats in zip(ordered, parallel_map(summary, ordered, workers=None if few else 2)):
         feature = REGISTRY.get(name)
         rows.append({
             "name": name, "title": F.feature_title(name), "used": name in result.features,
