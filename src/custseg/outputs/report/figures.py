@@ -18,6 +18,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+
 from ...features import REGISTRY
 
 # box_stats groups the rows of each segment with SegmentGroups; standardized_means is what names
@@ -175,14 +176,14 @@ def elbow_figure(k_selection: pd.DataFrame, k: int) -> Figure:
     inertia = k_selection["inertia"].astype(float).tolist()
     fig = Figure()
     fig.add_trace(trace("scatter", x=ks, y=inertia, mode="lines+markers", name="inertia",
-                             line={"color": OKABE_ITO[0], "width": 2}, marker={"size": 7},
-                             hovertemplate="k = %{x}<br>inertia %{y:,.1f}<extra></extra>"))
+                                   line={"color": OKABE_ITO[0], "width": 2}, marker={"size": 7},
+                                   hovertemplate="k = %{x}<br>inertia %{y:,.1f}<extra></extra>"))
     if k in ks:
         chosen = inertia[ks.index(k)]
         fig.add_trace(trace("scatter", x=[k], y=[chosen], mode="markers", name=f"chosen k = {k}",
-                                 marker={"size": 16, "color": OKABE_ITO[5], "symbol": "circle-open",
+                                       marker={"size": 16, "color": OKABE_ITO[5], "symbol": "circle-open",
                                          "line": {"width": 3}},
-                                 hovertemplate="chosen k = %{x}<br>inertia %{y:,.1f}<extra></extra>"))
+                                       hovertemplate="chosen k = %{x}<br>inertia %{y:,.1f}<extra></extra>"))
         fig.add_annotation(x=k, y=chosen, text=f"chosen: k = {k}", showarrow=True, arrowhead=2, ax=40, ay=-40,
                            font={"color": OKABE_ITO[5], "size": 13})
     fig.update_xaxes(title="number of segments k", dtick=1)
@@ -206,15 +207,15 @@ def k_scores_figure(k_selection: pd.DataFrame, k: int) -> Figure:
         ks = scored["k"].astype(int).tolist()
         values = scored[name].astype(float).tolist()
         fig.add_trace(trace("scatter", x=ks, y=values, mode="lines+markers", name=name, showlegend=False,
-                                 line={"color": OKABE_ITO[0], "width": 2}, marker={"size": 6},
-                                 hovertemplate=f"k = %{{x}}<br>{name} %{{y:,.3f}}<extra></extra>"),
+                                       line={"color": OKABE_ITO[0], "width": 2}, marker={"size": 6},
+                                       hovertemplate=f"k = %{{x}}<br>{name} %{{y:,.3f}}<extra></extra>"),
                       row=1, col=col)
         if k in ks:
             fig.add_trace(trace("scatter", x=[k], y=[values[ks.index(k)]], mode="markers", name=f"chosen k = {k}",
-                                     showlegend=col == 1, legendgroup="chosen",
-                                     marker={"size": 14, "color": OKABE_ITO[5], "symbol": "circle-open",
+                                           showlegend=col == 1, legendgroup="chosen",
+                                           marker={"size": 14, "color": OKABE_ITO[5], "symbol": "circle-open",
                                              "line": {"width": 3}},
-                                     hovertemplate=f"chosen k = %{{x}}<br>{name} %{{y:,.3f}}<extra></extra>"),
+                                           hovertemplate=f"chosen k = %{{x}}<br>{name} %{{y:,.3f}}<extra></extra>"),
                           row=1, col=col)
         # (a third of the width each: at most ~8 tick labels, so they stay level at 800 px)
         fig.update_xaxes(title="k", tick0=0, dtick=max(1, -(-max(ks, default=1) // 8)), row=1, col=col)
@@ -267,22 +268,22 @@ def sizes_figure(profiles: pd.DataFrame, colors: Sequence[str]) -> Figure:
     seg_colors = [colors[int(s)] for s in profiles["segment"]]
     has_revenue = "revenue_share" in profiles
     fig = subplots(rows=1, cols=2 if has_revenue else 1, horizontal_spacing=0.06, shared_yaxes=True,
-                        subplot_titles=["Customers"] + (["Share of customers and of revenue"] if has_revenue else []))
+                   subplot_titles=["Customers"] + (["Share of customers and of revenue"] if has_revenue else []))
     customers = profiles["customers"].astype(int).tolist()
     fig.add_trace(trace("bar", y=names, x=customers, orientation="h", marker={"color": seg_colors}, name="customers",
-                         showlegend=False, text=[f"{c:,}" for c in customers], textposition="outside",
-                         cliponaxis=False, hovertemplate="%{y}<br>%{x:,} customers<extra></extra>"), row=1, col=1)
+                               showlegend=False, text=[f"{c:,}" for c in customers], textposition="outside",
+                               cliponaxis=False, hovertemplate="%{y}<br>%{x:,} customers<extra></extra>"), row=1, col=1)
     if has_revenue:
         fig.add_trace(trace("bar", y=names, x=profiles["customer_share"].astype(float).tolist(), orientation="h",
-                             name="share of customers (hatched)",
-                             marker={"color": "white", "line": {"color": seg_colors, "width": 1.5},
+                                   name="share of customers (hatched)",
+                                   marker={"color": "white", "line": {"color": seg_colors, "width": 1.5},
                                      "pattern": {"shape": "/", "fgcolor": seg_colors, "size": 6}},
-                             texttemplate="%{x:.0%}", textposition="outside", cliponaxis=False,
-                             hovertemplate="%{y}<br>%{x:.1%} of customers<extra></extra>"), row=1, col=2)
+                                   texttemplate="%{x:.0%}", textposition="outside", cliponaxis=False,
+                                   hovertemplate="%{y}<br>%{x:.1%} of customers<extra></extra>"), row=1, col=2)
         fig.add_trace(trace("bar", y=names, x=profiles["revenue_share"].astype(float).tolist(), orientation="h",
-                             name="share of revenue (solid)", marker={"color": seg_colors},
-                             texttemplate="<b>%{x:.0%}</b>", textposition="outside", cliponaxis=False,
-                             hovertemplate="%{y}<br>%{x:.1%} of revenue<extra></extra>"), row=1, col=2)
+                                   name="share of revenue (solid)", marker={"color": seg_colors},
+                                   texttemplate="<b>%{x:.0%}</b>", textposition="outside", cliponaxis=False,
+                                   hovertemplate="%{y}<br>%{x:.1%} of revenue<extra></extra>"), row=1, col=2)
         top = max(profiles["customer_share"].max(), profiles["revenue_share"].max())
         fig.update_xaxes(tickformat=".0%", range=[0, float(top) * 1.3], row=1, col=2)
     fig.update_xaxes(range=[0, max(customers) * 1.3], row=1, col=1)
@@ -463,7 +464,8 @@ def rfm_heatmap_figure(shares: pd.DataFrame, names: Sequence[str]) -> Figure:
     columns = [str(c) for c in shares.columns]
     values = shares.to_numpy(dtype=float)
     fig = Figure(trace("heatmap",
-        z=values, x=[label(c) for c in columns], y=[label(n) for n in names], colorscale=colorscale("Blues"), zmin=0, zmax=1,
+        z=values, x=[label(c) for c in columns], y=[label(n) for n in names], colorscale=colorscale("Blues"),
+        zmin=0, zmax=1,
         texttemplate="%{z:.0%}", textfont={"size": 12}, xgap=2, ygap=2,
         colorbar={"title": {"text": "share of<br>the segment"}, "thickness": 14, "tickformat": ".0%"},
         hovertemplate="%{y}<br>%{x}: %{z:.1%} of the segment's customers<extra></extra>",
@@ -505,7 +507,7 @@ def box_figure(stats: dict[str, pd.DataFrame], names: Sequence[str], colors: Seq
     cols = min(3, max(1, len(features)))
     rows = -(-len(features) // cols)
     fig = subplots(rows=rows, cols=cols, vertical_spacing=0.12 / rows ** 0.5, horizontal_spacing=0.07,
-                        subplot_titles=[feature_title(f) + (" *" if f in clustering_features else "")
+                   subplot_titles=[feature_title(f) + (" *" if f in clustering_features else "")
                                         for f in features])
     for i, feature in enumerate(features):
         r, c = i // cols + 1, i % cols + 1
@@ -603,9 +605,9 @@ def distributions_figure(before: dict[str, dict], after: dict[str, dict], scale:
             where = (f"around {hover_number('x', unit_of(f), currency)}: " if row == 1
                      else ("" if f in ticks else "around %{x:,.4~g}: "))
             fig.add_trace(trace("bar", x=(edges[:-1] + edges[1:]) / 2, y=np.asarray(h["counts"]), width=np.diff(edges),
-                                 marker={"color": color, "line": {"width": 0.5, "color": "white"}}, showlegend=False,
-                                 name="before" if row == 1 else "after",
-                                 hovertemplate=where + "%{y:,} customers<extra></extra>"),
+                                       marker={"color": color, "line": {"width": 0.5, "color": "white"}},
+                                       showlegend=False, name="before" if row == 1 else "after",
+                                       hovertemplate=where + "%{y:,} customers<extra></extra>"),
                           row=row, col=j + 1)
             if row == 2 and f in ticks:  # (fewer ticks side by side: they stay level at 800 px)
                 thinned = axis_ticks(ticks[f][0], ticks[f][0], ticks[f][1], most=5 if n >= 3 else 7)
@@ -688,11 +690,11 @@ def tracking_figure(tracking: dict, holdout_label: str) -> Figure:
     days = [float(d) for d in tracking["week_end_day"]]
     fig = Figure()
     fig.add_trace(trace("scatter", x=days, y=tracking["actual"], mode="lines", name="actual",
-                             line={"color": OKABE_ITO[0], "width": 2},
-                             hovertemplate="day %{x:.0f}<br>actual %{y:,.0f}<extra></extra>"))
+                                   line={"color": OKABE_ITO[0], "width": 2},
+                                   hovertemplate="day %{x:.0f}<br>actual %{y:,.0f}<extra></extra>"))
     fig.add_trace(trace("scatter", x=days, y=tracking["predicted"], mode="lines", name="predicted",
-                             line={"color": OKABE_ITO[5], "width": 2, "dash": "dash"},
-                             hovertemplate="day %{x:.0f}<br>predicted %{y:,.0f}<extra></extra>"))
+                                   line={"color": OKABE_ITO[5], "width": 2, "dash": "dash"},
+                                   hovertemplate="day %{x:.0f}<br>predicted %{y:,.0f}<extra></extra>"))
     fig.add_vline(x=float(tracking.get("holdout_starts_at_day", 0.0)), line={"color": "#888", "dash": "dot"})
     fig.add_annotation(x=0, yref="paper", y=1.0, text=f"holdout starts ({holdout_label})", showarrow=False,
                        xanchor="left", font={"size": 12, "color": "#555"})
