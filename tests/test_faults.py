@@ -203,15 +203,15 @@ def test_a_tiny_memory_limit_spills_instead_of_failing(tmp_path, medium_shopify)
 
 
 def test_a_run_closes_its_engine_when_it_returns(small_shopify, monkeypatch):
-    """pipeline.run closes the DuckDB database it opened when it returns, without the garbage
-    collector (the CLI's exit does not collect): its tables and spill directory go then."""
+    """pipeline.run and pipeline.score close the DuckDB database they opened when they return, without
+    the garbage collector (the CLI's exit does not collect): its tables and spill directory go then."""
     import gc
 
     import duckdb
 
     from custseg.engines.duckdb import DuckDBEngine
     from custseg.options import RunOptions
-    from custseg.pipeline import run
+    from custseg.pipeline import run, score
 
     engines = []
     init = DuckDBEngine.__init__
@@ -223,9 +223,12 @@ def test_a_run_closes_its_engine_when_it_returns(small_shopify, monkeypatch):
     gc.disable()
     try:
         result = run([str(small_shopify)], RunOptions(k=3))
-        assert len(engines) == 1
-        with pytest.raises(duckdb.ConnectionException):
-            engines[0].con.execute("SELECT 1")
+        predictions = score(result.model, [str(small_shopify)])
+        assert len(engines) == 2
+        for engine in engines:
+            with pytest.raises(duckdb.ConnectionException):
+                engine.con.execute("SELECT 1")
     finally:
         gc.enable()
     assert result.summary["customers"] > 0 and result.segments_table.num_rows == result.summary["customers"]
+    assert predictions.table.column("segment").to_pylist() == result.segments_table.column("segment").to_pylist()

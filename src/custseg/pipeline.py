@@ -388,7 +388,7 @@ def run(data, options: RunOptions, progress: ProgressCallback | None = None,
     options.validate()
     stages = Stages(progress)
     started = time.perf_counter()
-    preload.start()  # scikit-learn, plotly ... imported while the engine reads
+    preload.start()  # pandas, SciPy, scikit-learn ... imported while the engine reads
     engine = connect(options.engine)
     try:
         return _segment(engine, data, options, stages, started, watch)
@@ -673,9 +673,6 @@ def score(model: SegmentationModel | str | os.PathLike, data, *, schema: str = "
     scaling and the nearest centre are one query that runs in the database (clustering/in_database.py):
     with `write_table` its result is written there; only with `fetch` do the scored customers come back."""
     from .model import as_model, model_label  # SciPy, pandas: heavy (imported on use)
-    from .profiles.drift import TrainingReference, check_drift
-    from .profiles.explain import explain
-    from .profiles.lifecycle import add_to_table, for_new_customers
 
     label = model_label(model)
     model = as_model(model)
@@ -686,6 +683,18 @@ def score(model: SegmentationModel | str | os.PathLike, data, *, schema: str = "
     options.validate()
     stages = Stages(progress)
     engine = connect(options.engine)
+    try:
+        return _score(engine, model, label, data, options, stages, fetch)
+    finally:
+        engine.close()  # (as in run: the predictions hold Arrow tables, nothing of the engine)
+
+
+def _score(engine: Engine, model: SegmentationModel, label: str, data, options: RunOptions, stages: Stages,
+           fetch: bool) -> Predictions:
+    from .profiles.drift import TrainingReference, check_drift  # pandas: heavy (imported on use)
+    from .profiles.explain import explain
+    from .profiles.lifecycle import add_to_table, for_new_customers
+
     engine.prepare(data, options.table, options.query, options.write_table, options.if_exists)
     if engine.reads_database:
         with engine.translating():

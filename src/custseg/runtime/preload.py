@@ -1,6 +1,6 @@
 """Import the modules of the later stages in the background while the engine reads the data.
 
-pandas, SciPy, scikit-learn, kneed and plotly take 1.5-3 s to import: as long as reading a
+pandas, SciPy, scikit-learn, kneed and jinja2 take 1-3 s to import: as long as reading a
 million order lines. The flow (pipeline.py) imports only what reading, cleaning and the features
 need before it starts the engine, and the later stages' modules where they are used; the engine
 reads without holding Python's interpreter lock, so this thread imports them meanwhile, in the
