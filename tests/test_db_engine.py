@@ -142,6 +142,20 @@ def test_an_ibis_table_expression_is_segmented_where_it_lives(lines, from_csv, t
     backend = ibis.sqlite.connect(str(path))
     got = custseg.segment(backend.table("orders"), seed=3)
     assert_same_result(from_csv["dirty"], got)
+    assert backend.table("orders").count().execute() > 0  # the user's connection is still open
+
+
+def test_a_database_opened_from_its_url_is_closed_when_the_run_returns(lines, tmp_path, monkeypatch):
+    from custseg.engines import sql
+
+    closed = []
+    close = sql.Database.close
+    monkeypatch.setattr(sql.Database, "close", lambda db: (closed.append(db.url.masked), close(db)))
+    path = tmp_path / "shop.db"
+    sqlite3.connect(path).close()
+    load(str(lines["clean"]), f"sqlite:///{path}", "orders", text=True)
+    got = custseg.segment(f"sqlite:///{path}", table="orders", seed=3)
+    assert closed == [f"sqlite:///{path}"] and got.summary["customers"] > 0
 
 
 def test_write_table_is_read_back_by_plain_sql(lines, from_csv, tmp_path):

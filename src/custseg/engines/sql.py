@@ -671,7 +671,7 @@ def connect_sql(options) -> "SqlEngine":
     expression the user built."""
     database = options.database
     if isinstance(database, str):
-        return SqlEngine(connect(database))
+        return SqlEngine(connect(database), owned=True)
     name = getattr(database, "name", "ibis")
     if name == "sqlite":
         database.compiler = sqlite_compiler()  # (isnan for the cleaning rules; nothing else changes)
@@ -699,9 +699,10 @@ class SqlEngine(Engine):
     caches_lines = True  # the parsed lines go into a temporary table: parsed once, and the feature
     # queries stay shallow (SQLite's parser overflows on the parsing inlined into the aggregations)
 
-    def __init__(self, db: Database):
+    def __init__(self, db: Database, owned: bool = False):
         super().__init__(db.backend)
         self.db = db
+        self.owned = owned  # opened from a URL by custseg (closed with the run), not the user's backend
         self.name = db.name
         self.cast = try_cast_for(db.name)
         self.cheap_try_cast = db.name == "duckdb"
@@ -711,6 +712,11 @@ class SqlEngine(Engine):
 
     def __repr__(self) -> str:
         return f"SqlEngine({self.db.url.masked!r})"
+
+    def close(self) -> None:
+        """Disconnect from a database custseg opened from its URL (a backend the user gave stays open)."""
+        if self.owned:
+            self.db.close()
 
     # ------------------------------------------------------------------ reading
 

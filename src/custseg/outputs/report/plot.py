@@ -16,6 +16,7 @@ tests/test_report_figures.py validates every figure with plotly.py itself.
 from __future__ import annotations
 
 import base64
+import copy
 import functools
 import json
 import math
@@ -109,7 +110,7 @@ class Figure:
         return self
 
     def add_annotation(self, **props) -> Figure:
-        self.layout.setdefault("annotations", []).append(props)
+        self.layout.setdefault("annotations", []).append({k: _copy(v) for k, v in props.items() if v is not None})
         return self
 
     def update_annotations(self, **props) -> Figure:
@@ -131,10 +132,11 @@ class Figure:
 
     def to_dict(self) -> dict:
         """The figure as plotly.js reads it (numeric arrays as numpy arrays; `to_json` encodes them)."""
-        return {"data": self.data, "layout": {**self.layout, "template": default_template()}}
+        return {"data": self.data, "layout": {**self.layout, "template": copy.deepcopy(default_template())}}
 
     def to_json(self) -> str:
-        return to_json(self.to_dict())
+        # (the shared template as it is: encoding builds new objects, it never changes the input)
+        return to_json({"data": self.data, "layout": {**self.layout, "template": default_template()}})
 
     def to_plotly(self):
         """The figure as a plotly.py Figure, to `.show()` or restyle in a notebook (plotly.py checks
