@@ -90,6 +90,36 @@ def test_malformed_lines_are_counted_the_same_on_the_typed_path(small_shopify, t
     assert malformed["rows_dropped"] == 1 and malformed["first_lines"] == [{"file": str(path), "line": 3001}]
 
 
+def test_dropped_lines_examples_are_searched_as_the_run_read_the_file(small_shopify, tmp_path, monkeypatch):
+    """A file read typed is searched for its dropped lines' examples with the same typed reading: the
+    line numbers are the text reading's, past a malformed line (which neither reading numbers as a row)
+    and a quoted field that spans two lines."""
+    from custseg.cleaning import dropped
+
+    lines = small_shopify.read_text().splitlines(keepends=True)
+    header = next(csv.reader([lines[0]]))
+    customer, name = header.index("customer_id"), header.index("product_title")
+
+    def changed(line_number: int, column: int, value: str) -> str:
+        fields = next(csv.reader([lines[line_number - 1]]))
+        fields[column] = value
+        return ",".join(f'"{f}"' if any(ch in f for ch in ',"\n') else f for f in fields) + "\n"
+    lines[50] = lines[50].rstrip("\n") + ",extra\n"                          # line 51: malformed
+    lines[80] = changed(81, name, "two\nlines")                               # line 81 spans 81-82
+    lines[120] = changed(121, customer, "")                                    # lines 122 and 2502 (the
+    lines[2500] = changed(2501, customer, "")                                  # file grew by one line)
+    path = tmp_path / "dirty.csv"
+    path.write_text("".join(lines))
+    searched = []
+    roles = dropped._typed_roles
+    monkeypatch.setattr(dropped, "_typed_roles", lambda *a: searched.append(roles(*a)) or searched[-1])
+    typed, text = _both(path, monkeypatch)
+    assert typed[2].typed_rejects and searched[0], "the run and the search should read the file typed"
+    _same(typed, text)
+    missing = next(r for r in typed[1]["rules"] if r["rule"] == "missing_customer")
+    assert missing["first_lines"] == [{"file": str(path), "line": 122}, {"file": str(path), "line": 2502}]
+
+
 @pytest.mark.parametrize("values, role, expected", [
     (["1000000", "17", "9"], "key", "BIGINT"),
     (["007", "17"], "key", None),            # leading zeros: an id kept as text

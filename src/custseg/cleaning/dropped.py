@@ -17,6 +17,7 @@ from .rules import Cleaned, drop_reason
 from ..errors import CustsegError
 from ..sources.files import file_kind
 from ..sources.read import Source, SourceSpec, adapt, read_raw
+from ..sources.schemas import column_roles
 from ..sources.text_files import open_bytes
 
 EXAMPLES = 5            # line numbers listed per rule
@@ -71,7 +72,8 @@ def first_dropped_lines(engine, source: Source, cleaned: Cleaned, spec: SourceSp
             if not wanted:
                 break
             kind = file_kind(path)
-            raw, columns = read_raw(engine, [path], spec.sheet)
+            roles = _typed_roles(source, spec) if kind == "csv" else None
+            raw, columns = read_raw(engine, [path], spec.sheet, roles, source.date_format)
             again = SourceSpec(inputs=[path], schema=source.schema, mapping=dict(spec.mapping), sheet=spec.sheet,
                                date_format=source.date_format)
             bound = {r: EXPECTED_SCAN_ROWS if cleaned.rules[r - 1].expected else SCAN_ROWS for r in wanted}
@@ -93,6 +95,19 @@ def first_dropped_lines(engine, source: Source, cleaned: Cleaned, spec: SourceSp
                 if number is not None and len(places[f["reason"]]) < EXAMPLES:
                     places[f["reason"]].append({"file": path, label: int(number)})
     return places
+
+
+def _typed_roles(source: Source, spec: SourceSpec) -> dict[str, str] | None:
+    """The column roles of the run's typed CSV reading (csv_dialect.py), so that the search reads the
+    file exactly as the run did: typed columns compile to a fifth of the text parser's SQL (70k
+    lines: the search 0.25-0.30 s -> 0.08 s). Only for one file: the types are decided from the
+    files' samples, so one file of several read alone could be typed otherwise, and a row the run
+    parsed could be rejected here (every later row's number shifted). None: read as text."""
+    if source.raw is None or len(source.files) != 1:
+        return None
+    roles = column_roles(source.schema, source.columns, spec.mapping)
+    typed = [c for c in roles if c in source.raw.columns and not source.raw[c].type().is_string()]
+    return roles if typed else None
 
 
 def describe_drops(engine, source: Source, cleaned: Cleaned, spec: SourceSpec, quality: dict[str, Any]) -> list[str]:
