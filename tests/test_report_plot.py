@@ -104,3 +104,15 @@ def test_named_colorscales_are_expanded_as_plotly_does():
     for name in plot.COLORSCALES:
         theirs = go.Heatmap(z=[[1]], colorscale=name).to_plotly_json()["colorscale"]
         assert plot.colorscale(name) == [list(stop) for stop in theirs]
+
+
+def test_dates_and_decimals_are_written_as_plotly_writes_them():
+    import datetime
+    from decimal import Decimal
+
+    days = [datetime.date(2024, 1, 31), datetime.datetime(2024, 2, 1, 12, 30)]
+    for x in (days, np.array(["2024-01-31", "2024-02-01"], dtype="datetime64[D]"),
+              np.array(["2024-01-31T12:30", "2024-02-01"], dtype="datetime64[ns]")):
+        ours = plot.Figure(plot.trace("scatter", x=x, y=[Decimal("1.5"), 2]))
+        theirs = go.Figure(go.Scatter(x=x, y=[Decimal("1.5"), 2]))
+        assert json.loads(ours.to_json())["data"] == json.loads(theirs.to_json())["data"]

@@ -21,6 +21,7 @@ import functools
 import json
 import math
 import os
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -203,6 +204,8 @@ _NOT_TYPED = frozenset({"geojson", "layer", "layers", "range"})  # properties pl
 def typed_array(v: np.ndarray):
     """A numeric array as plotly.js's typed array spec ({"dtype", "bdata"[, "shape"]}), 64-bit integers
     narrowed to the smallest type that holds them; other arrays (text, objects, empty) as lists."""
+    if v.dtype.kind == "M":  # datetime64: ISO text as plotly.py writes it (tolist() would give nanoseconds)
+        return np.datetime_as_string(v).tolist()
     if v.size == 0 or v.dtype.kind not in "iuf":
         return v.tolist()
     if v.dtype.kind in "iu" and v.dtype.itemsize == 8:
@@ -241,6 +244,17 @@ def _encode_list(value):
     return [_encode(v) for v in value] if isinstance(value, list) else value
 
 
+def _other(value):
+    """JSON for what json does not know: dates and times as ISO text, decimals as numbers (as plotly.py)."""
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if isinstance(value, np.datetime64):
+        return str(value)
+    if isinstance(value, Decimal):
+        return float(value)
+    raise TypeError(f"{type(value).__name__} is not a plotly.js value")
+
+
 def to_json(figure: dict) -> str:
     """A figure dict as JSON text, numeric numpy arrays as typed arrays, non-finite numbers as null."""
-    return json.dumps(_encode(figure), separators=(",", ":"), allow_nan=False)
+    return json.dumps(_encode(figure), separators=(",", ":"), allow_nan=False, default=_other)
