@@ -193,10 +193,10 @@ def write_into(result, directory: Path, report: bool = True, segments_format: st
         files += write_extras(result, directory, **extras)
     else:
         # Arrow writes the CSV or Parquet without holding Python's lock: a thread does it while the
-        # report is built (37M customers: segments.parquet, 9.4 s, beside the report: the writing 24 ->
-        # 18.6 s, its peak 7.39 GiB by memory_by_stage.py, was 7.35, under the evidence step's 8.8). Leaving the
-        # block waits for it, also on an error or Ctrl-C, so nothing writes into the directory once
-        # this returns or raises.
+        # report is built (37M customers: segments.parquet, 9.4 s, beside the report: the writing
+        # 24 -> 18.6 s, its peak 7.39 GiB by memory_by_stage.py, was 7.35, under the evidence step's
+        # 8.8). Leaving the block waits for it, also on an error or Ctrl-C, so nothing writes into the
+        # directory once this returns or raises.
         table = _kept_neutralised(result) if fmt == "csv" else result.segments_table
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="custseg-write") as pool:
             segments = pool.submit(write_segments, directory, table, fmt)

@@ -69,7 +69,7 @@ def score(values, higher_is_better: bool = True) -> np.ndarray:
     The score passes s + 1 exactly where at least c_s = ceil(s n / 5) values are worse, i.e. where
     the value is beyond the c_s-th worst value: four order statistics (one partition, linear in n)
     and four comparisons per value give every score, with no sort (integers throughout: no
-    rounding at the quintile edges). At 37M customers: 0.5 s instead of 8 s for sorting.
+    rounding at the quintile edges). 10M amounts: 0.20 s instead of 1.66 s for the two sorts.
     """
     x = np.asarray(values, dtype=np.float64).ravel()
     n = len(x)
