@@ -4,6 +4,7 @@ nearest of its centres, no refit: scoring a run's own input reproduces its segme
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import platform
@@ -389,13 +390,10 @@ def run(data, options: RunOptions, progress: ProgressCallback | None = None,
     stages = Stages(progress)
     started = time.perf_counter()
     preload.start()  # pandas, SciPy, scikit-learn ... imported while the engine reads
-    engine = connect(options.engine)
-    try:
+    # Closed when the run returns, not when the garbage collector finds it: DuckDB's spill directory
+    # goes with it, and the CLI's exit need not collect (the result holds Arrow tables, nothing of it).
+    with contextlib.closing(connect(options.engine)) as engine:
         return _segment(engine, data, options, stages, started, watch)
-    finally:
-        # Closed now, not when the garbage collector finds it: DuckDB's spill directory goes with it,
-        # and the CLI's exit need not collect (the result holds Arrow tables, nothing of the engine).
-        engine.close()
 
 
 def _segment(engine: Engine, data, options: RunOptions, stages: Stages, started: float,
@@ -682,11 +680,8 @@ def score(model: SegmentationModel | str | os.PathLike, data, *, schema: str = "
                                        keep=keep, workbook=workbook), data)
     options.validate()
     stages = Stages(progress)
-    engine = connect(options.engine)
-    try:
+    with contextlib.closing(connect(options.engine)) as engine:  # (as in run: the predictions hold Arrow tables)
         return _score(engine, model, label, data, options, stages, fetch)
-    finally:
-        engine.close()  # (as in run: the predictions hold Arrow tables, nothing of the engine)
 
 
 def _score(engine: Engine, model: SegmentationModel, label: str, data, options: RunOptions, stages: Stages,

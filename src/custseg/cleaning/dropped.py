@@ -103,11 +103,9 @@ def _typed_roles(source: Source, spec: SourceSpec) -> dict[str, str] | None:
     lines: the search 0.25-0.30 s -> 0.08 s). Only for one file: the types are decided from the
     files' samples, so one file of several read alone could be typed otherwise, and a row the run
     parsed could be rejected here (every later row's number shifted). None: read as text."""
-    if source.raw is None or len(source.files) != 1:
+    if not source.typed_rejects or len(source.files) != 1:  # (a typed reading always has its rejects tables)
         return None
-    roles = column_roles(source.schema, source.columns, spec.mapping)
-    typed = [c for c in roles if c in source.raw.columns and not source.raw[c].type().is_string()]
-    return roles if typed else None
+    return column_roles(source.schema, source.columns, spec.mapping)  # as sources/read.py read_typed
 
 
 def describe_drops(engine, source: Source, cleaned: Cleaned, spec: SourceSpec, quality: dict[str, Any]) -> list[str]:

@@ -148,6 +148,9 @@ def _transform_column(scaling: Scaling, j: int, values: np.ndarray) -> np.ndarra
 
 
 GROUPED_UP_TO = LOCAL_STATS_UP_TO  # customers up to which rows are grouped by segment in memory
+# Beyond, the per-column passes run two at a time: each copies a column (~300 MB at 37M customers);
+# one at a time took 15.5 s of a 100M-line run's 26.9 s of writing.
+BEYOND_GROUPED_WORKERS = 2
 
 
 def build_figures(result, data: ReportData | None = None) -> OrderedDict:
@@ -253,9 +256,7 @@ def column_stats(d: ReportData, columns: list[str], scaling: Scaling) -> dict[tu
     tasks.update({("before", f): lambda f=f: F.histogram(d.columns[f]) for f in d.features})
     tasks.update({("after", f): lambda f=f: F.histogram(_transform_column(scaling, position[f], d.columns[f]),
                                                         clip_quantile=None) for f in d.features})
-    # (above GROUPED_UP_TO, two at a time: each task copies a column, hundreds of MB there; one at
-    # a time took 15.5 s of a 100M-line run's 26.9 s of writing, 37M customers)
-    workers = None if groups is not None else 2
+    workers = None if groups is not None else BEYOND_GROUPED_WORKERS
     return dict(zip(tasks, parallel_map(lambda task: task(), tasks.values(), workers=workers)))
 
 
@@ -367,8 +368,8 @@ def _feature_rows(result, columns: dict[str, np.ndarray]) -> list[dict[str, Any]
                 "max": float(values.max())}
 
     rows = []
-    few = not columns or len(next(iter(columns.values()))) <= GROUPED_UP_TO  # (else two at a time: memory)
-    for name, stats in zip(ordered, parallel_map(summary, ordered, workers=None if few else 2)):
+    few = not columns or len(next(iter(columns.values()))) <= GROUPED_UP_TO
+    for name, stats in zip(ordered, parallel_map(summary, ordered, workers=None if few else BEYOND_GROUPED_WORKERS)):
         feature = REGISTRY.get(name)
         rows.append({
             "name": name, "title": F.feature_title(name), "used": name in result.features,

@@ -232,16 +232,12 @@ def _encode(value, key: str | None = None):
     if isinstance(value, (list, tuple)):
         return [_encode(v) for v in value]
     if isinstance(value, np.ndarray):
-        return value.tolist() if key in _NOT_TYPED else _encode_list(typed_array(value))
+        return _encode(value.tolist() if key in _NOT_TYPED else typed_array(value))
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
         return None  # (as plotly.py writes them: JSON has no NaN)
     return value
-
-
-def _encode_list(value):
-    return [_encode(v) for v in value] if isinstance(value, list) else value
 
 
 def _other(value):
