@@ -3,6 +3,7 @@ clustering, sampled K-means starts, the segments format and the progress display
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import io
 import json
@@ -79,6 +80,46 @@ TRICKY_DATES = [
 def test_dates_fast_path_gives_the_documented_dates(fmt):
     got = _evaluate(lambda v: as_date(v, fmt), TRICKY_DATES)
     assert got == [_reference_date(t, fmt) for t in TRICKY_DATES]
+
+
+def _fixed_width_texts(order: str, count: int, seed: int) -> list[str]:
+    """Texts shaped like a fixed-width date ('ab/cd/efgh', or 'efgh-ab-cd' for iso), each character
+    a digit, a space, a sign or a letter, drawn at random; and real dates at the edges."""
+    rng = np.random.default_rng(seed)
+    # day 0-39, month 0-19, year 0900-2199 as digits, then a fifth of the characters replaced
+    days, months, years = rng.integers(0, 40, count), rng.integers(0, 20, count), rng.integers(900, 2200, count)
+    digits = np.array([list(f"{y:04d}{m:02d}{d:02d}") for y, m, d in zip(years, months, days)])
+    noise = rng.choice(list("0123456789 +-a"), size=(count, 8))
+    parts = np.where(rng.random((count, 8)) < 0.8, digits, noise)
+    first, second = ((6, 8), (4, 6)) if order == "dmy" else ((4, 6), (6, 8))  # the day's and month's places
+    texts = ["".join(p[:4]) + "-" + "".join(p[4:6]) + "-" + "".join(p[6:]) if order == "iso"
+             else "".join(p[slice(*first)]) + "/" + "".join(p[slice(*second)]) + "/" + "".join(p[:4]) for p in parts]
+    edges = ["29/02/2000", "29/02/1900", "31/04/2019", "00/01/2019", "01/00/2019", "01/01/0999", "01/01/1000",
+             "31/12/9999", "1/01/20190", "01/02/20190", "01/02/2019  ", "01/02/201 ", " 1/02/2019", "01/02/2019 ", "01-02-2019"]
+    if order == "iso":
+        edges = [e[6:] + "-" + e[3:5] + "-" + e[:2] if len(e) == 10 else e for e in edges] + ["2019-02-04 "]
+    return texts + edges
+
+
+@pytest.mark.parametrize("order", ["dmy", "mdy", "iso"])
+def test_dates_read_by_the_engines_own_parser_are_the_documented_dates(order):
+    """DuckDB reads 'dd/mm/yyyy' (and the other orders) with its strptime (engines/duckdb.py
+    fixed_date); whatever it takes must be the date the general reading gives."""
+    from custseg.engines import connect
+    from custseg.options import EngineOptions
+    from custseg.sources.casts import casts_of
+
+    texts = TRICKY_DATES + _fixed_width_texts(order, 20_000, seed=["dmy", "mdy", "iso"].index(order))
+    with contextlib.closing(connect(EngineOptions())) as engine:
+        table = ibis.memtable(pa.table({"v": pa.array(texts, pa.string())}))
+        with casts_of(engine):
+            expr = table.select(out=as_date(table.v, order))
+        assert "TRY_STRPTIME" in engine.ibis.compile(expr)  # the quick reading is the one tested
+        got = engine.ibis.to_pyarrow(expr).column("out").to_pylist()
+    expected = [_reference_date(t, order) for t in texts]
+    wrong = [(t, g, e) for t, g, e in zip(texts, got, expected) if g != e]
+    assert not wrong, wrong[:10]
+    assert sum(e is not None for e in expected) > 3_000  # many texts are dates
 
 
 def test_numbers_text_and_keys_parse_as_documented():

@@ -21,6 +21,7 @@ from typing import Any
 
 import duckdb
 import ibis
+import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 import pyarrow as pa
 
@@ -28,6 +29,33 @@ from ..errors import CustsegError, first_line
 from ..options import EngineOptions, parse_memory_limit, size_bytes
 from ..runtime.signals import register
 from .base import Engine, unique_names
+
+# The fixed-width dates DuckDB's own parser reads (Engine.fixed_date): strptime format, separator
+# and its two 0-based positions.
+FIXED_DATES = {"dmy": ("%d/%m/%Y", "/", (2, 5)), "mdy": ("%m/%d/%Y", "/", (2, 5)), "iso": ("%Y-%m-%d", "-", (4, 7))}
+
+
+@ibis.udf.scalar.builtin(name="try_strptime")
+def _try_strptime(text: str, format: str) -> dt.timestamp:  # DuckDB's: NULL where the text does not fit
+    ...
+
+
+def fixed_date(text: ir.StringValue, order: str) -> ir.DateValue | None:
+    """Engine.fixed_date with DuckDB's strptime. Its %d, %m and %Y also take a space before the
+    digits, fewer digits and a trailing space, which the general reading reads differently
+    ('01/02/201 ' is no date to it): only text of 10 characters with the separators in place and a
+    year from 1000 is taken, where the two agree. Checked once over all 15.7M texts 'ab/cd/efgh'
+    (and 'efgh-ab-cd') of the characters 0 1 2 3 9, space, '+', '-' and 'a' (no 3 or 'a' in the
+    year) against the general reading, in all three orders: no difference; tests/test_scaling.py
+    checks 20,000 drawn texts per order against a plain Python reading."""
+    if order not in FIXED_DATES:
+        return None
+    pattern, separator, (first, second) = FIXED_DATES[order]
+    parsed = _try_strptime(text, pattern)
+    fits = ((text.length() == 10) & (text.substr(first, 1) == separator) & (text.substr(second, 1) == separator)
+            & (parsed.year() >= 1000))
+    return ibis.ifelse(fits, parsed.cast("date"), ibis.null("date"))
+
 
 REJECTS_PREFIX = "custseg_rejects_"  # DuckDB temp tables of malformed CSV lines (see cleaning/dropped.py)
 SCANS_PREFIX = "custseg_reject_scans_"
@@ -121,6 +149,9 @@ class DuckDBEngine(Engine):
         self.long_lines = False  # max_line_size raised to a buffer: a line over 2 MB was met
 
     # ------------------------------------------------------------------ reading
+
+    def fixed_date(self, text: ir.StringValue, order: str) -> ir.DateValue | None:
+        return fixed_date(text, order)
 
     def read_csv(self, paths: list[str], dialect, typed=None) -> ir.Table:
         types = typed.read_types() if typed else {}

@@ -39,6 +39,12 @@ def date_from_parts() -> Callable[..., ir.DateValue] | None:
     return None if engine is None else engine.date_from_parts
 
 
+def fixed_date(text: ir.StringValue, order: str) -> ir.DateValue | None:
+    """The current engine's quick reading of a fixed-width date (Engine.fixed_date), or None."""
+    engine = _ENGINE.get()
+    return None if engine is None else engine.fixed_date(text, order)
+
+
 def cheap_try_cast() -> bool:
     """Whether the current engine's try_cast may be reused inside a larger expression (see Engine)."""
     engine = _ENGINE.get()
