@@ -100,3 +100,32 @@ def test_seed_features_equal_the_seed_notebook(shopify_sample):
     joined = seed.merge(ours, left_index=True, right_index=True, suffixes=("", "_ours"))
     for name in ("products_ordered", "average_return_rate", "total_spending"):
         np.testing.assert_allclose(joined[name + "_ours"], joined[name], rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("data", ["sample", "online_retail_tiny.csv", "generic_tiny.csv"])
+def test_a_stored_customer_table_gives_the_window_forms_features(data, shopify_sample, monkeypatch):
+    """DuckDB stores the customer totals and joins the data's last date to them as a one-row
+    aggregate (pipeline.fetch_customers); the other engines take it from a window over the customer
+    table: every column, the lifecycle summary's too, is the same."""
+    from custseg.engines.duckdb import DuckDBEngine
+    from custseg.options import EngineOptions, RunOptions
+    from custseg.pipeline import compute_features
+    from custseg.engines import connect
+    from custseg.runtime.stages import Stages
+
+    path = str(shopify_sample if data == "sample" else TEST_DATA / data)
+
+    def computed():
+        engine = connect(EngineOptions())
+        try:
+            feats = compute_features(engine, [path], RunOptions(), Stages())
+            return feats.table, feats.lifecycle_summary
+        finally:
+            engine.close()
+
+    stored, stored_summary = computed()
+    monkeypatch.setattr(DuckDBEngine, "stores_customers", False)
+    window, window_summary = computed()
+    assert stored.num_rows > 0 and "recency_days" in stored.column_names
+    assert stored.equals(window)
+    assert stored_summary is not None and stored_summary.equals(window_summary)

@@ -128,7 +128,18 @@ def customer_features(lines: ir.Table, names: list[str], return_rate_level: str 
     unless `text_ids` is False (then integer ids stay integers: the caller makes them text).
     `lifecycle` adds :data:`LIFECYCLE_COLUMNS` after the features (an engine whose aggregates take
     an ORDER BY: the first order's value is the first by day, then order id).
+
+    It is customer_columns(customer_totals(...)): an engine that keeps the totals as a table
+    takes the two steps itself (pipeline.fetch_customers).
     """
+    totals = customer_totals(lines, names, return_rate_level, products, lifecycle)
+    return customer_columns(totals, names, text_ids, lifecycle)
+
+
+def customer_totals(lines: ir.Table, names: list[str], return_rate_level: str = "order",
+                    products: ir.Table | None = None, lifecycle: bool = False) -> ir.Table:
+    """customer_features' group-bys: one row per purchasing customer with the sums, counts and dates
+    the features are computed from (customer_columns)."""
     purchase = lines.quantity > 0
     # Money is summed as an exact decimal: the result does not depend on the order in
     # which parallel workers add the lines, so every run gives the same bytes.
@@ -184,11 +195,28 @@ def customer_features(lines: ir.Table, names: list[str], return_rate_level: str 
             )
         customers = customers.join(products, "customer_id", how="left")
         customers = customers.mutate(products_ordered=customers.products_ordered.fill_null(0.0))
+        if "customer_id_right" in customers.columns:  # (a left join keeps the right side's key)
+            customers = customers.drop("customer_id_right")
 
     if lifecycle:  # the repeat orders' net value, exact (decimal) before total_spending becomes a float
         customers = customers.mutate(lifecycle_repeat_value=customers.total_spending - customers.lifecycle_first_value)
-    customers = customers.mutate(total_spending=customers.total_spending.cast("float64"))
-    reference = customers.last_seen.max()  # the last date in the data
+    return customers.mutate(total_spending=customers.total_spending.cast("float64"))
+
+
+def customer_columns(customers: ir.Table, names: list[str], text_ids: bool = True, lifecycle: bool = False,
+                     joined_reference: bool = False) -> ir.Table:
+    """customer_features from customer_totals: the named features (and the lifecycle columns).
+
+    Recency and age count days to the last date in the data, the latest `last_seen`: a window
+    maximum over the whole table, or with `joined_reference` a one-row aggregate joined to every
+    row, for a table the engine keeps (its window gathers every row in one partition: 10 s at
+    37M customers on DuckDB, the aggregate 0.1 s)."""
+    if joined_reference:
+        latest = customers.aggregate(custseg_reference=customers.last_seen.max())
+        customers = customers.cross_join(latest)
+        reference = customers.custseg_reference
+    else:
+        reference = customers.last_seen.max()  # the last date in the data
     derived = {
         "avg_order_value": customers.total_spending / customers.order_count,
         "recency_days": (reference.delta(customers.last_order, unit="day") + 1).cast("float64"),

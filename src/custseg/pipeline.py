@@ -29,8 +29,8 @@ from .clustering.scaling import assign
 from .engines import Engine, connect, engine_of, translate_read_errors
 from .cleaning.parse_failures import refuse_if_mostly_unparsed
 from .errors import CustsegError
-from .features import (LIFECYCLE_COLUMNS, available, check_features, customer_features, customer_products,
-                       lifecycle_missing, natural_order, parse_features)
+from .features import (LIFECYCLE_COLUMNS, available, check_features, customer_columns, customer_features,
+                       customer_products, customer_totals, lifecycle_missing, natural_order, parse_features)
 from .options import SEED, EngineOptions, RunOptions, check_workbook_rows, normalize_currency
 from .runtime import preload
 from .runtime.stages import ProgressCallback, Stages
@@ -130,9 +130,10 @@ def compute_features(engine: Engine, data, options: RunOptions, stages: Stages,
         else:
             products = keep_customer_products(engine, cleaned, source.provided)
             with_summary = lifecycle_in_query(engine, source)
-            table = customer_features(cleaned.lines, computed, source.return_rate_level, products, text_ids=False,
-                                      lifecycle=with_summary)
-            feats = fetch_customers(engine, table)
+            totals = customer_totals(cleaned.lines, computed, source.return_rate_level, products,
+                                     lifecycle=with_summary)
+            feats = fetch_customers(engine, totals, lambda table, joined: customer_columns(
+                table, computed, text_ids=False, lifecycle=with_summary, joined_reference=joined))
             if with_summary:
                 summary = feats.select(list(LIFECYCLE_COLUMNS))
                 feats = feats.drop_columns(list(LIFECYCLE_COLUMNS))
@@ -177,10 +178,17 @@ def keep_customer_products(engine: Engine, cleaned, provided: set[str]):
     return stored
 
 
-def fetch_customers(engine: Engine, customers) -> pa.Table:
-    """The customer table (features.customer_features) in natural order, as one-piece Arrow columns
-    with the ids as text (integer ids are sorted and carried as integers, and made text by Arrow)."""
-    return contiguous(ids_as_text(engine.fetch_customers(customers, natural_order)))
+def fetch_customers(engine: Engine, totals, columns: Callable[[Any, bool], Any]) -> pa.Table:
+    """The customer table (features.customer_features: `columns(table, joined_reference)` of
+    customer_totals) in natural order, as one-piece Arrow columns with the ids as text (integer ids
+    are sorted and carried as integers, and made text by Arrow). An engine that stores the table
+    first stores the totals and computes the columns from them (the data's last date by one
+    aggregate of the stored table, not a window over it)."""
+    if engine.stores_customers:
+        fetched = engine.fetch_customers(totals, lambda stored: natural_order(columns(stored, True)))
+    else:
+        fetched = engine.fetch_customers(columns(totals, False), natural_order)
+    return contiguous(ids_as_text(fetched))
 
 
 def ids_as_text(table: pa.Table) -> pa.Table:

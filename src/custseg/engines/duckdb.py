@@ -137,6 +137,7 @@ class DuckDBEngine(Engine):
     reads_typed_csv = True
     numbers_dropped_lines = True
     ordered_first = True  # FIRST(x ORDER BY ...): +0.3-0.8 s on 10M lines; the window query it spares: 2.1 s
+    stores_customers = True  # (fetch_customers: its size is known before it comes into Python)
 
     def __init__(self, backend, memory_limit: str):
         super().__init__(backend)
@@ -406,9 +407,10 @@ class DuckDBEngine(Engine):
         name, stored = self.keep(customers, "custseg_customers")
         try:
             rows = self.con.execute(f'SELECT count(*) FROM "{name}"').fetchall()[0][0]
-            row_bytes = 8 * (len(stored.columns) - 1) + 24  # float64 features, and an id as text
+            fetched = ordered(stored)
+            row_bytes = 8 * (len(fetched.columns) - 1) + 24  # float64 features, and an id as text
             with self.memory_beside(rows * row_bytes):
-                return ordered(stored).to_pyarrow()
+                return fetched.to_pyarrow()
         finally:
             self.drop(name)
 
