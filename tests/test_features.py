@@ -129,3 +129,35 @@ def test_a_stored_customer_table_gives_the_window_forms_features(data, shopify_s
     assert stored.num_rows > 0 and "recency_days" in stored.column_names
     assert stored.equals(window)
     assert stored_summary is not None and stored_summary.equals(window_summary)
+
+
+@pytest.mark.parametrize("ids", ["integers", "text"])
+def test_a_customer_table_is_put_in_natural_order_as_the_engine_orders_it(ids):
+    """features.in_natural_order (the table DuckDB stored, ordered in memory) against DuckDB's
+    ORDER BY of features.natural_order, on a shuffled table with every column type it holds."""
+    import datetime as dt
+
+    import ibis
+    import pyarrow as pa
+
+    from custseg.features import in_natural_order, natural_order
+
+    rng = np.random.default_rng(7)
+    n = 5_000
+    numbers = rng.permutation(np.arange(-50, n - 50)) * 7
+    customer_id = pa.array(numbers, pa.int64()) if ids == "integers" else pa.array([f"c{v}" for v in numbers])
+    table = pa.table({
+        "customer_id": customer_id,
+        "spend": pa.array(rng.random(n)),
+        "orders": pa.array(rng.integers(1, 9, n), pa.int32()),
+        "first_day": pa.array([dt.date(2020, 1, 1) + dt.timedelta(days=int(d)) for d in rng.integers(0, 900, n)]),
+        "maybe": pa.array([None if v % 3 == 0 else float(v) for v in numbers]),
+        "note": pa.array([f"n{v}" for v in numbers]),
+    })
+    # in several pieces, as the engine hands a table over
+    table = pa.Table.from_batches(table.to_batches(max_chunksize=1_000))
+    expected = ibis.duckdb.connect().to_pyarrow(natural_order(ibis.memtable(table)))
+    got = in_natural_order(table)
+    assert got.equals(expected)
+    assert all(got.column(name).num_chunks == 1 for name in got.column_names)
+    assert got.column("customer_id").to_pylist() != table.column("customer_id").to_pylist()  # it did reorder

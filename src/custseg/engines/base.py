@@ -42,7 +42,7 @@ class Engine:
     reads_urls = False            # reads URLs (hdfs://, s3a:// ...) besides local files
     reads_database = False        # the order lines are a database's table or query (engines/sql.py)
     ordered_first = False         # runs Ibis' first(order_by=...) aggregate in one grouping (no window)
-    stores_customers = False      # fetch_customers computes the customer table into a table of its own first
+    stores_customers = False      # fetch_customers stores the customer table first (pipeline.fetch_customers)
 
     def __init__(self, backend):
         self.ibis = backend  # the Ibis backend that runs the expressions

@@ -403,7 +403,8 @@ class DuckDBEngine(Engine):
         """DuckDB computes the customer table into a temporary table first, so that its size is known
         before it comes into Python: while it is fetched, DuckDB's share is lowered by that much
         (memory_beside) and the two together stay near the limit (at 37M customers they would add
-        up to 2.4 + 2.6 GB)."""
+        up to 2.4 + 2.6 GB). `ordered` makes what is fetched from the stored table (the run passes
+        the features of the stored totals, unordered: it orders them in memory, stores_customers)."""
         name, stored = self.keep(customers, "custseg_customers")
         try:
             rows = self.con.execute(f'SELECT count(*) FROM "{name}"').fetchall()[0][0]
