@@ -324,3 +324,34 @@ def test_assign_equals_the_plain_nearest_centre_computation(features):
     labels, inertia = assign(Z, centres, chunk=4_000, with_inertia=True)
     np.testing.assert_array_equal(labels, plain.argmin(axis=1))
     assert inertia == pytest.approx(plain.min(axis=1).sum(), rel=1e-12)
+
+
+def test_a_fetched_table_comes_in_one_piece_per_column_with_its_values():
+    """engines.base.fetch_in_one_piece against Arrow's own joining of the batches: numbers, dates,
+    text, a column that meets a null in its third batch, and a type the schema casts."""
+    import datetime as dt
+
+    from custseg.engines.base import fetch_in_one_piece
+
+    rng = np.random.default_rng(3)
+    n, size = 2_500, 1_000  # three batches, the last one short
+    spend = rng.random(n)
+    maybe = [None if i == 2_300 else float(i) for i in range(n)]
+    table = pa.table({
+        "customer_id": pa.array(rng.permutation(n), pa.int64()),
+        "spend": pa.array(spend),
+        "orders": pa.array(rng.integers(1, 9, n), pa.int32()),
+        "first_day": pa.array([dt.date(2020, 1, 1) + dt.timedelta(days=int(d)) for d in rng.integers(0, 900, n)]),
+        "maybe": pa.array(maybe),
+        "note": pa.array([f"n{i}" for i in range(n)]),
+        "small": pa.array(rng.integers(0, 5, n), pa.int16()),
+    })
+    schema = table.schema.set(table.schema.get_field_index("small"), pa.field("small", pa.int64()))
+    got = fetch_in_one_piece(iter(table.to_batches(max_chunksize=size)), schema, n)
+    assert got.schema == schema
+    assert all(got.column(name).num_chunks == 1 for name in got.column_names)
+    expected = table.set_column(table.schema.get_field_index("small"), "small", table.column("small").cast(pa.int64()))
+    assert got.equals(expected.combine_chunks())
+    assert got.column("maybe").null_count == 1
+    empty = fetch_in_one_piece(iter([]), schema, 0)
+    assert empty.num_rows == 0 and empty.schema == schema

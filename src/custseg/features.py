@@ -254,23 +254,26 @@ def natural_order_indices(ids) -> "pa.Array":
     return pc.sort_indices(keys, sort_keys=[("length", "ascending"), ("id", "ascending")])
 
 
-def in_natural_order(table: "pa.Table") -> "pa.Table":
-    """natural_order on a customer table held in memory, each column in one piece.
+def in_natural_order(columns: dict) -> None:
+    """natural_order on a customer table held in memory as {name: column}, in place: each column
+    is replaced by itself in that order (in one piece), so that, with no other reference to the
+    table, the memory beside it is two columns, not a second table.
 
     Integer ids (unique: one row per customer) are sorted by numpy; the columns are put in that
-    order two at a time (numpy's take for numbers without nulls, Arrow's for the rest), each
-    replacing its unordered self: beside the table, two columns more, not a second table.
+    order two at a time (numpy's take for numbers without nulls, Arrow's for the rest).
     """
-    ids = table.column("customer_id")
+    ids = columns["customer_id"]
     if pa.types.is_integer(ids.type) and ids.null_count == 0:
         order = np.argsort(ids.to_numpy())  # (unique: any sort gives this order)
     else:
         order = natural_order_indices(ids).to_numpy()
-    if len(order) and np.array_equal(order, np.arange(len(order))):  # already in order
-        return table
+    del ids
+    if len(order) and (order[1:] > order[:-1]).all():  # already in order
+        return
     arrow_order = pa.array(order)
 
-    def ordered(column: "pa.ChunkedArray") -> "pa.Array":
+    def ordered(name: str) -> "pa.Array":
+        column = columns[name]
         numeric = pa.types.is_integer(column.type) or pa.types.is_floating(column.type)
         if numeric and column.null_count == 0:
             return pa.array(np.take(column.to_numpy(), order))
@@ -278,16 +281,14 @@ def in_natural_order(table: "pa.Table") -> "pa.Table":
 
     from concurrent.futures import ThreadPoolExecutor
 
-    names = table.column_names
+    names = list(columns)
     with ThreadPoolExecutor(max_workers=2) as pool:  # (both release the interpreter lock)
         pending = {}
         for i, name in enumerate(names):
-            pending[i] = pool.submit(ordered, table.column(i))
-            if i >= 1:  # at most two columns in flight: put the earlier one in place first
-                table = table.set_column(i - 1, names[i - 1], pending.pop(i - 1).result())
-        last = len(names) - 1
-        table = table.set_column(last, names[last], pending.pop(last).result())
-    return table
+            pending[name] = pool.submit(ordered, name)
+            if i >= 1:  # at most two columns in flight: the earlier one replaced first
+                columns[names[i - 1]] = pending.pop(names[i - 1]).result()
+        columns[names[-1]] = pending.pop(names[-1]).result()
 
 
 def natural_order(table: ir.Table) -> ir.Table:

@@ -28,7 +28,7 @@ import pyarrow as pa
 from ..errors import CustsegError, first_line
 from ..options import EngineOptions, parse_memory_limit, size_bytes
 from ..runtime.signals import register
-from .base import Engine, unique_names
+from .base import Engine, fetch_in_one_piece, unique_names
 
 # The fixed-width dates DuckDB's own parser reads (Engine.fixed_date): strptime format, separator
 # and its two 0-based positions.
@@ -411,7 +411,9 @@ class DuckDBEngine(Engine):
             fetched = ordered(stored)
             row_bytes = 8 * (len(fetched.columns) - 1) + 24  # float64 features, and an id as text
             with self.memory_beside(rows * row_bytes):
-                return fetched.to_pyarrow()
+                # (DuckDB's own reader: Ibis' to_pyarrow_batches calls a method DuckDB 2 removed)
+                reader = self.con.sql(self.ibis.compile(fetched)).to_arrow_reader(1 << 20)
+                return fetch_in_one_piece(reader, fetched.schema().to_pyarrow(), rows)
         finally:
             self.drop(name)
 
