@@ -429,6 +429,7 @@ def _segment(engine: Engine, data, options: RunOptions, stages: Stages, started:
     # before the matrix is built.
     matrix_bytes = features.table.num_rows * len(features.names) * 8
     begun = start_lifecycle(features, model, options, stages)
+    features.lifecycle_summary = None  # in `begun` now, in its own types (0.7 GB of Arrow at 37M customers)
     with engine.memory_beside(features.table.nbytes + matrix_bytes):
         X = features.matrix()
         if model is not None:
