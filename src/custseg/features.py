@@ -210,8 +210,8 @@ def customer_columns(customers: ir.Table, names: list[str], text_ids: bool = Tru
 
     Recency and age count days to the last date in the data, the latest `last_seen`: a window
     maximum over the whole table, or with `joined_reference` a one-row aggregate joined to every
-    row, for a table the engine keeps (its window gathers every row in one partition: 10 s at
-    37M customers on DuckDB, the aggregate 0.1 s)."""
+    row, for a table the engine keeps (the window gathers every row in one partition: 9.8 s of CPU
+    and a spill at 37M customers on DuckDB; the aggregate is one scan of a stored column)."""
     if joined_reference:
         latest = customers.aggregate(custseg_reference=customers.last_seen.max())
         customers = customers.cross_join(latest)
