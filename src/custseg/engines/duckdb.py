@@ -411,7 +411,8 @@ class DuckDBEngine(Engine):
             fetched = ordered(stored)
             row_bytes = 8 * (len(fetched.columns) - 1) + 24  # float64 features, and an id as text
             with self.memory_beside(rows * row_bytes):
-                # (DuckDB's own reader: Ibis' to_pyarrow_batches calls a method DuckDB 2 removed)
+                # (DuckDB's own reader: Ibis' to_pyarrow_batches calls the connection's fetch_record_batch,
+                # which DuckDB 2's connection no longer has)
                 reader = self.con.sql(self.ibis.compile(fetched)).to_arrow_reader(1 << 20)
                 return fetch_in_one_piece(reader, fetched.schema().to_pyarrow(), rows)
         finally:
