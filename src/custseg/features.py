@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .errors import CustsegError
+from .runtime.parallel import ordered_stream
 from .sources.schemas import SCHEMAS
 
 
@@ -247,9 +248,10 @@ def customer_columns(customers: ir.Table, names: list[str], text_ids: bool = Tru
 
 def natural_order_indices(ids) -> "pa.Array":
     """natural_order on ids held in memory (an Arrow array): the indices that sort text ids by
-    length (characters), then by text (bytes), and integer ids as integers; stable."""
-    if pa.types.is_integer(ids.type):
-        return pc.sort_indices(ids)
+    length (characters), then by text (bytes), stable; integer ids (a customer table's: unique, so
+    any sort gives one order) as integers."""
+    if pa.types.is_integer(ids.type):  # (numpy's sort: 1.4 s on 37M ids, Arrow's 2.9 s)
+        return pa.array(np.argsort(ids.to_numpy()))
     keys = pa.table({"length": pc.utf8_length(ids), "id": ids})
     return pc.sort_indices(keys, sort_keys=[("length", "ascending"), ("id", "ascending")])
 
@@ -259,15 +261,10 @@ def in_natural_order(columns: dict) -> None:
     is replaced by itself in that order (in one piece), so that, with no other reference to the
     table, the memory beside it is two columns, not a second table.
 
-    Integer ids (unique: one row per customer) are sorted by numpy; the columns are put in that
-    order two at a time (numpy's take for numbers without nulls, Arrow's for the rest).
+    The columns are put in that order two at a time (numpy's take for numbers without nulls,
+    Arrow's for the rest).
     """
-    ids = columns["customer_id"]
-    if pa.types.is_integer(ids.type) and ids.null_count == 0:
-        order = np.argsort(ids.to_numpy())  # (unique: any sort gives this order)
-    else:
-        order = natural_order_indices(ids).to_numpy()
-    del ids
+    order = natural_order_indices(columns["customer_id"]).to_numpy()
     if len(order) and (order[1:] > order[:-1]).all():  # already in order
         return
     arrow_order = pa.array(order)
@@ -279,16 +276,10 @@ def in_natural_order(columns: dict) -> None:
             return pa.array(np.take(column.to_numpy(), order))
         return pc.take(column, arrow_order).combine_chunks()
 
-    from concurrent.futures import ThreadPoolExecutor
-
     names = list(columns)
-    with ThreadPoolExecutor(max_workers=2) as pool:  # (both release the interpreter lock)
-        pending = {}
-        for i, name in enumerate(names):
-            pending[name] = pool.submit(ordered, name)
-            if i >= 1:  # at most two columns in flight: the earlier one replaced first
-                columns[names[i - 1]] = pending.pop(names[i - 1]).result()
-        columns[names[-1]] = pending.pop(names[-1]).result()
+    # (both takes release the interpreter lock; at most two columns in flight, each replacing its own)
+    for name, column in zip(names, ordered_stream(ordered, names, workers=2, ahead=1)):
+        columns[name] = column
 
 
 def natural_order(table: ir.Table) -> ir.Table:

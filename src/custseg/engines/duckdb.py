@@ -40,23 +40,6 @@ def _try_strptime(text: str, format: str) -> dt.timestamp:  # DuckDB's: NULL whe
     ...
 
 
-def fixed_date(text: ir.StringValue, order: str) -> ir.DateValue | None:
-    """Engine.fixed_date with DuckDB's strptime. Its %d, %m and %Y also take a space before the
-    digits, fewer digits and a trailing space, which the general reading reads differently
-    ('01/02/201 ' is no date to it): only text of 10 characters with the separators in place and a
-    year from 1000 is taken, where the two agree. Checked once over all 15.7M texts 'ab/cd/efgh'
-    (and 'efgh-ab-cd') of the characters 0 1 2 3 9, space, '+', '-' and 'a' (no 3 or 'a' in the
-    year) against the general reading, in all three orders: no difference; tests/test_scaling.py
-    checks 20,000 drawn texts per order against a plain Python reading."""
-    if order not in FIXED_DATES:
-        return None
-    pattern, separator, (first, second) = FIXED_DATES[order]
-    parsed = _try_strptime(text, pattern)
-    fits = ((text.length() == 10) & (text.substr(first, 1) == separator) & (text.substr(second, 1) == separator)
-            & (parsed.year() >= 1000))
-    return ibis.ifelse(fits, parsed.cast("date"), ibis.null("date"))
-
-
 REJECTS_PREFIX = "custseg_rejects_"  # DuckDB temp tables of malformed CSV lines (see cleaning/dropped.py)
 SCANS_PREFIX = "custseg_reject_scans_"
 MEMORY_PER_THREAD = 48 << 20  # below this per thread, DuckDB's buffers alone exhaust the limit
@@ -152,7 +135,20 @@ class DuckDBEngine(Engine):
     # ------------------------------------------------------------------ reading
 
     def fixed_date(self, text: ir.StringValue, order: str) -> ir.DateValue | None:
-        return fixed_date(text, order)
+        """Engine.fixed_date with DuckDB's strptime. Its %d, %m and %Y also take a space before the
+        digits, fewer digits and a trailing space, which the general reading reads differently
+        ('01/02/201 ' is no date to it): only text of 10 characters with the separators in place and a
+        year from 1000 is taken, where the two agree. Checked once over all 15.7M texts 'ab/cd/efgh'
+        (and 'efgh-ab-cd') of the characters 0 1 2 3 9, space, '+', '-' and 'a' (no 3 or 'a' in the
+        year) against the general reading, in all three orders: no difference; tests/test_scaling.py
+        checks 20,000 drawn texts per order against a plain Python reading."""
+        if order not in FIXED_DATES:
+            return None
+        pattern, separator, (first, second) = FIXED_DATES[order]
+        parsed = _try_strptime(text, pattern)
+        fits = ((text.length() == 10) & (text.substr(first, 1) == separator) & (text.substr(second, 1) == separator)
+                & (parsed.year() >= 1000))
+        return ibis.ifelse(fits, parsed.cast("date"), ibis.null("date"))
 
     def read_csv(self, paths: list[str], dialect, typed=None) -> ir.Table:
         types = typed.read_types() if typed else {}
