@@ -73,6 +73,8 @@ TRICKY_DATES = [
     "04/02/2019", "4/2/2019", " 04/02/2019", "04/02/19", "04-02-2019", "04.02.2019", "04/02/2019 10:31",
     "31/02/2019", "31/12/2019", "12/31/2019", "1 /02/2019", "04/02/ 201", "04/02/20190", "0a/02/2019",
     "+1/02/2019", "2019-02-04", "2019-2-4", "2019-02-04T10:00:00Z", "2019/02/30", "", "  ", "nonsense", None,
+    "12/1/2010 8:26", "4/2/2019 17:29", "4/12/2019 0:00", "4/2/20195 1:00", "4/2/201 1:00", "4/ 2/2019 1:00",
+    "4/2/2019\t1:00", "4/2/19 10:00", "2019-02-04 17:55:29", "2019-02-04T17:55:29+01:00", "2019-02-4 1:00",
 ]
 
 
@@ -101,6 +103,25 @@ def _fixed_width_texts(order: str, count: int, seed: int) -> list[str]:
     return texts + edges
 
 
+def _date_time_texts(order: str, count: int, seed: int) -> list[str]:
+    """Texts shaped like a date with one- or two-digit day and month (the year mostly four digits),
+    often followed by a time, some characters replaced by a digit, a space, a sign, a tab or a letter."""
+    rng = np.random.default_rng(seed)
+    times = ["", "", " 17:29", " 8:26", " 10:00:00", "T10:00:00+01:00", " ", "x", "\t9:00", "5", "  1:00"]
+    texts = []
+    for _ in range(count):
+        day, month = (f"{v:02d}" if rng.random() < 0.4 else str(v) for v in (rng.integers(0, 40), rng.integers(0, 20)))
+        year = str(rng.integers(900, 2200)).zfill(4)
+        year = year if rng.random() < 0.9 else rng.choice([year[2:], year[1:], year + "5"])
+        separator = "-" if order == "iso" else "/"
+        text = separator.join([year, month, day] if order == "iso" else
+                              [day, month, year] if order == "dmy" else [month, day, year])
+        chars = [c if rng.random() < 0.93 else rng.choice(list("0123456789 +-a\t")) for c in text]
+        texts.append(str(rng.choice(["", "", "", "", " ", "\t", "\v"])) + "".join(chars) + str(rng.choice(times)))
+    # the year 0 is a date to DuckDB, not to Python's datetime (the reference): left out
+    return [t for t in texts if not re.match(r"^\s*0000[/.\-]|^\s*\d{1,2}[/.\-]\d{1,2}[/.\-]0000", t)]
+
+
 @pytest.mark.parametrize("order", ["dmy", "mdy", "iso"])
 def test_dates_read_by_the_engines_own_parser_are_the_documented_dates(order):
     """DuckDB reads 'dd/mm/yyyy' (and the other orders) with its strptime (engines/duckdb.py
@@ -109,17 +130,24 @@ def test_dates_read_by_the_engines_own_parser_are_the_documented_dates(order):
     from custseg.options import EngineOptions
     from custseg.sources.casts import casts_of
 
-    texts = TRICKY_DATES + _fixed_width_texts(order, 20_000, seed=["dmy", "mdy", "iso"].index(order))
+    seed = ["dmy", "mdy", "iso"].index(order)
+    texts = TRICKY_DATES + _fixed_width_texts(order, 20_000, seed) + _date_time_texts(order, 20_000, seed)
     with contextlib.closing(connect(EngineOptions())) as engine:
-        table = ibis.memtable(pa.table({"v": pa.array(texts, pa.string())}))
+        table = ibis.memtable(pa.table({"i": pa.array(range(len(texts)), pa.int64()), "v": pa.array(texts, pa.string())}))
         with casts_of(engine):
-            expr = table.select(out=as_date(table.v, order))
+            expr = table.select("i", out=as_date(table.v, order), quick=engine.fixed_date(table.v, order)).order_by("i")
         assert "TRY_STRPTIME" in engine.ibis.compile(expr)  # the quick reading is the one tested
-        got = engine.ibis.to_pyarrow(expr).column("out").to_pylist()
+        got = engine.ibis.to_pyarrow(expr)
     expected = [_reference_date(t, order) for t in texts]
-    wrong = [(t, g, e) for t, g, e in zip(texts, got, expected) if g != e]
+    wrong = [(t, g, e) for t, g, e in zip(texts, got.column("out").to_pylist(), expected) if g != e]
     assert not wrong, wrong[:10]
-    assert sum(e is not None for e in expected) > 3_000  # many texts are dates
+    assert sum(e is not None for e in expected) > 6_000  # many texts are dates
+    quick = got.column("quick").to_pylist()
+    # ... and the quick reading takes the plain ones of both kinds (fixed width, and with a time)
+    assert sum(q is not None for q in quick[len(TRICKY_DATES):][:20_000]) > 2_000
+    assert sum(q is not None for q in quick[len(TRICKY_DATES) + 20_000:]) > 1_000  # (~440 without the times)
+    plain = {"dmy": "4/2/2019 17:29", "mdy": "12/1/2010 8:26", "iso": "2019-02-04T17:55:29+01:00"}[order]
+    assert quick[texts.index(plain)] is not None
 
 
 def test_numbers_text_and_keys_parse_as_documented():

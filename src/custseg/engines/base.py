@@ -133,10 +133,10 @@ class Engine:
     date_from_parts: Callable[[ir.StringValue, ir.StringValue, ir.StringValue], ir.DateValue] | None = None
 
     def fixed_date(self, text: ir.StringValue, order: str) -> ir.DateValue | None:
-        """The date of text written exactly as 'dd/mm/yyyy' ('mm/dd/yyyy' for order "mdy",
-        'yyyy-mm-dd' for "iso"), NULL for any other text, by one call of the engine's own date
-        parser; None: this engine has none (sources/values.py as_date then reads every value with
-        its general expressions, which give the same date for such text, slower)."""
+        """The date of a plain text date ('dd/mm/yyyy' or 'd/m/yyyy', 'mm/dd/yyyy' for order "mdy",
+        'yyyy-mm-dd' for "iso"; alone or before a time), NULL for any other text, by one call of the
+        engine's own date parser; None: this engine has none (sources/values.py as_date then reads
+        every value with its general expressions, which give the same date for such text, slower)."""
         return None
 
     def try_cast(self, value: ir.Value, to: str) -> ir.Value:
