@@ -151,15 +151,60 @@ def test_numbers_in_semicolon_files_stay_text(tmp_path):
     (["2019-02-04", "2019-2-4"], "iso", "%Y-%m-%d"),
     (["04/02/19"], "dmy", None),              # two-digit years: the text reading makes them 20xx
     (["04/02/2019", "04.02.2019"], "dmy", None),  # two separators
-    (["04/02/2019 10:30"], "dmy", None),      # a time: the text reading keeps the date part
-    (["2019-02-04T10:30:00"], "iso", None),
+    # a time of one shape: a TIMESTAMP (the text reading keeps the date part, and so does the run)
+    (["04/02/2019 10:30", "4/2/2019 8:05"], "dmy", ("TIMESTAMP", "%d/%m/%Y %H:%M")),
+    (["12/1/2010 8:26"], "mdy", ("TIMESTAMP", "%m/%d/%Y %H:%M")),
+    (["2019-02-04T10:30:00"], "iso", ("TIMESTAMP", "%Y-%m-%dT%H:%M:%S")),
+    (["2019-02-04 10:30:00", "2019-2-4 0:00:59"], "iso", ("TIMESTAMP", "%Y-%m-%d %H:%M:%S")),
+    (["04/02/2019 10:30", "04/02/2019 10:30:00"], "dmy", None),  # two shapes of time
+    (["04/02/2019 10:30", "04/02/2019"], "dmy", None),           # some without a time
+    (["04/02/19 10:30"], "dmy", None),
+    (["04/02/2019 10:30 AM"], "dmy", None),
+    (["2019-02-04T10:30:00+01:00"], "iso", None),                # a time zone: read as text
 ])
 def test_typed_dates_from_the_sample(tmp_path, values, date_format, expected):
     path = tmp_path / "x.csv"
     path.write_text("d,b\n" + "".join(f"{v},x\n" for v in values))
     found = typed_columns(str(path), CsvDialect(",", "utf-8", ("d", "b")), ["d", "b"], {"d": "date"}, date_format)
-    assert found.dateformat == expected
-    assert found.types.get("d") == ("DATE" if expected else None)
+    kind, pattern = expected if isinstance(expected, tuple) else ("DATE" if expected else None, expected)
+    assert (found.dateformat, found.timestampformat) == ((pattern, None) if kind == "DATE" else (None, pattern))
+    assert found.types.get("d") == kind
+
+
+def _with_times(src, dst, shape: str = "{d}/{m}/{y} {h}:{mi:02d}"):
+    """A copy of a Shopify CSV whose 'dd/mm/yyyy' days carry a time (one- and two-digit day, month
+    and hour, as spreadsheets write them)."""
+    with open(src, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    for i, row in enumerate(rows):
+        d, m, y = row["day"].split("/")
+        row["day"] = shape.format(d=int(d), m=int(m), y=y, h=i % 24, mi=(i * 7) % 60, s=i % 60)
+    with open(dst, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return dst
+
+
+@pytest.mark.parametrize("shape", ["{d}/{m}/{y} {h}:{mi:02d}", "{y}-{m:02d}-{d:02d}T{h:02d}:{mi:02d}:{s:02d}"])
+def test_dates_with_times_are_read_typed_with_the_text_readings_results(small_shopify, tmp_path, monkeypatch, shape):
+    path = _with_times(small_shopify, tmp_path / "times.csv", shape)
+    typed, text = _both(path, monkeypatch)
+    source = typed[2]
+    assert source.typed_rejects, "dates with times of one shape should take the typed path"
+    assert source.typed_dates
+    _same(typed, text)
+    assert typed[1]["date_range"] == text[1]["date_range"] and typed[1]["date_range"]
+
+
+@pytest.mark.parametrize("late", ["4/2/2019", "4/2/19 10:30", "31/2/2019 10:30", "4/2/2019 25:30", "4/2/2019 10:30:00"])
+def test_a_late_date_time_the_typed_reader_would_take_otherwise_falls_back(small_shopify, tmp_path, monkeypatch,
+                                                                           late):
+    timed = _with_times(small_shopify, tmp_path / "times.csv")
+    path = _with_late_lines(timed, tmp_path / "late_time.csv", {4200: {"day": late}})
+    typed, text = _both(path, monkeypatch)
+    assert not typed[2].typed_rejects  # read again as text
+    _same(typed, text)
 
 
 @pytest.mark.parametrize("late", ["04/02/19", "04/02/2019 10:30", "31/02/2019", "2019-02-04"])

@@ -173,6 +173,8 @@ class DuckDBEngine(Engine):
         )
         if typed and typed.dateformat:
             options["dateformat"] = typed.dateformat
+        if typed and typed.timestampformat:
+            options["timestampformat"] = typed.timestampformat
         if dialect.encoding == "cp1252" or dialect.encoding.startswith("utf-16"):  # DuckDB: UTF-8, Latin-1
             paths = [self.as_utf8(path, dialect.encoding) for path in paths]
             options["encoding"] = "utf-8"

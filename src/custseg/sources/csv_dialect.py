@@ -12,7 +12,10 @@ decimals. For those, DuckDB's reader parses the columns itself, with the same re
 * a column it reads as a number (as_number) becomes DOUBLE when every value there is a plain
   decimal number (not in a ';'-delimited file, where a comma may be the decimal mark);
 * the order date column becomes DATE, parsed with the file's date format (detected as for
-  the text reading), when every date there is a plain date with a four-digit year;
+  the text reading), when every date there is a plain date with a four-digit year; TIMESTAMP
+  when every one is such a date and a time of one shape ('4/2/2019 17:29', '2019-02-04
+  17:29:05', '2019-02-04T17:29'): the text reading reads the date and ignores the time, the
+  dates are the same;
 * every other column (text) stays text and goes through the usual expressions.
 
 A value further down that the typed reader cannot parse ('$12', 'C123', '1,234.50',
@@ -113,12 +116,17 @@ _DAY_FIRST = re.compile(r"[0-9]{1,2}([/.\-])[0-9]{1,2}\1[0-9]{4}")   # 4/2/2024,
 _ISO = re.compile(r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}")
 
 
+_TIME = re.compile(r"([ T])[0-9]{1,2}:[0-9]{2}(:[0-9]{2})?")  # after a date: ' 17:29', 'T17:29:05'
+
+
 @dataclass
 class Typed:
-    """What the typed reading parses: column -> DuckDB type, and the format of the DATE column."""
+    """What the typed reading parses: column -> DuckDB type, and the format of the DATE (or
+    TIMESTAMP) column."""
 
     types: dict[str, str] = field(default_factory=dict)
     dateformat: str | None = None
+    timestampformat: str | None = None
 
     def __bool__(self) -> bool:
         return bool(self.types)
@@ -181,9 +189,13 @@ def typed_columns(path: str, dialect: CsvDialect, names: list[str], roles: dict[
         if not values:
             continue
         if role == "date":
-            typed.dateformat = _dateformat(values, date_format)
-            if typed.dateformat:
-                typed.types[name] = "DATE"
+            kind, found = _date_type(values, date_format)
+            if kind == "DATE":
+                typed.dateformat = found
+            elif kind == "TIMESTAMP":
+                typed.timestampformat = found
+            if kind:
+                typed.types[name] = kind
             continue
         pattern = _KEY if role == "key" else _NUMBER
         if all(pattern.fullmatch(v) for v in values):
@@ -203,14 +215,34 @@ def typed_for_files(files: list[str], dialects: list[CsvDialect], names: list[st
         if typed is None:
             typed = found
         else:
-            same_dates = found.dateformat == typed.dateformat
+            same_dates = (found.dateformat, found.timestampformat) == (typed.dateformat, typed.timestampformat)
             typed.types = {k: v for k, v in typed.types.items()
-                           if found.types.get(k) == v and (v != "DATE" or same_dates)}
+                           if found.types.get(k) == v and (v not in ("DATE", "TIMESTAMP") or same_dates)}
         if not typed:
             return Typed()
     if "DATE" not in typed.types.values():
         typed.dateformat = None
+    if "TIMESTAMP" not in typed.types.values():
+        typed.timestampformat = None
     return typed
+
+
+def _date_type(values: list[str], date_format: str) -> tuple[str | None, str | None]:
+    """("DATE", format) for plain dates, ("TIMESTAMP", format) for such dates each followed by a
+    time of one shape, else (None, None)."""
+    plain = _dateformat(values, date_format)
+    if plain:
+        return "DATE", plain
+    times = [_TIME.search(v) for v in values]
+    if not all(times) or len({(t.group(1), t.group(2) is not None) for t in times}) != 1:
+        return None, None
+    if not all(t.end() == len(v) for t, v in zip(times, values)):
+        return None, None
+    dates = _dateformat([v[:t.start()] for t, v in zip(times, values)], date_format)
+    if not dates:
+        return None, None
+    separator, seconds = times[0].group(1), times[0].group(2) is not None
+    return "TIMESTAMP", dates + separator + ("%H:%M:%S" if seconds else "%H:%M")
 
 
 def _dateformat(values: list[str], date_format: str) -> str | None:

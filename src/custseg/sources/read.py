@@ -197,7 +197,8 @@ def read_typed(engine, source: Source, spec: SourceSpec, files: list[str]) -> So
     typed.notes = source.notes
     typed.warnings = source.warnings
     typed.typed_rejects = engine.rejects_of(before + 1, after)
-    typed.typed_dates = any(raw[c].type().is_date() for c, role in roles.items() if role == "date" and c in raw.columns)
+    typed.typed_dates = any(raw[c].type().is_temporal() for c, role in roles.items()
+                            if role == "date" and c in raw.columns)
     return typed
 
 
