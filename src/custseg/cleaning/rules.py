@@ -6,6 +6,8 @@ dropped. The rules per schema are documented in docs/features.md.
 
 from __future__ import annotations
 
+import datetime
+
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -40,9 +42,12 @@ MISSING_CUSTOMER = Rule(
     "missing_customer", "no customer id (e.g. a guest checkout): the line cannot be given to anyone",
     lambda t: t.customer_id.isnull(),
 )
+# No shop's order is older: an earlier date is a placeholder (1900-01-01, Excel's 1899-12-30) or a
+# mistyped year ('03/11/0201'), which would make the customer's tenure centuries long.
+EARLIEST_ORDER_DATE = datetime.date(1970, 1, 1)
 INVALID_DATE = Rule(
-    "invalid_date", "the order date is missing or is not a date",
-    lambda t: t.order_date.isnull(),
+    "invalid_date", "the order date is missing, is not a date, or is before 1970 (a placeholder or a mistyped year)",
+    lambda t: t.order_date.isnull() | (t.order_date < EARLIEST_ORDER_DATE),
 )
 INVALID_AMOUNT = Rule(
     "invalid_amount", "the amount (or quantity x price) is missing, not a number, infinite or beyond ±1e18",
