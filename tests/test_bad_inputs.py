@@ -270,12 +270,12 @@ def test_placeholder_and_mistyped_years_are_dropped_not_read_as_centuries_old(tm
     """'0201-03-11' is a date to every reading, and would make its customer's tenure 1800 years long."""
     rows = order_rows()
     rows[1], rows[2], rows[3], rows[4] = ("C001,0201-03-11,3", "C002,1900-01-01,4", "C003,1899-12-30,5",
-                                          "C004,1969-12-31,6")
-    rows[5] = "C005,1970-01-01,7"  # the first date kept
+                                          "C004,1970-01-01,6")  # the Unix epoch: a placeholder too
+    rows[5] = "C005,1970-01-02,7"  # the first date kept
     quality, err = _dropped(tmp_path, capsys, monkeypatch, "years.csv", rows)
     rule = _rule(quality, "invalid_date")
     assert rule["rows_dropped"] == 4 and [p["line"] for p in rule["first_lines"]] == [3, 4, 5, 6]
-    assert quality["date_range"][0] == "1970-01-01"
+    assert quality["date_range"][0] == "1970-01-02"
     assert "invalid_date 4 (lines 3, 4, 5, 6)" in err
 
 

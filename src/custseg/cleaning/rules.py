@@ -42,12 +42,14 @@ MISSING_CUSTOMER = Rule(
     "missing_customer", "no customer id (e.g. a guest checkout): the line cannot be given to anyone",
     lambda t: t.customer_id.isnull(),
 )
-# No shop's order is older: an earlier date is a placeholder (1900-01-01, Excel's 1899-12-30) or a
-# mistyped year ('03/11/0201'), which would make the customer's tenure centuries long.
-EARLIEST_ORDER_DATE = datetime.date(1970, 1, 1)
+# No shop's order is this old: such a date is a placeholder (the Unix epoch 1970-01-01, 1900-01-01,
+# Excel's 1899-12-30) or a mistyped year ('03/11/0201'), which would make the customer's tenure
+# decades or centuries long.
+LATEST_PLACEHOLDER_DATE = datetime.date(1970, 1, 1)
 INVALID_DATE = Rule(
-    "invalid_date", "the order date is missing, is not a date, or is before 1970 (a placeholder or a mistyped year)",
-    lambda t: t.order_date.isnull() | (t.order_date < EARLIEST_ORDER_DATE),
+    "invalid_date",
+    "the order date is missing, is not a date, or is 1970-01-01 or earlier (a placeholder or a mistyped year)",
+    lambda t: t.order_date.isnull() | (t.order_date <= LATEST_PLACEHOLDER_DATE),
 )
 INVALID_AMOUNT = Rule(
     "invalid_amount", "the amount (or quantity x price) is missing, not a number, infinite or beyond ±1e18",
