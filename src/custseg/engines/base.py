@@ -236,9 +236,10 @@ class Engine:
         """Within the block, the engine's memory share is lowered by what Python holds."""
         yield
 
-    def fetch_customers(self, customers: ir.Table, ordered: Callable[[ir.Table], ir.Table]) -> pa.Table:
-        """The customer table as Arrow, in the order `ordered` gives it."""
-        return ordered(customers).to_pyarrow()
+    def fetch_customers(self, customers: ir.Table, finish: Callable[[ir.Table], ir.Table]) -> pa.Table:
+        """The customer table as Arrow: `finish(customers)`, the caller's last step (its order, or
+        the columns computed from stored totals)."""
+        return finish(customers).to_pyarrow()
 
     def query_progress(self) -> Callable[[], float | None] | None:
         """A function giving the running query's share done in percent (None: not available)."""

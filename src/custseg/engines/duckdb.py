@@ -415,16 +415,16 @@ class DuckDBEngine(Engine):
         finally:
             self.con.execute(f"SET memory_limit = '{setting}'")
 
-    def fetch_customers(self, customers: ir.Table, ordered: Callable[[ir.Table], ir.Table]) -> pa.Table:
+    def fetch_customers(self, customers: ir.Table, finish: Callable[[ir.Table], ir.Table]) -> pa.Table:
         """DuckDB computes the customer table into a temporary table first, so that its size is known
         before it comes into Python: while it is fetched, DuckDB's share is lowered by that much
         (memory_beside) and the two together stay near the limit (at 37M customers they would add
-        up to 2.4 + 2.6 GB). `ordered` makes what is fetched from the stored table (the run passes
+        up to 2.4 + 2.6 GB). `finish` makes what is fetched from the stored table (the run passes
         the features of the stored totals, unordered: it orders them in memory, stores_customers)."""
         name, stored = self.keep(customers, "custseg_customers")
         try:
             rows = self.con.execute(f'SELECT count(*) FROM "{name}"').fetchall()[0][0]
-            fetched = ordered(stored)
+            fetched = finish(stored)
             row_bytes = 8 * (len(fetched.columns) - 1) + 24  # float64 features, and an id as text
             with self.memory_beside(rows * row_bytes):
                 # (DuckDB's own reader: Ibis' to_pyarrow_batches calls the connection's fetch_record_batch,

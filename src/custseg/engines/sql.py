@@ -783,8 +783,8 @@ class SqlEngine(Engine):
 
     # ------------------------------------------------------------------ results
 
-    def fetch_customers(self, customers: ir.Table, ordered) -> "pa.Table":
-        """The customer table from the database, put in `ordered`'s order here (by DuckDB in memory,
+    def fetch_customers(self, customers: ir.Table, finish) -> "pa.Table":
+        """The customer table from the database, put in `finish`'s order here (by DuckDB in memory,
         the same expression as for files): a server's collation would order text ids its own way."""
         table = to_arrow(self.db, customers, "computing the customer features")
         self.received_rows += table.num_rows
@@ -793,7 +793,7 @@ class SqlEngine(Engine):
             return table
         local = ibis.duckdb.connect()
         try:
-            sorted_table = local.to_pyarrow(ordered(ibis.memtable(table)))
+            sorted_table = local.to_pyarrow(finish(ibis.memtable(table)))
         finally:
             local.disconnect()
         return pa.Table.from_batches(sorted_table.to_batches(), schema=sorted_table.schema)
