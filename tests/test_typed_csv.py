@@ -51,10 +51,17 @@ def test_real_online_retail_invoices_typed_equal_text(monkeypatch):
 
 def _with_late_lines(src, dst, changes: dict[int, dict[str, str]]):
     """A copy of a CSV with some data rows (0-based, far beyond the 64 KB sample) changed."""
+    def change(rows):
+        for index, values in changes.items():
+            rows[index].update(values)
+    return _rewritten(src, dst, change)
+
+
+def _rewritten(src, dst, change):
+    """A copy of a CSV whose rows (dicts) `change` edits in place."""
     with open(src, newline="") as fh:
         rows = list(csv.DictReader(fh))
-    for index, values in changes.items():
-        rows[index].update(values)
+    change(rows)
     with open(dst, "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
         writer.writeheader()
@@ -174,16 +181,11 @@ def test_typed_dates_from_the_sample(tmp_path, values, date_format, expected):
 def _with_times(src, dst, shape: str = "{d}/{m}/{y} {h}:{mi:02d}"):
     """A copy of a Shopify CSV whose 'dd/mm/yyyy' days carry a time (one- and two-digit day, month
     and hour, as spreadsheets write them)."""
-    with open(src, newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    for i, row in enumerate(rows):
-        d, m, y = row["day"].split("/")
-        row["day"] = shape.format(d=int(d), m=int(m), y=y, h=i % 24, mi=(i * 7) % 60, s=i % 60)
-    with open(dst, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    return dst
+    def change(rows):
+        for i, row in enumerate(rows):
+            d, m, y = row["day"].split("/")
+            row["day"] = shape.format(d=int(d), m=int(m), y=y, h=i % 24, mi=(i * 7) % 60, s=i % 60)
+    return _rewritten(src, dst, change)
 
 
 @pytest.mark.parametrize("shape", ["{d}/{m}/{y} {h}:{mi:02d}", "{y}-{m:02d}-{d:02d}T{h:02d}:{mi:02d}:{s:02d}"])

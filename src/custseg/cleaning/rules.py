@@ -7,7 +7,6 @@ dropped. The rules per schema are documented in docs/features.md.
 from __future__ import annotations
 
 import datetime
-
 from collections.abc import Callable
 from dataclasses import dataclass
 

@@ -78,10 +78,13 @@ def number_parser(formats: dict | None):
 
 # Whitespace before a date: \s and the vertical tab, which DuckDB's \s (RE2) leaves out and Spark's,
 # PostgreSQL's and Python's take (and DuckDB's own date parser skips: engines/duckdb.py fixed_date).
-_DMY = r"^[\s\x0B]*(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{2,4})"
+_BEFORE_DATE = r"^[\s\x0B]*"
 
 
-_ISO = r"^[\s\x0B]*(\d{4})[/.\-](\d{1,2})[/.\-](\d{1,2})"
+_DMY = _BEFORE_DATE + r"(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{2,4})"
+
+
+_ISO = _BEFORE_DATE + r"(\d{4})[/.\-](\d{1,2})[/.\-](\d{1,2})"
 
 
 _DMY_FIXED = r"^\d\d[/.\-]\d\d[/.\-]\d\d\d\d"  # what _DMY reads, with 2-digit day and month, 4-digit year
