@@ -207,3 +207,34 @@ def test_no_sideways_scroll_and_no_clipped_chart_text_at_laptop_widths(driver, l
     assert period is None or period[0] <= period[1]
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     driver.save_screenshot(str(ARTIFACTS / f"report-top-{width}.png"))
+
+
+# Set before the page's scripts: at the load event, each chart's position and whether it is drawn.
+AT_LOAD = """
+window.addEventListener('load', function () {
+  window.__atLoad = Array.from(document.querySelectorAll('[data-figure]')).map(function (n) {
+    return [n.getAttribute('data-figure'), n.getBoundingClientRect().top, !!n.querySelector('svg.main-svg')];
+  });
+  window.__windowHeight = window.innerHeight;
+});
+"""
+
+
+def test_loaded_with_its_first_window_drawn_and_not_held_by_the_charts_below(driver, loaded, report_dir):
+    """What a browser (and Selenium's `get`) counts as opened: the load event. By then every chart in
+    the first window is drawn; the charts far below are drawn after it and do not hold it."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.set_window_size(1280, 1300)  # (the first window holds a chart)
+    driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": AT_LOAD})
+    driver.get((report_dir / "report.html").resolve().as_uri())  # (returns after the load event)
+    at_load = driver.execute_script("return window.__atLoad")
+    height = driver.execute_script("return window.__windowHeight")
+    first_window = [name for name, top, _ in at_load if top < height]
+    far_below = [name for name, top, _ in at_load if top >= height + 300]  # (beyond the scroll observer's margin)
+    drawn = {name for name, _, is_drawn in at_load if is_drawn}
+    assert first_window and far_below
+    assert set(first_window) <= drawn, f"not drawn when the page had loaded: {set(first_window) - drawn}"
+    assert not drawn & set(far_below), f"the load waited for charts far below: {drawn & set(far_below)}"
+    WebDriverWait(driver, 90).until(lambda d: d.execute_script(
+        "return Array.from(document.querySelectorAll('[data-figure]')).every(e => e.querySelector('svg.main-svg'))"))

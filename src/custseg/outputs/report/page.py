@@ -83,25 +83,31 @@ BOOTSTRAP_JS = """(function () {
     if (!webgl && spec.data.some(function (t) { return t.type === "scatter3d"; })) { spec = flatten(spec); }
     Plotly.newPlot(node, spec.data, spec.layout, config);
   }
-  // One chart per task, those on screen first, the rest in page order: the page shows and scrolls
-  // while the charts below are still being drawn (drawing all at once kept it blank for seconds).
+  // The charts in the first window are drawn here, so the page is complete as first seen when it
+  // has loaded. The others are drawn after the load event, one per task, those near the window
+  // first: the page scrolls while they are drawn (drawing all at once kept it blank for seconds),
+  // and its load (what a browser and its tools count as opened) does not wait for the ones below,
+  // the 3D scatter's WebGL above all (~1 s in a browser without a GPU).
   var nodes = Array.prototype.slice.call(document.querySelectorAll("[data-figure]"));
+  function top(n) { return n.getBoundingClientRect().top; }
   var near = window.innerHeight * 1.5;
-  var queue = nodes.filter(function (n) { return n.getBoundingClientRect().top < near; })
-    .concat(nodes.filter(function (n) { return n.getBoundingClientRect().top >= near; }));
+  var queue = nodes.filter(function (n) { return top(n) < near; })
+    .concat(nodes.filter(function (n) { return top(n) >= near; }));
   function next() {
     var node = queue.shift();
     if (!node) { return; }
     draw(node);
     setTimeout(next, 0);
   }
+  nodes.filter(function (n) { return top(n) < window.innerHeight; }).forEach(draw);
   if ("IntersectionObserver" in window) {  // a chart scrolled to is drawn before the rest of the queue
     var seen = new IntersectionObserver(function (entries) {
       entries.forEach(function (e) { if (e.isIntersecting) { seen.unobserve(e.target); draw(e.target); } });
     }, {rootMargin: "300px 0px"});
     nodes.forEach(function (n) { seen.observe(n); });
   }
-  next();
+  if (document.readyState === "complete") { next(); }
+  else { window.addEventListener("load", function () { setTimeout(next, 0); }); }
 })();
 """
 
