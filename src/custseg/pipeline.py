@@ -376,11 +376,12 @@ def profile(features: Features, clustering: Clustering, options: RunOptions, sta
             if spark_resident:
                 assignment = customers.select("customer_id", "segment")
             else:
-                assignment = ibis.memtable(_assignment(with_segments, features.cleaned.lines))
+                assignment = ibis.memtable(_assignment(with_segments, features.cleaned.lines, k))
             # (customer, product) sums add up to the same numbers as the order lines, from far fewer rows
             kept = features.products is not None
             bought = features.products if kept else features.cleaned.lines
             sellers = best_sellers(bought, assignment, options.top_products, per_customer=kept).to_pandas()
+            sellers["segment"] = sellers["segment"].astype("int64")
         else:
             sellers = pd.DataFrame(columns=list(BEST_SELLER_COLUMNS))
         name_of = dict(zip(profiles.segment, profiles.segment_name))
@@ -388,13 +389,17 @@ def profile(features: Features, clustering: Clustering, options: RunOptions, sta
     return profiles, sellers
 
 
-def _assignment(with_segments: pa.Table, lines) -> pa.Table:
-    """customer_id -> segment, with ids of the type the order lines have (integers stay integers)."""
+def _assignment(with_segments: pa.Table, lines, k: int) -> pa.Table:
+    """customer_id -> segment, with ids of the type the order lines have (integers stay integers)
+    and the segment in the smallest integer type that holds k: the best sellers' join builds its
+    hash table from this (37M customers under DuckDB's lowered share: 10.0 s with int64 segments,
+    8.0 s with int8, measured on the join alone)."""
     assignment = with_segments.select(["customer_id", "segment"])
     if lines.customer_id.type().is_integer():
         ids = assignment.column("customer_id").cast(lines.customer_id.type().to_pyarrow())
         assignment = assignment.set_column(0, "customer_id", ids)
-    return assignment
+    narrow = pa.int8() if k <= 127 else pa.int16() if k <= 32767 else pa.int32()
+    return assignment.set_column(1, "segment", assignment.column("segment").cast(narrow))
 
 
 def run(data, options: RunOptions, progress: ProgressCallback | None = None,
