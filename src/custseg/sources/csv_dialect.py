@@ -121,15 +121,22 @@ _TIME = re.compile(r"([ T])[0-9]{1,2}:[0-9]{2}(:[0-9]{2})?")  # after a date: ' 
 
 @dataclass
 class Typed:
-    """What the typed reading parses: column -> DuckDB type, and the format of the DATE (or
-    TIMESTAMP) column."""
+    """What the typed reading parses: column -> DuckDB type, and the format of the date column
+    (DuckDB's `dateformat` or `timestampformat` by the column's type)."""
 
     types: dict[str, str] = field(default_factory=dict)
-    dateformat: str | None = None
-    timestampformat: str | None = None
+    date_pattern: str | None = None  # the date column's strptime format
 
     def __bool__(self) -> bool:
         return bool(self.types)
+
+    @property
+    def dateformat(self) -> str | None:
+        return self.date_pattern if "DATE" in self.types.values() else None
+
+    @property
+    def timestampformat(self) -> str | None:
+        return self.date_pattern if "TIMESTAMP" in self.types.values() else None
 
     @property
     def keys(self) -> list[str]:
@@ -190,12 +197,8 @@ def typed_columns(path: str, dialect: CsvDialect, names: list[str], roles: dict[
             continue
         if role == "date":
             kind, found = _date_type(values, date_format)
-            if kind == "DATE":
-                typed.dateformat = found
-            elif kind == "TIMESTAMP":
-                typed.timestampformat = found
             if kind:
-                typed.types[name] = kind
+                typed.types[name], typed.date_pattern = kind, found
             continue
         pattern = _KEY if role == "key" else _NUMBER
         if all(pattern.fullmatch(v) for v in values):
@@ -215,15 +218,11 @@ def typed_for_files(files: list[str], dialects: list[CsvDialect], names: list[st
         if typed is None:
             typed = found
         else:
-            same_dates = (found.dateformat, found.timestampformat) == (typed.dateformat, typed.timestampformat)
+            same_dates = found.date_pattern == typed.date_pattern
             typed.types = {k: v for k, v in typed.types.items()
                            if found.types.get(k) == v and (v not in ("DATE", "TIMESTAMP") or same_dates)}
         if not typed:
             return Typed()
-    if "DATE" not in typed.types.values():
-        typed.dateformat = None
-    if "TIMESTAMP" not in typed.types.values():
-        typed.timestampformat = None
     return typed
 
 
