@@ -128,6 +128,28 @@ def test_sizes_counts_per_segment_equal_the_profile_sizes():
     assert shares == {"share of customers (hatched)": [0.6, 0.3, 0.1], "share of revenue (solid)": [0.1, 0.3, 0.6]}
 
 
+def test_sizes_labels_a_tiny_negative_revenue_share_as_zero_and_a_tiny_share_as_below_one_percent():
+    # a segment of returners: -0.02 of 54,294,250.29 of revenue (the 1M benchmark's segment 1), and
+    # 4 customers of 1,000 (0.4%)
+    profiles = PROFILES.assign(customers=[600, 396, 4], customer_share=[0.6, 0.396, 0.004],
+                               revenue_share=[-0.02 / 54_294_250.29, 0.3, 0.7 + 0.02 / 54_294_250.29])
+    fig = F.sizes_figure(profiles, F.segment_colors(3))
+    text = {t.name: list(t.text) for t in fig.data if t.name != "customers"}
+    assert text == {"share of customers (hatched)": ["60%", "40%", "<1%"],
+                    "share of revenue (solid)": ["0%", "30%", "70%"]}
+
+
+def test_share_text_rounds_without_a_negative_zero():
+    from custseg.profiles.describe import number_text, share_text
+
+    assert [share_text(v) for v in (0.46, 0.004, 0.0, -3.7e-10, -0.004, -0.03, 1.0)] == \
+        ["46%", "<1%", "0%", "0%", "0%", "-3%", "100%"]
+    assert [share_text(v, 1) for v in (0.0004, 0.004, -0.0004, -0.004)] == ["<0.1%", "0.4%", "0.0%", "-0.4%"]
+    assert share_text(None) == share_text(float("nan")) == "–"
+    assert [number_text(v) for v in (-0.001, -0.004, -0.4, -12.3)] == ["0.00", "0.00", "-0.40", "-12.3"]
+    assert number_text(-0.4, 0) == "0" and number_text(-0.6, 0) == "-1"
+
+
 def test_sizes_without_revenue_has_only_the_counts():
     fig = F.sizes_figure(PROFILES.drop(columns="revenue_share"), F.segment_colors(3))
     assert [t.name for t in fig.data] == ["customers"]

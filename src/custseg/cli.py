@@ -98,6 +98,8 @@ def _parse_pairs(values: list[str] | None, option: str) -> dict[str, str]:
 
 
 def _print_result(result, directory: Path | None) -> None:
+    from .profiles.describe import share_text  # (pandas: imported with the flow)
+
     s = result.summary
     out.print(f"{s['customers']:,} customers in {s['k']} segments ({s['k_reason']}).")
     table = Table(show_lines=False)
@@ -105,9 +107,9 @@ def _print_result(result, directory: Path | None) -> None:
     for column in ("segment", "name", "customers", "share", "revenue") + (("stability",) if stable else ()):
         table.add_column(column, overflow="fold")
     for r in result.profiles.itertuples():
-        revenue = f"{r.revenue_share:.0%}" if hasattr(r, "revenue_share") else ""
+        revenue = share_text(r.revenue_share) if hasattr(r, "revenue_share") else ""
         stability = (f"{r.stability:.2f}" + (" UNSTABLE" if r.unstable else ""),) if stable else ()
-        table.add_row(str(r.segment), escape(r.segment_name), f"{r.customers:,}", f"{r.customer_share:.0%}", revenue,
+        table.add_row(str(r.segment), escape(r.segment_name), f"{r.customers:,}", share_text(r.customer_share), revenue,
                       *stability)
     out.print(table)
     unstable = s.get("stability", {}).get("unstable_segments", [])

@@ -19,12 +19,33 @@ def number_text(x, digits: int | None = None, missing: str = "n/a") -> str:
         return missing
     x = float(x)
     if digits is not None:
-        return f"{x:,.{digits}f}"
-    if abs(x) >= 100 or x.is_integer():
-        return f"{x:,.0f}"
-    if abs(x) >= 10:
-        return f"{x:,.1f}"
-    return f"{x:,.2f}"
+        text = f"{x:,.{digits}f}"
+    elif abs(x) >= 100 or x.is_integer():
+        text = f"{x:,.0f}"
+    elif abs(x) >= 10:
+        text = f"{x:,.1f}"
+    else:
+        text = f"{x:,.2f}"
+    return _without_negative_zero(text)
+
+
+def share_text(x, digits: int = 0, missing: str = "–") -> str:
+    """A share as a percentage: '46%', '<1%' for a positive share that rounds to 0 (it is not
+    nothing), '-3%' for a negative one (a segment whose returns outweigh its sales), and '0%', not
+    '-0%', for a negative share that rounds to 0 (-0.02 of a shop's 54M of revenue)."""
+    if x is None or not math.isfinite(float(x)):
+        return missing
+    value = float(x)
+    if 0 < value < 0.5 / 10 ** (digits + 2):
+        return f"<{1 / 10 ** digits:.{digits}f}%"
+    return _without_negative_zero(f"{value:.{digits}%}")
+
+
+def _without_negative_zero(text: str) -> str:
+    """'-0', '-0.00', '-0%' (a tiny negative number rounded) as '0', '0.00', '0%'."""
+    if text.startswith("-") and not text.strip("-0.,%"):
+        return text[1:]
+    return text
 
 
 def _range(lo: float, hi: float, unit: str, plural: str | None = None) -> str:

@@ -30,6 +30,8 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from .describe import share_text
+
 # statistic columns read from the table (median over the segment's customers unless _mean)
 STAT_COLUMNS = (
     "customers", "revenue", "order_count_median", "recency_days_median", "first_order_age_days_median",
@@ -553,11 +555,11 @@ def _revenue(e: Evidence) -> float | None:
 
 
 def _shares(e: Evidence, total_customers: float | None, total_revenue: float | None
-            ) -> tuple[str | None, str | None]:
+            ) -> tuple[float | None, float | None]:
+    """The segment's share of the customers and of the revenue (None: not known, or no revenue)."""
     customers, revenue = e.get("customers"), _revenue(e)
-    cust = f"{customers / total_customers:.0%} of customers" if customers is not None and total_customers else None
-    rev = f"{revenue / total_revenue:.0%} of revenue" if revenue is not None and total_revenue and total_revenue > 0 \
-        else None
+    cust = customers / total_customers if customers is not None and total_customers else None
+    rev = revenue / total_revenue if revenue is not None and total_revenue and total_revenue > 0 else None
     return cust, rev
 
 
@@ -566,13 +568,17 @@ def strategy_for(e: Evidence, words: list[str], totals: tuple[float | None, floa
 
     `totals`: (all segments' customers, all segments' revenue) for the shares quoted."""
     customers = e.get("customers")
-    cust, rev = _shares(e, *totals)
+    cust_share, rev_share = _shares(e, *totals)
+    cust = f"{share_text(cust_share)} of customers" if cust_share is not None else None
+    rev = f"{share_text(rev_share)} of revenue" if rev_share is not None else None
     r, o = e.get("recency_days_median"), e.get("order_count_median")
     a = e.get("first_order_age_days_median")
     last = f"median last order {_days(r)} ago" if r is not None else None
     w = set(words)
     lapse = w & set(LAPSE_WORDS)
-    valuable = "high-value" in w or (rev and cust and _pct(rev) > _pct(cust))
+    # (a larger share of the revenue than of the customers, in the whole percents the strategy quotes)
+    valuable = "high-value" in w or (rev_share is not None and cust_share is not None
+                                     and round(rev_share * 100) > round(cust_share * 100))
     if lapse and valuable:
         return (f"Win them back while they are worth it ({_join(rev, last)}): a personal offer and a reminder "
                 "of what they bought, through the channel they last used.")
@@ -601,10 +607,6 @@ def strategy_for(e: Evidence, words: list[str], totals: tuple[float | None, floa
                 "thanks and offers that lift the basket.")
     quoted = _join(cust, rev, last) or f"{_num(customers)} customers"
     return f"Keep them engaged with personalised offers and recommendations ({quoted})."
-
-
-def _pct(text: str) -> float:
-    return float(text.split("%")[0])
 
 
 def _join(*parts: str | None) -> str:

@@ -24,6 +24,7 @@ from ...features import REGISTRY
 # box_stats groups the rows of each segment with SegmentGroups; standardized_means is what names
 # the segments (profiles.py) and what the profile heatmap draws.
 from ...profiles.stats import SegmentGroups, standardized_means  # noqa: F401
+from ...profiles.describe import share_text
 from ...sources.currency import money, prefix_suffix
 from .plot import Figure, colorscale, subplots, trace
 
@@ -274,15 +275,20 @@ def sizes_figure(profiles: pd.DataFrame, colors: Sequence[str]) -> Figure:
                                showlegend=False, text=[f"{c:,}" for c in customers], textposition="outside",
                                cliponaxis=False, hovertemplate="%{y}<br>%{x:,} customers<extra></extra>"), row=1, col=1)
     if has_revenue:
-        fig.add_trace(trace("bar", y=names, x=profiles["customer_share"].astype(float).tolist(), orientation="h",
+        # (bar labels as the tables write them: '<1%' for a tiny share, '0%', not '-0%', for -0.02 of revenue)
+        customer_share = profiles["customer_share"].astype(float).tolist()
+        revenue_share = profiles["revenue_share"].astype(float).tolist()
+        fig.add_trace(trace("bar", y=names, x=customer_share, orientation="h",
                                    name="share of customers (hatched)",
                                    marker={"color": "white", "line": {"color": seg_colors, "width": 1.5},
                                      "pattern": {"shape": "/", "fgcolor": seg_colors, "size": 6}},
-                                   texttemplate="%{x:.0%}", textposition="outside", cliponaxis=False,
+                                   text=[share_text(v) for v in customer_share], texttemplate="%{text}",
+                                   textposition="outside", cliponaxis=False,
                                    hovertemplate="%{y}<br>%{x:.1%} of customers<extra></extra>"), row=1, col=2)
-        fig.add_trace(trace("bar", y=names, x=profiles["revenue_share"].astype(float).tolist(), orientation="h",
+        fig.add_trace(trace("bar", y=names, x=revenue_share, orientation="h",
                                    name="share of revenue (solid)", marker={"color": seg_colors},
-                                   texttemplate="<b>%{x:.0%}</b>", textposition="outside", cliponaxis=False,
+                                   text=[share_text(v) for v in revenue_share], texttemplate="<b>%{text}</b>",
+                                   textposition="outside", cliponaxis=False,
                                    hovertemplate="%{y}<br>%{x:.1%} of revenue<extra></extra>"), row=1, col=2)
         top = max(profiles["customer_share"].max(), profiles["revenue_share"].max())
         fig.update_xaxes(tickformat=".0%", range=[0, float(top) * 1.3], row=1, col=2)

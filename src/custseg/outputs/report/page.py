@@ -33,7 +33,7 @@ from ...runtime.parallel import parallel_map
 from ...errors import CustsegError
 from ...features import REGISTRY
 from ...options import SEED
-from ...profiles.describe import number_text
+from ...profiles.describe import number_text, share_text
 from ...profiles.explain import RFM_COLUMNS
 from ...profiles.rfm import RFM_SEGMENTS
 from ...profiles.stats import LOCAL_STATS_UP_TO
@@ -309,7 +309,7 @@ def environment(currency: str | None = None):
                       autoescape=select_autoescape(default=True, default_for_string=True),
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["num"] = _num
-    env.filters["pct"] = _pct
+    env.filters["pct"] = share_text
     env.filters["value"] = lambda x, unit="": _value(x, unit, currency)
     return env
 
@@ -321,21 +321,12 @@ def _value(x, unit: str = "", currency: str | None = None) -> str:
     if unit == "money":
         return money(float(x), currency)
     if unit == "rate":
-        return _pct(x, 0 if float(x) in (0.0, 1.0) or float(x) >= 0.1 else 1)
+        return share_text(x, 0 if float(x) in (0.0, 1.0) or float(x) >= 0.1 else 1)
     return _num(x)
 
 
 def _num(x, digits: int | None = None) -> str:
     return number_text(x, digits, missing="–")
-
-
-def _pct(x, digits: int = 0) -> str:
-    if x is None or (isinstance(x, float) and not math.isfinite(x)):
-        return "–"
-    value = float(x)
-    if 0 < value < 0.005 and digits == 0:
-        return "<1%"
-    return f"{value:.{digits}%}"
 
 
 def _headline(result) -> dict[str, Any]:
