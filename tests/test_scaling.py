@@ -163,6 +163,38 @@ def test_numbers_text_and_keys_parse_as_documented():
     assert _evaluate(as_key, [" 17850.0 "]) == ["17850"]
 
 
+@pytest.mark.parametrize("backend", ["duckdb", "sqlite"])
+def test_text_is_stripped_as_python_strips_it(backend):
+    """as_text against a plain implementation, on texts with whitespace, other control characters,
+    non-ASCII letters and dots at either end (its strip is guarded by the ends' character codes)."""
+    rng = np.random.default_rng(7)
+    ends = [" ", "\t", "\n", "\r", "\v", "\f", "\x01", "\x1c", "\x1f", "!", "é", "中", ".", "0", ""]
+    middles = ["", "A", "a b", "17850.0", "-3.00", "x.0", "1.50", "é", "\t", " "]
+    texts = ["", " ", "\v", "\x01", None] + [
+        "".join(rng.choice(ends, 2)) + str(rng.choice(middles)) + "".join(rng.choice(ends, 2)) for _ in range(3000)]
+
+    def reference(text):
+        if text is None:
+            return None
+        text = text.strip(" \t\n\r\v\f")  # the six characters strip() removes in every engine
+        whole = re.fullmatch(r"(-?\d+)\.0+", text, flags=re.ASCII)
+        text = whole.group(1) if whole else text
+        return text or None
+
+    if backend == "duckdb":
+        con = ibis.duckdb.connect()
+    else:  # custseg's SQLite connection (engines/sql.py)
+        from custseg.engines.sql import sqlite_compiler
+
+        con = ibis.sqlite.connect()
+        con.compiler = sqlite_compiler()
+    table = ibis.memtable(pa.table({"i": pa.array(range(len(texts)), pa.int64()), "v": pa.array(texts, pa.string())}))
+    got = con.to_pyarrow(table.select("i", out=as_text(table.v)).order_by("i")).column("out").to_pylist()
+    wrong = [(t, g, reference(t)) for t, g in zip(texts, got) if g != reference(t)]
+    assert not wrong, wrong[:10]
+    assert sum(t is not None and t != t.strip(" \t\n\r\v\f") for t in texts) > 1000  # many were stripped
+
+
 # ---------------------------------------------------------------------------- the line cache and integer ids
 
 

@@ -231,12 +231,15 @@ def _connect(parsed: DatabaseUrl):
 
 def sqlite_compiler():
     """Ibis' SQLite compiler with isnan: SQLite stores no NaN (it becomes NULL), so no number is NaN
-    there (Ibis 12 refuses the operation, which the cleaning rules use on every engine)."""
+    there (Ibis 12 refuses the operation, which the cleaning rules use on every engine); and a
+    character's code by SQLite's own unicode() (NULL for an empty text), not by Ibis' Python
+    function, which raises on an empty text (sources/values.py reads the ends' codes of every text)."""
     import ibis.expr.operations as ops  # Ibis' compiler internals, for SQLite only
     from ibis.backends.sql.compilers.sqlite import SQLiteCompiler
 
     class Compiler(SQLiteCompiler):
         UNSUPPORTED_OPS = tuple(op for op in SQLiteCompiler.UNSUPPORTED_OPS if op is not ops.IsNan)
+        SIMPLE_OPS = {**SQLiteCompiler.SIMPLE_OPS, ops.StringAscii: "unicode"}
 
         def visit_IsNan(self, op, *, arg):
             return self.if_(arg.is_(sge.null()), sge.null(), sge.false())
