@@ -137,6 +137,9 @@ def test_sizes_labels_a_tiny_negative_revenue_share_as_zero_and_a_tiny_share_as_
     text = {t.name: list(t.text) for t in fig.data if t.name != "customers"}
     assert text == {"share of customers (hatched)": ["60%", "40%", "<1%"],
                     "share of revenue (solid)": ["0%", "30%", "70%"]}
+    hover = {t.name: list(t.customdata) for t in fig.data if t.name != "customers"}
+    assert hover == {"share of customers (hatched)": ["60.0%", "39.6%", "0.4%"],
+                     "share of revenue (solid)": ["0.0%", "30.0%", "70.0%"]}
 
 
 def test_share_text_rounds_without_a_negative_zero():

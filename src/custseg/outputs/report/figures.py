@@ -284,12 +284,14 @@ def sizes_figure(profiles: pd.DataFrame, colors: Sequence[str]) -> Figure:
                                      "pattern": {"shape": "/", "fgcolor": seg_colors, "size": 6}},
                                    text=[share_text(v) for v in customer_share], texttemplate="%{text}",
                                    textposition="outside", cliponaxis=False,
-                                   hovertemplate="%{y}<br>%{x:.1%} of customers<extra></extra>"), row=1, col=2)
+                                   customdata=[share_text(v, 1) for v in customer_share],
+                                   hovertemplate="%{y}<br>%{customdata} of customers<extra></extra>"), row=1, col=2)
         fig.add_trace(trace("bar", y=names, x=revenue_share, orientation="h",
                                    name="share of revenue (solid)", marker={"color": seg_colors},
                                    text=[share_text(v) for v in revenue_share], texttemplate="<b>%{text}</b>",
                                    textposition="outside", cliponaxis=False,
-                                   hovertemplate="%{y}<br>%{x:.1%} of revenue<extra></extra>"), row=1, col=2)
+                                   customdata=[share_text(v, 1) for v in revenue_share],
+                                   hovertemplate="%{y}<br>%{customdata} of revenue<extra></extra>"), row=1, col=2)
         top = max(profiles["customer_share"].max(), profiles["revenue_share"].max())
         fig.update_xaxes(tickformat=".0%", range=[0, float(top) * 1.3], row=1, col=2)
     fig.update_xaxes(range=[0, max(customers) * 1.3], row=1, col=1)
